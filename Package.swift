@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "git-taskq",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "git-taskq", targets: ["git-taskq"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CLibGit2",
+      path: "CLibGit2",
+      pkgConfig: "libgit2",
+      providers: [.apt(["libgit2-dev"])]
+    ),
+    // Thin, safe Swift wrapper of libgit2: owns every git_* pointer.
+    .target(name: "Git", dependencies: ["CLibGit2"]),
+    // The queue domain: records, states, task files, the git-backed store.
+    .target(name: "TaskQueue", dependencies: ["Git", "Yams"]),
+    // Running tasks: worker pool, pipeline, adapters for docker/opencode/openchamber.
+    .target(name: "Orchestrator", dependencies: ["TaskQueue", "Git"]),
+    // The executable: argument parsing and printing only.
+    .executableTarget(
+      name: "git-taskq",
+      dependencies: [
+        "Orchestrator", "TaskQueue", "Git",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    // Shared test support: scratch repositories, binary runner, fake executables.
+    .target(name: "TaskqTestSupport", dependencies: ["Git"], path: "Tests/TaskqTestSupport"),
+    .testTarget(name: "GitTests", dependencies: ["Git", "TaskqTestSupport"]),
+    .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "TaskqTestSupport"]),
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: ["TaskqTestSupport", "TaskQueue"],
+      resources: [.copy("Fixtures")]
+    ),
+    // Benchmark harness: `swift run -c release taskq-bench` (see docs/performance.md).
+    .executableTarget(name: "taskq-bench", dependencies: ["TaskQueue", "Git"], path: "Benchmarks/taskq-bench"),
+  ]
+)
+
+for target in package.targets where target.type != .system {
+  var settings = target.swiftSettings ?? []
+  settings.append(.enableUpcomingFeature("ExistentialAny"))
+  target.swiftSettings = settings
+}

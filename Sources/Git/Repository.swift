@@ -1,0 +1,339 @@
+import CLibGit2
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open git repository.
+///
+/// Owns its `git_repository` pointer. Not `Sendable`: libgit2 objects must stay on one thread, so open one
+/// `Repository` per worker thread.
+public final class Repository {
+  let pointer: OpaquePointer
+
+  init(pointer: OpaquePointer) { self.pointer = pointer }
+
+  deinit { git_repository_free(pointer) }
+
+  /// Opens the repository the way the git command line finds it: `GIT_DIR`, `GIT_WORK_TREE` and friends
+  /// when set, else by searching upwards from `path` (default: the current directory).
+  ///
+  /// - Throws: ``GitError`` with code `.notFound` outside a repository.
+  public static func discover(from path: String? = nil) throws -> Repository {
+    Library.ensureInitialised()
+    var out: OpaquePointer?
+    let flags = path == nil ? GIT_REPOSITORY_OPEN_FROM_ENV.rawValue : 0
+    try GitError.check(git_repository_open_ext(&out, path, flags, nil), "git_repository_open_ext")
+    guard let out else { throw GitError.internal("git_repository_open_ext") }
+    return Repository(pointer: out)
+  }
+
+  /// Opens the repository at exactly `path` (a working directory or a git directory), without searching
+  /// parent directories.
+  public static func open(at path: String) throws -> Repository {
+    Library.ensureInitialised()
+    var out: OpaquePointer?
+    try GitError.check(
+      git_repository_open_ext(&out, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil),
+      "git_repository_open_ext")
+    guard let out else { throw GitError.internal("git_repository_open_ext") }
+    return Repository(pointer: out)
+  }
+
+  /// Creates a new repository (used by tests and tooling).
+  public static func create(at path: String, bare: Bool = false) throws -> Repository {
+    Library.ensureInitialised()
+    var out: OpaquePointer?
+    try GitError.check(git_repository_init(&out, path, bare ? 1 : 0), "git_repository_init")
+    guard let out else { throw GitError.internal("git_repository_init") }
+    return Repository(pointer: out)
+  }
+
+  /// The git directory of this repository (for a linked worktree, its private one), with a trailing `/`.
+  public var gitDirectory: String { string(git_repository_path(pointer)) ?? "" }
+
+  /// The directory shared by all worktrees of this repository (`objects/`, `refs/`), with a trailing `/`.
+  public var commonDirectory: String { string(git_repository_commondir(pointer)) ?? gitDirectory }
+
+  /// The working directory, with a trailing `/`; `nil` for a bare repository.
+  public var workingDirectory: String? { string(git_repository_workdir(pointer)) }
+
+  public var isBare: Bool { git_repository_is_bare(pointer) != 0 }
+
+  /// The top-level directory of the main working tree (not of a linked worktree), without a trailing `/`;
+  /// for a bare repository the git directory.
+  public var mainWorkingDirectory: String {
+    var common = commonDirectory
+    while common.hasSuffix("/") { common.removeLast() }
+    if isBare && git_repository_is_worktree(pointer) == 0 { return common }
+    if common.hasSuffix("/.git") { return String(common.dropLast(5)) }
+    return common
+  }
+
+  // MARK: References
+
+  /// The object a reference points at, or `nil` when the reference does not exist.
+  public func referenceTarget(_ name: String) throws -> ObjectID? {
+    var oid = git_oid()
+    let rc = git_reference_name_to_id(&oid, pointer, name)
+    if rc == GIT_ENOTFOUND.rawValue { return nil }
+    try GitError.check(rc, "git_reference_name_to_id")
+    return ObjectID(oid)
+  }
+
+  /// Points `name` at `target` if and only if it currently points at `expected` (`nil`: does not exist).
+  ///
+  /// This is the compare-and-swap every queue write rests on.
+  /// - Throws: ``GitError`` `.modified` or `.exists` when the reference moved, `.locked` when another
+  ///   process holds its lock at this instant.
+  public func updateReference(
+    _ name: String, to target: ObjectID, expected: ObjectID?, message: String
+  ) throws {
+    var out: OpaquePointer?
+    var new = target.raw
+    if var old = expected?.raw {
+      try GitError.check(
+        git_reference_create_matching(&out, pointer, name, &new, 1, &old, message),
+        "git_reference_create_matching")
+    } else {
+      try GitError.check(
+        git_reference_create_matching(&out, pointer, name, &new, 0, nil, message),
+        "git_reference_create_matching")
+    }
+    git_reference_free(out)
+  }
+
+  /// Deletes a reference; does nothing when it does not exist.
+  public func deleteReference(_ name: String) throws {
+    var ref: OpaquePointer?
+    let rc = git_reference_lookup(&ref, pointer, name)
+    if rc == GIT_ENOTFOUND.rawValue { return }
+    try GitError.check(rc, "git_reference_lookup")
+    defer { git_reference_free(ref) }
+    try GitError.check(git_reference_delete(ref), "git_reference_delete")
+  }
+
+  /// Resolves a revision expression (`main`, `HEAD~2`, an id) to the commit it names, or `nil`.
+  public func resolveCommit(_ revision: String) throws -> ObjectID? {
+    var object: OpaquePointer?
+    let rc = git_revparse_single(&object, pointer, revision)
+    if rc == GIT_ENOTFOUND.rawValue || rc == GIT_EAMBIGUOUS.rawValue || rc == GIT_EINVALIDSPEC.rawValue {
+      return nil
+    }
+    try GitError.check(rc, "git_revparse_single")
+    defer { git_object_free(object) }
+    var peeled: OpaquePointer?
+    let prc = git_object_peel(&peeled, object, GIT_OBJECT_COMMIT)
+    if prc == GIT_ENOTFOUND.rawValue || prc == GIT_EINVALIDSPEC.rawValue || prc == GIT_EAMBIGUOUS.rawValue {
+      return nil
+    }
+    try GitError.check(prc, "git_object_peel")
+    defer { git_object_free(peeled) }
+    guard let id = git_object_id(peeled) else { return nil }
+    return ObjectID(id.pointee)
+  }
+
+  /// Names of references matching a glob such as `refs/heads/task/*`.
+  public func referenceNames(matching glob: String) throws -> [String] {
+    var iterator: OpaquePointer?
+    try GitError.check(git_reference_iterator_glob_new(&iterator, pointer, glob), "git_reference_iterator_glob_new")
+    defer { git_reference_iterator_free(iterator) }
+    var names: [String] = []
+    var name: UnsafePointer<CChar>?
+    while true {
+      let rc = git_reference_next_name(&name, iterator)
+      if rc == GIT_ITEROVER.rawValue { break }
+      try GitError.check(rc, "git_reference_next_name")
+      if let value = string(name) { names.append(value) }
+    }
+    return names
+  }
+
+  // MARK: Objects
+
+  /// Writes a blob into the object database.
+  public func writeBlob(_ bytes: [UInt8]) throws -> ObjectID {
+    var oid = git_oid()
+    _ = try bytes.withUnsafeBufferPointer { buffer in
+      try GitError.check(
+        git_blob_create_from_buffer(&oid, pointer, buffer.baseAddress, buffer.count),
+        "git_blob_create_from_buffer")
+    }
+    return ObjectID(oid)
+  }
+
+  /// The content of a blob.
+  public func blob(_ id: ObjectID) throws -> [UInt8] {
+    var blob: OpaquePointer?
+    var raw = id.raw
+    try GitError.check(git_blob_lookup(&blob, pointer, &raw), "git_blob_lookup")
+    defer { git_blob_free(blob) }
+    let size = Int(git_blob_rawsize(blob))
+    guard size > 0, let content = git_blob_rawcontent(blob) else { return [] }
+    return Array(UnsafeRawBufferPointer(start: content, count: size))
+  }
+
+  public func tree(_ id: ObjectID) throws -> Tree {
+    var tree: OpaquePointer?
+    var raw = id.raw
+    try GitError.check(git_tree_lookup(&tree, pointer, &raw), "git_tree_lookup")
+    guard let tree else { throw GitError.internal("git_tree_lookup") }
+    return Tree(pointer: tree, repository: self)
+  }
+
+  public func commit(_ id: ObjectID) throws -> Commit {
+    var commit: OpaquePointer?
+    var raw = id.raw
+    try GitError.check(git_commit_lookup(&commit, pointer, &raw), "git_commit_lookup")
+    guard let commit else { throw GitError.internal("git_commit_lookup") }
+    return Commit(pointer: commit)
+  }
+
+  /// Writes (if needed) and returns the empty tree.
+  public func emptyTree() throws -> Tree {
+    var builder: OpaquePointer?
+    try GitError.check(git_treebuilder_new(&builder, pointer, nil), "git_treebuilder_new")
+    defer { git_treebuilder_free(builder) }
+    var oid = git_oid()
+    try GitError.check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
+    return try tree(ObjectID(oid))
+  }
+
+  /// Creates a tree from `base` with `updates` applied; only the trees along the updated paths are
+  /// rewritten, so the cost is proportional to the depth, not to the size of the tree.
+  public func createTree(from base: Tree, applying updates: [TreeUpdate]) throws -> ObjectID {
+    var oid = git_oid()
+    // The C structs borrow the path strings: keep them alive for the call.
+    let paths = updates.map { strdup($0.path) }
+    defer { paths.forEach { free($0) } }
+    var raw: [git_tree_update] = []
+    raw.reserveCapacity(updates.count)
+    for (index, update) in updates.enumerated() {
+      var entry = git_tree_update()
+      entry.path = UnsafePointer(paths[index])
+      switch update.action {
+      case .upsertBlob(let id):
+        entry.action = GIT_TREE_UPDATE_UPSERT
+        entry.id = id.raw
+        entry.filemode = GIT_FILEMODE_BLOB
+      case .remove:
+        entry.action = GIT_TREE_UPDATE_REMOVE
+      }
+      raw.append(entry)
+    }
+    try GitError.check(
+      git_tree_create_updated(&oid, pointer, base.pointer, raw.count, raw), "git_tree_create_updated")
+    return ObjectID(oid)
+  }
+
+  /// Creates a commit object (without moving any reference).
+  public func createCommit(
+    tree: ObjectID, parents: [ObjectID], message: String, signature: Signature
+  ) throws -> ObjectID {
+    let treeObject = try self.tree(tree)
+    let parentObjects = try parents.map { try commit($0) }
+    var sig: UnsafeMutablePointer<git_signature>?
+    try GitError.check(git_signature_now(&sig, signature.name, signature.email), "git_signature_now")
+    defer { git_signature_free(sig) }
+    var oid = git_oid()
+    var parentPointers: [OpaquePointer?] = parentObjects.map { $0.pointer }
+    _ = try parentPointers.withUnsafeMutableBufferPointer { buffer in
+      _ = try GitError.check(
+        git_commit_create(
+          &oid, pointer, nil, sig, sig, "UTF-8", message, treeObject.pointer, buffer.count,
+          buffer.baseAddress),
+        "git_commit_create")
+    }
+    return ObjectID(oid)
+  }
+
+  /// The identity git would use for a commit here (`user.name`/`user.email`), or `nil` when not configured.
+  public func configuredSignature() -> Signature? {
+    var sig: UnsafeMutablePointer<git_signature>?
+    guard git_signature_default(&sig, pointer) == 0, let sig else { return nil }
+    defer { git_signature_free(sig) }
+    guard let name = string(sig.pointee.name), let email = string(sig.pointee.email) else { return nil }
+    return Signature(name: name, email: email)
+  }
+
+  /// The best common ancestor of two commits, or `nil` when their histories are unrelated.
+  public func mergeBase(_ a: ObjectID, _ b: ObjectID) throws -> ObjectID? {
+    var out = git_oid()
+    var ra = a.raw
+    var rb = b.raw
+    let rc = git_merge_base(&out, pointer, &ra, &rb)
+    if rc == GIT_ENOTFOUND.rawValue { return nil }
+    try GitError.check(rc, "git_merge_base")
+    return ObjectID(out)
+  }
+
+  /// Whether `ancestor` is reachable from `descendant` (or equal to it).
+  public func isAncestor(_ ancestor: ObjectID, of descendant: ObjectID) throws -> Bool {
+    if ancestor == descendant { return true }
+    var a = descendant.raw
+    var b = ancestor.raw
+    let rc = git_graph_descendant_of(pointer, &a, &b)
+    try GitError.check(rc, "git_graph_descendant_of")
+    return rc == 1
+  }
+
+  /// Commits reachable from `tip`, newest first, stopping before `hiding` and its ancestors.
+  public func history(from tip: ObjectID, hiding: ObjectID? = nil) throws -> [Commit] {
+    var walker: OpaquePointer?
+    try GitError.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
+    defer { git_revwalk_free(walker) }
+    git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
+    var start = tip.raw
+    try GitError.check(git_revwalk_push(walker, &start), "git_revwalk_push")
+    if var hide = hiding?.raw {
+      try GitError.check(git_revwalk_hide(walker, &hide), "git_revwalk_hide")
+    }
+    var commits: [Commit] = []
+    var oid = git_oid()
+    while true {
+      let rc = git_revwalk_next(&oid, walker)
+      if rc == GIT_ITEROVER.rawValue { break }
+      try GitError.check(rc, "git_revwalk_next")
+      commits.append(try commit(ObjectID(oid)))
+    }
+    return commits
+  }
+
+  /// A read-only snapshot of the configuration in force here (repository, user, system).
+  public func configuration() throws -> Configuration {
+    var config: OpaquePointer?
+    try GitError.check(git_repository_config_snapshot(&config, pointer), "git_repository_config_snapshot")
+    guard let config else { throw GitError.internal("git_repository_config_snapshot") }
+    return Configuration(pointer: config)
+  }
+}
+
+/// A commit author or committer identity.
+public struct Signature: Sendable, Equatable {
+  public var name: String
+  public var email: String
+  public init(name: String, email: String) {
+    self.name = name
+    self.email = email
+  }
+}
+
+extension GitError {
+  /// An "impossible" state: libgit2 reported success but returned nothing.
+  static func `internal`(_ function: String) -> GitError {
+    GitError(
+      code: .generic, message: "internal error: \(function) returned no object (please report this bug)",
+      function: function)
+  }
+}
+
+extension Repository {
+  /// Whether `name` is acceptable as a branch name (`refs/heads/<name>` is a valid reference name).
+  public static func isValidBranchName(_ name: String) -> Bool {
+    Library.ensureInitialised()
+    var valid: Int32 = 0
+    guard git_reference_name_is_valid(&valid, "refs/heads/" + name) == 0 else { return false }
+    return valid == 1 && !name.hasPrefix("-")
+  }
+}

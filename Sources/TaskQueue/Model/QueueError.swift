@@ -1,0 +1,70 @@
+import Foundation
+
+/// Everything a queue operation refuses, each with the context to say what is wrong and how to fix it.
+///
+/// Messages are lowercase fragments that the command line prints after `error: `.
+public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertible {
+  case notFound(String)
+  case duplicate(String)
+  case invalidID(String, reason: String)
+  case illegalTransition(id: String, command: String, status: TaskStatus, needs: [TaskStatus])
+  case newerFormat(found: Int, supported: Int)
+  case corrupt(String)
+  case contention(attempts: Int)
+  case taskFile(path: String, problem: String)
+  case conflictingOptions(String)
+  case missingOption(String)
+  case repositoryNotFound(String, hint: String)
+  case baseNotFound(base: String, repo: String)
+  case dependency(String)
+  case invalidValue(key: String, value: String, expected: String)
+  case notARepository(String)
+  case git(String)
+
+  public var description: String {
+    switch self {
+    case .notFound(let id):
+      return "task '\(id)' not found (see 'git taskq status')"
+    case .duplicate(let id):
+      return "task '\(id)' already exists (choose another --id, or 'git taskq remove --id \(id)' first)"
+    case .invalidID(let id, let reason):
+      return "invalid task id '\(Self.printable(id))': \(reason) (allowed: [A-Za-z0-9][A-Za-z0-9._-]*, at most \(TaskID.maximumLength) characters)"
+    case .illegalTransition(let id, let command, let status, let needs):
+      let list = needs.map { "'\($0.rawValue)'" }.joined(separator: " or ")
+      return "cannot \(command) task '\(id)': it is '\(status.rawValue)' (\(command) needs \(list))"
+    case .newerFormat(let found, let supported):
+      return "the queue uses storage format \(found), this git-taskq reads up to \(supported) (upgrade git-taskq)"
+    case .corrupt(let what):
+      return "the queue is damaged: \(what) (run 'git fsck' and see 'git log refs/taskq/queue')"
+    case .contention(let attempts):
+      return "could not update refs/taskq/queue after \(attempts) attempts: other writers kept winning (try again)"
+    case .taskFile(let path, let problem):
+      return "task file '\(path)': \(problem)"
+    case .conflictingOptions(let text), .missingOption(let text), .dependency(let text), .git(let text):
+      return text
+    case .repositoryNotFound(let repo, let hint):
+      return "repository '\(repo)' not found: \(hint)"
+    case .baseNotFound(let base, let repo):
+      return "base branch '\(base)' does not exist in '\(repo)' (pass --base, or create it)"
+    case .invalidValue(let key, let value, let expected):
+      return "invalid value '\(Self.printable(value))' for \(key): expected \(expected)"
+    case .notARepository(let path):
+      return "not a git repository (or any of the parent directories): \(path)"
+    }
+  }
+
+  public var errorDescription: String? { description }
+
+  /// `text` with control characters and newlines escaped, so one error stays one line.
+  static func printable(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+      if scalar.value < 0x20 || scalar.value == 0x7f {
+        out += "\\u{\(String(scalar.value, radix: 16))}"
+      } else {
+        out.unicodeScalars.append(scalar)
+      }
+    }
+    return out.count > 80 ? String(out.prefix(77)) + "..." : out
+  }
+}

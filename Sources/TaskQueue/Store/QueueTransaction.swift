@@ -1,0 +1,122 @@
+import Foundation
+import Git
+
+/// The changes one ``QueueStore/update(_:)`` makes, on top of a fresh snapshot.
+///
+/// Reads see the pending changes. Nothing touches the repository until the store commits the transaction.
+public struct QueueTransaction {
+  /// The snapshot this attempt started from (the ref's tip at that moment).
+  public let base: QueueSnapshot
+  public var meta: QueueMeta
+  /// Who makes the change (`host:pid`), for the record and the trailers.
+  public let worker: String
+  /// The clock of this attempt, one value for every field it stamps.
+  public let now: Int
+  /// What the commit says; the closure sets it.
+  public var operation: Operation?
+
+  var records: [String: TaskRecord] = [:]
+  var files: [String: [UInt8]] = [:]
+  var removedTasks: Set<String> = []
+
+  init(base: QueueSnapshot, worker: String, now: Int) {
+    self.base = base
+    self.meta = base.meta
+    self.worker = worker
+    self.now = now
+  }
+
+  public var hasChanges: Bool { !records.isEmpty || !files.isEmpty || !removedTasks.isEmpty || meta != base.meta }
+
+  /// The record of `id` as this transaction sees it.
+  public func record(_ id: String) throws -> TaskRecord? {
+    if removedTasks.contains(id) { return nil }
+    if let pending = records[id] { return pending }
+    return try base.record(id)
+  }
+
+  /// The record of `id`, or ``QueueError/notFound(_:)``.
+  public func existing(_ id: String) throws -> TaskRecord {
+    guard let record = try record(id) else { throw QueueError.notFound(id) }
+    return record
+  }
+
+  /// Every record as this transaction sees it, in FIFO order.
+  public func allRecords() throws -> [TaskRecord] {
+    var byID: [String: TaskRecord] = [:]
+    for record in try base.records() where !removedTasks.contains(record.id) { byID[record.id] = record }
+    for (id, record) in records { byID[id] = record }
+    return byID.values.sorted { $0.seq < $1.seq }
+  }
+
+  /// Stores `record` (stamping `updated_at`).
+  public mutating func put(_ record: TaskRecord) {
+    var record = record
+    record.updatedAt = Timestamp.iso(now)
+    removedTasks.remove(record.id)
+    records[record.id] = record
+  }
+
+  /// Writes a file inside task `id`'s directory (e.g. `task.md`, `errors/<ts>.md`).
+  public mutating func putFile(_ id: String, _ name: String, _ text: String) {
+    files["\(Layout.taskDirectory(id))/\(name)"] = Array(text.utf8)
+  }
+
+  /// Removes task `id` with everything under its directory.
+  public mutating func removeTask(_ id: String) {
+    records[id] = nil
+    files = files.filter { !$0.key.hasPrefix(Layout.taskDirectory(id) + "/") }
+    removedTasks.insert(id)
+  }
+
+  /// Moves `record` to `status`, checking the state machine, and stamps the transition time.
+  public mutating func move(_ record: inout TaskRecord, to status: TaskStatus, command: String) throws {
+    guard record.status.canMove(to: status) else {
+      let needs = TaskStatus.displayOrder.filter { $0.canMove(to: status) }
+      throw QueueError.illegalTransition(id: record.id, command: command, status: record.status, needs: needs)
+    }
+    record.status = status
+    record.statusChangedAt = Timestamp.iso(now)
+  }
+
+  /// Records a failure report under the task's `errors/` and points `error_file` at it. Returns the path.
+  @discardableResult
+  public mutating func addErrorReport(_ record: inout TaskRecord, markdown: String, summary: String) throws -> String {
+    let existing = Set(try base.errorReports(record.id))
+    var name = "\(Timestamp.compact(now)).md"
+    var n = 2
+    while existing.contains(name) || files["\(Layout.errorsDirectory(record.id))/\(name)"] != nil {
+      name = "\(Timestamp.compact(now))-\(n).md"
+      n += 1
+    }
+    putFile(record.id, "errors/\(name)", markdown)
+    let path = "\(Layout.errorsDirectory(record.id))/\(name)"
+    record.errorFile = Layout.revisionPath(path)
+    record.lastError = summary
+    return path
+  }
+
+  /// The tree updates this transaction makes, records encoded as pretty, key-sorted JSON.
+  func treeUpdates(repository: Repository) throws -> [TreeUpdate] {
+    var updates: [TreeUpdate] = []
+    for id in removedTasks.sorted() where records[id] == nil {
+      updates.append(.remove(Layout.taskDirectory(id)))
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    for (id, record) in records.sorted(by: { $0.key < $1.key }) {
+      var json = try encoder.encode(record)
+      json.append(UInt8(ascii: "\n"))
+      updates.append(.write(Layout.recordPath(id), blob: try repository.writeBlob(Array(json))))
+    }
+    for (path, bytes) in files.sorted(by: { $0.key < $1.key }) {
+      updates.append(.write(path, blob: try repository.writeBlob(bytes)))
+    }
+    if meta != base.meta || base.commit == nil {
+      var json = try encoder.encode(meta)
+      json.append(UInt8(ascii: "\n"))
+      updates.append(.write(Layout.metaPath, blob: try repository.writeBlob(Array(json))))
+    }
+    return updates
+  }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import TaskQueue
+
+extension GitTaskq {
+  struct Add: QueueCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Add a task to the queue.",
+      discussion: """
+        The task is described inline (--task) or by a markdown file with YAML frontmatter (--task-file; \
+        '-' reads standard input). Frontmatter keys: id, repo, base, branch, worktree_path, priority, \
+        depends_on. Flags override the frontmatter. The id defaults to the file name's stem, the \
+        repository to the current one, the base to taskq.base (main). The original file is left \
+        unchanged; the canonical file, with every resolved value, is stored in the queue.
+
+        --repo takes a path, or a short name looked up under taskq.reposRoot (~/documents/repos).
+
+        Examples:
+          git taskq add --id T-001 --task "Implement cleanup feature"
+          git taskq add --id T-002 --repo sisifo --task "Fix bug Y" --priority 5
+          git taskq add --task-file queue/tasks/T-003.md
+          git taskq add --task-file task.md --repo sisifo --branch feature/my-branch
+          cat task.md | git taskq add --task-file - --id T-004 --depends-on T-001,T-002
+        """)
+
+    @Option(help: ArgumentHelp("Task id (required with --task; else frontmatter 'id' or the file name).", valueName: "ID"))
+    var id: String?
+
+    @Option(help: ArgumentHelp("Target repository: a path or a short name under taskq.reposRoot.", valueName: "REPO"))
+    var repo: String?
+
+    @Option(help: ArgumentHelp("Base branch (default: frontmatter 'base', else taskq.base = main).", valueName: "BRANCH"))
+    var base: String?
+
+    @Option(help: ArgumentHelp("Branch to create (default: task/<id>).", valueName: "NAME"))
+    var branch: String?
+
+    @Option(help: ArgumentHelp("Worktree location (default: <worktrees root>/<repo>/<id>).", valueName: "PATH"))
+    var worktreePath: String?
+
+    @Option(help: ArgumentHelp("Inline task description.", valueName: "DESCRIPTION"))
+    var task: String?
+
+    @Option(help: ArgumentHelp("Task markdown file with YAML frontmatter ('-' for standard input).", valueName: "PATH"))
+    var taskFile: String?
+
+    @Option(help: ArgumentHelp("Higher runs first (default 0).", valueName: "N"))
+    var priority: Int?
+
+    @Option(help: ArgumentHelp("Tasks that must be done before this one runs.", valueName: "ID[,ID...]"))
+    var dependsOn: String?
+
+    func run(_ context: CommandContext) async throws {
+      var request = AddRequest()
+      request.id = id
+      request.repo = repo
+      request.base = base
+      request.branch = branch
+      request.worktreePath = worktreePath
+      request.task = task
+      request.taskFile = taskFile
+      request.priority = priority
+      request.dependsOn = dependsOn.map(TaskFile.splitList)
+      let task = try request.resolve(settings: context.settings, current: context.repository)
+      let record = try context.store.add(task)
+      print("\(record.id): added (todo) repo=\(record.repo) base=\(record.base) branch=\(record.branch)")
+    }
+  }
+}

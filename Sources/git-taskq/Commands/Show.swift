@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import TaskQueue
+
+extension GitTaskq {
+  struct Show: QueueCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Show one task: its record, its task file and its failure reports.",
+      discussion: """
+        Examples:
+          git taskq show --id T-001
+          git taskq show --id T-001 --json
+          git show refs/taskq/queue:tasks/<bb>/T-001/errors/<report>.md
+        """)
+
+    @OptionGroup var task: TaskIDOption
+
+    @Flag(help: "Print JSON: {record, task_file, error_reports}.")
+    var json = false
+
+    struct Output: Encodable {
+      var record: TaskRecord
+      var taskFile: String
+      var errorReports: [String]
+      enum CodingKeys: String, CodingKey {
+        case record
+        case taskFile = "task_file"
+        case errorReports = "error_reports"
+      }
+    }
+
+    func run(_ context: CommandContext) async throws {
+      try TaskID.validate(task.id)
+      let snapshot = try context.store.snapshot()
+      guard let record = try snapshot.record(task.id) else { throw QueueError.notFound(task.id) }
+      let file = try snapshot.taskFile(task.id) ?? ""
+      let reports = try snapshot.errorReports(task.id).map {
+        Layout.revisionPath(Layout.errorsDirectory(task.id) + "/" + $0)
+      }
+      if json {
+        print(try Console.json(Output(record: record, taskFile: file, errorReports: reports)))
+        return
+      }
+      var lines = ["task \(record.id)"]
+      let fields: [(String, String?)] = [
+        ("status", record.status.rawValue), ("repo", record.repo), ("base", record.base),
+        ("branch", record.branch), ("worktree", record.worktreePath), ("container", record.container),
+        ("port", record.port.map(String.init)), ("session", record.sessionID), ("attempt", String(record.attempt)),
+        ("priority", record.priority == 0 ? nil : String(record.priority)),
+        ("depends on", record.dependsOn.isEmpty ? nil : record.dependsOn.joined(separator: ", ")),
+        ("worker", record.worker), ("lease until", record.leaseExpiresAt), ("created", record.createdAt),
+        ("updated", record.updatedAt), ("task file", record.taskFile), ("last error", record.lastError),
+      ]
+      for (name, value) in fields {
+        if let value { lines.append("  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(value)") }
+      }
+      lines.append("")
+      lines.append(file.trimmingCharacters(in: .newlines))
+      lines.append("")
+      if reports.isEmpty {
+        lines.append("no error reports")
+      } else {
+        lines.append("error reports (read with 'git show <name>'):")
+        lines.append(contentsOf: reports.map { "  \($0)" })
+      }
+      print(lines.joined(separator: "\n"))
+    }
+  }
+}
