@@ -33,12 +33,14 @@ let package = Package(
       ]
     ),
     // Shared test support: scratch repositories, binary runner, fake executables.
-    .target(name: "TaskqTestSupport", dependencies: ["Git"], path: "Tests/TaskqTestSupport"),
+    .target(
+      name: "TaskqTestSupport", dependencies: ["Git", "TaskQueue", "Orchestrator"], path: "Tests/TaskqTestSupport"),
     .testTarget(name: "GitTests", dependencies: ["Git", "TaskqTestSupport"]),
     .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "TaskqTestSupport"]),
+    .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "TaskQueue", "TaskqTestSupport"]),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["TaskqTestSupport", "TaskQueue"],
+      dependencies: ["TaskqTestSupport", "TaskQueue", "Orchestrator"],
       resources: [.copy("Fixtures")]
     ),
     // Benchmark harness: `swift run -c release taskq-bench` (see docs/performance.md).
