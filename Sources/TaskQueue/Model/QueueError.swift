@@ -20,6 +20,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case invalidValue(key: String, value: String, expected: String)
   case notARepository(String)
   case git(String)
+  /// A worker's task moved under it (cancelled, or recovered by another process).
+  case lostClaim(id: String, status: TaskStatus)
 
   public var description: String {
     switch self {
@@ -48,6 +50,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
       return "base branch '\(base)' does not exist in '\(repo)' (pass --base, or create it)"
     case .invalidValue(let key, let value, let expected):
       return "invalid value '\(Self.printable(value))' for \(key): expected \(expected)"
+    case .lostClaim(let id, let status):
+      return "task '\(id)' is no longer held by this worker: it is '\(status.rawValue)'"
     case .notARepository(let path):
       return "not a git repository (or any of the parent directories): \(path)"
     }

@@ -29,8 +29,8 @@ public struct Operation: Equatable, Sendable {
     case (nil, let to?): return "\(task): added (\(to.rawValue))\(tail)"
     case (let from?, nil): return "\(task): removed (was \(from.rawValue))\(tail)"
     case (let from?, let to?) where from != to: return "\(task): \(from.rawValue) → \(to.rawValue)\(tail)"
-    case (_, let to?): return "\(task): \(kind) (\(to.rawValue))\(tail)"
-    case (nil, nil): return "\(task): \(kind)\(tail)"
+    case (_, let to?): return "\(task): \(detail ?? kind) (\(to.rawValue))"
+    case (nil, nil): return "\(task): \(detail ?? kind)"
     }
   }
 
@@ -53,17 +53,9 @@ public struct Operation: Equatable, Sendable {
       fields[key] = value
     }
     guard let kind = fields["Taskq-Op"], let task = fields["Taskq-Task"] else { return nil }
-    let subject = message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
-    var detail: String?
-    if subject.hasSuffix(")"), let open = subject.range(of: " (", options: .backwards) {
-      let inner = String(subject[open.upperBound..<subject.index(before: subject.endIndex)])
-      let statusWords = Set(TaskStatus.allCases.map(\.rawValue))
-      if !statusWords.contains(inner) && !inner.hasPrefix("was ") { detail = inner }
-    }
     return Operation(
       kind: kind, task: task, from: fields["Taskq-From"].flatMap(TaskStatus.init(rawValue:)),
-      to: fields["Taskq-To"].flatMap(TaskStatus.init(rawValue:)), worker: fields["Taskq-Worker"] ?? "",
-      detail: detail)
+      to: fields["Taskq-To"].flatMap(TaskStatus.init(rawValue:)), worker: fields["Taskq-Worker"] ?? "")
   }
 
   private static func oneLine(_ text: String) -> String {

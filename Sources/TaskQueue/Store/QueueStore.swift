@@ -128,7 +128,8 @@ public final class QueueStore {
     for commit in try repository.history(from: tip) {
       guard let operation = Operation.parse(message: commit.message) else { continue }
       if let task, operation.task != task { continue }
-      entries.append(HistoryEntry(commit: commit.id, time: Int(commit.time), operation: operation))
+      let subject = commit.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+      entries.append(HistoryEntry(commit: commit.id, time: Int(commit.time), subject: subject, operation: operation))
       if let limit, entries.count >= limit { break }
     }
     return entries
@@ -139,6 +140,8 @@ public final class QueueStore {
 public struct HistoryEntry: Sendable, Equatable {
   public var commit: ObjectID
   public var time: Int
+  /// The commit's subject line, as written.
+  public var subject: String
   public var operation: Operation
 }
 

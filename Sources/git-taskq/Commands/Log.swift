@@ -63,14 +63,14 @@ extension GitTaskq {
           Entry(
             commit: h.commit.hex, time: Timestamp.iso(h.time), task: h.operation.task, op: h.operation.kind,
             from: h.operation.from?.rawValue, to: h.operation.to?.rawValue, worker: h.operation.worker,
-            subject: h.operation.subject)
+            subject: h.subject)
         }
         print(try Console.json(entries))
         return
       }
       for h in history {
         let time = Timestamp.iso(h.time).prefix(19).replacingOccurrences(of: "T", with: " ")
-        print("\(h.commit.hex.prefix(9))  \(time)  \(h.operation.subject)  [\(h.operation.worker)]")
+        print("\(h.commit.hex.prefix(9))  \(time)  \(h.subject)  [\(h.operation.worker)]")
       }
     }
   }

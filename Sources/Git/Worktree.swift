@@ -1,0 +1,167 @@
+import CLibGit2
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Repository {
+  /// Whether the local branch `name` exists.
+  public func branchExists(_ name: String) throws -> Bool {
+    try referenceTarget("refs/heads/" + name) != nil
+  }
+
+  /// Creates the local branch `name` at `commit`; does nothing when it already exists (an earlier attempt's
+  /// commits are never reset).
+  ///
+  /// - Returns: whether the branch was created.
+  @discardableResult
+  public func createBranch(_ name: String, at commit: ObjectID) throws -> Bool {
+    if try branchExists(name) { return false }
+    let target = try self.commit(commit)
+    var ref: OpaquePointer?
+    let rc = git_branch_create(&ref, pointer, name, target.pointer, 0)
+    if rc == GIT_EEXISTS.rawValue { return false }
+    try GitError.check(rc, "git_branch_create")
+    git_reference_free(ref)
+    return true
+  }
+
+  /// Adds a linked worktree called `name` at `path`, checked out on the existing local branch `branch`.
+  ///
+  /// libgit2 requires that `path` does not exist and that its parent does; the parent is created here. On
+  /// failure libgit2 may leave `.git/worktrees/<name>` behind; it is removed so that a later attempt works.
+  public func addWorktree(named name: String, at path: String, branch: String) throws {
+    var ref: OpaquePointer?
+    try GitError.check(git_reference_lookup(&ref, pointer, "refs/heads/" + branch), "git_reference_lookup")
+    defer { git_reference_free(ref) }
+    try createDirectories(parentOf: path)
+    var options = git_worktree_add_options()
+    try GitError.check(
+      git_worktree_add_options_init(&options, UInt32(GIT_WORKTREE_ADD_OPTIONS_VERSION)),
+      "git_worktree_add_options_init")
+    options.ref = ref
+    var worktree: OpaquePointer?
+    let rc = git_worktree_add(&worktree, pointer, name, path, &options)
+    if rc < 0 {
+      let error: GitError
+      do {
+        try GitError.check(rc, "git_worktree_add")
+        error = GitError.internal("git_worktree_add")
+      } catch let thrown as GitError {
+        error = thrown
+      }
+      // Leave no half-registered worktree behind.
+      if access(path, F_OK) != 0 { removeTree(commonDirectory + "worktrees/" + name) }
+      throw error
+    }
+    git_worktree_free(worktree)
+  }
+
+  /// The names of this repository's linked worktrees.
+  public func worktreeNames() throws -> [String] {
+    var list = git_strarray()
+    try GitError.check(git_worktree_list(&list, pointer), "git_worktree_list")
+    defer { git_strarray_dispose(&list) }
+    return (0..<list.count).compactMap { string(list.strings[$0]) }
+  }
+
+  /// The path of linked worktree `name`, or `nil` when there is none.
+  public func worktreePath(named name: String) throws -> String? {
+    // libgit2 1.5 answers a lookup of an unknown worktree with a generic error, not GIT_ENOTFOUND.
+    guard try worktreeNames().contains(name) else { return nil }
+    var worktree: OpaquePointer?
+    let rc = git_worktree_lookup(&worktree, pointer, name)
+    try GitError.check(rc, "git_worktree_lookup")
+    defer { git_worktree_free(worktree) }
+    return string(git_worktree_path(worktree))
+  }
+
+  /// Removes linked worktree `name`: its working directory and its administrative files. The branch stays.
+  public func removeWorktree(named name: String) throws {
+    guard try worktreeNames().contains(name) else { return }
+    var worktree: OpaquePointer?
+    let rc = git_worktree_lookup(&worktree, pointer, name)
+    try GitError.check(rc, "git_worktree_lookup")
+    defer { git_worktree_free(worktree) }
+    var options = git_worktree_prune_options()
+    try GitError.check(
+      git_worktree_prune_options_init(&options, UInt32(GIT_WORKTREE_PRUNE_OPTIONS_VERSION)),
+      "git_worktree_prune_options_init")
+    options.flags =
+      GIT_WORKTREE_PRUNE_VALID.rawValue | GIT_WORKTREE_PRUNE_LOCKED.rawValue
+      | GIT_WORKTREE_PRUNE_WORKING_TREE.rawValue
+    try GitError.check(git_worktree_prune(worktree, &options), "git_worktree_prune")
+  }
+
+  /// Paths with uncommitted changes or untracked files in this repository's working directory (ignored
+  /// files excluded). Empty means nothing would be lost by deleting it.
+  public func uncommittedChanges() throws -> [String] {
+    var options = git_status_options()
+    try GitError.check(git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION)), "git_status_options_init")
+    options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
+    options.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
+    var list: OpaquePointer?
+    try GitError.check(git_status_list_new(&list, pointer, &options), "git_status_list_new")
+    defer { git_status_list_free(list) }
+    var paths: [String] = []
+    for index in 0..<git_status_list_entrycount(list) {
+      guard let entry = git_status_byindex(list, index) else { continue }
+      let delta = entry.pointee.index_to_workdir ?? entry.pointee.head_to_index
+      if let path = delta.flatMap({ string($0.pointee.new_file.path) }) { paths.append(path) }
+    }
+    return paths
+  }
+
+  /// Commits on `branch` that no other local branch and no remote-tracking branch contains.
+  public func unpublishedCommitCount(branch: String) throws -> Int {
+    guard let tip = try referenceTarget("refs/heads/" + branch) else { return 0 }
+    var walker: OpaquePointer?
+    try GitError.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
+    defer { git_revwalk_free(walker) }
+    var start = tip.raw
+    try GitError.check(git_revwalk_push(walker, &start), "git_revwalk_push")
+    for name in try referenceNames(matching: "refs/heads/*") + referenceNames(matching: "refs/remotes/*")
+    where name != "refs/heads/" + branch {
+      if var other = try referenceTarget(name)?.raw { _ = git_revwalk_hide(walker, &other) }
+    }
+    var count = 0
+    var oid = git_oid()
+    while git_revwalk_next(&oid, walker) == 0 { count += 1 }
+    return count
+  }
+
+  private func createDirectories(parentOf path: String) throws {
+    var components = path.split(separator: "/", omittingEmptySubsequences: true).dropLast()
+    var current = path.hasPrefix("/") ? "" : "."
+    while let first = components.first {
+      components = components.dropFirst()
+      current += "/" + first
+      if mkdir(current, 0o755) != 0 && errno != EEXIST {
+        throw GitError(code: .generic, message: "cannot create directory '\(current)': \(String(cString: strerror(errno)))", function: "mkdir")
+      }
+    }
+  }
+}
+
+/// Removes a directory tree (best effort), for cleaning up after libgit2.
+func removeTree(_ path: String) {
+  guard let dir = opendir(path) else {
+    unlink(path)
+    return
+  }
+  while let entry = readdir(dir) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+      String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    if name == "." || name == ".." { continue }
+    let child = path + "/" + name
+    var info = stat()
+    if lstat(child, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+      removeTree(child)
+    } else {
+      unlink(child)
+    }
+  }
+  closedir(dir)
+  rmdir(path)
+}

@@ -1,0 +1,247 @@
+import Foundation
+import Git
+import TaskQueue
+
+/// Drives one claimed task through setup, plan and build to review, recording every stage in the queue.
+///
+/// Confined to one thread: it owns that thread's ``QueueStore`` (and so its repository handle).
+final class TaskPipeline {
+  let store: QueueStore
+  let settings: RunSettings
+  let options: RunOptions
+  let events: RunEvents
+  let engine: ContainerEngine
+
+  init(store: QueueStore, settings: RunSettings, options: RunOptions, events: RunEvents) {
+    self.store = store
+    self.settings = settings
+    self.options = options
+    self.events = events
+    self.engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
+  }
+
+  /// Runs `claimed` (already `planning` under this worker) to its end for this run.
+  func process(_ claimed: TaskRecord) -> Outcome {
+    var record = claimed
+    let id = record.id
+    var stage = "setup"
+    do {
+      events.event(id, "claimed by \(store.worker)", from: .todo, to: .planning, stage: "setup")
+      let worktree = try prepareWorktree(record)
+      record = try store.advance(id, kind: "setup", detail: "worktree ready") { $0.worktreePath = worktree }
+      events.event(id, "worktree \(worktree)", stage: "setup")
+
+      var attach: String?
+      if settings.runtime == .docker {
+        stage = "container"
+        record = try startContainer(record, worktree: worktree)
+        attach = "http://127.0.0.1:\(settings.containerPort)"
+      }
+
+      stage = "planning"
+      events.event(id, "\(settings.planCommand) started", stage: settings.planCommand)
+      let plan = try runAgent(record, command: settings.planCommand, attach: attach, session: nil,
+        timeout: settings.planTimeout, stage: "planning")
+      let session = AgentCommand.sessionID(in: plan.stdoutText)
+      record = try store.advance(id, to: .building, kind: "build", detail: "plan made") { $0.sessionID = session }
+      events.event(id, "plan made", from: .planning, to: .building, stage: settings.buildCommand)
+
+      stage = "building"
+      _ = try runAgent(record, command: settings.buildCommand, attach: attach, session: session,
+        timeout: settings.buildTimeout, stage: "building")
+      record = try store.advance(id, to: .review, kind: "review", detail: "ready for review") {
+        $0.worker = nil
+        $0.leaseExpiresAt = nil
+      }
+      events.event(id, "ready for review", from: .building, to: .review)
+      return .review
+    } catch let QueueError.lostClaim(_, status) {
+      stopContainerIfCancelled(id, status: status)
+      events.event(id, "stopped: the task is now '\(status.rawValue)'")
+      return status == .cancelled ? .cancelled : .lost(status.rawValue)
+    } catch let failure as StageFailure {
+      return fail(id, stage: stage, failure: failure)
+    } catch {
+      return fail(id, stage: stage, failure: StageFailure(stage: stage, summary: "\(error)"))
+    }
+  }
+
+  // MARK: Stages
+
+  /// Creates branch `task/<id>` from the base and its worktree, through libgit2. Returns the worktree path.
+  func prepareWorktree(_ record: TaskRecord) throws -> String {
+    let repository: Repository
+    do {
+      repository = try Repository.open(at: record.repo)
+    } catch {
+      throw StageFailure(stage: "setup", summary: "repository '\(record.repo)' cannot be opened: \(error)")
+    }
+    guard let base = try repository.resolveCommit(record.base) else {
+      throw StageFailure(stage: "setup", summary: "base '\(record.base)' does not exist in '\(record.repo)'")
+    }
+    let repoName = (repository.mainWorkingDirectory as NSString).lastPathComponent
+    let path = record.worktreePath ?? "\(settings.worktreesRoot)/\(repoName)/\(record.id)"
+    let registered = try repository.worktreePath(named: record.id).map(Self.normalize)
+    if FileManager.default.fileExists(atPath: path) {
+      if options.dirtyRun && registered == Self.normalize(path) { return path }
+      throw StageFailure(
+        stage: "setup", summary: "worktree path '\(path)' already exists",
+        detail: registered == Self.normalize(path)
+          ? "It is this task's worktree from an earlier attempt: reuse it with 'git taskq run --id \(record.id) --dirty-run', or remove it with 'git taskq cleanup --id \(record.id)'."
+          : "It is not a worktree of '\(record.repo)'; move it away or give the task another worktree_path.")
+    }
+    if registered != nil { try repository.removeWorktree(named: record.id) }
+    do {
+      try repository.createBranch(record.branch, at: base)
+      try repository.addWorktree(named: record.id, at: path, branch: record.branch)
+    } catch let error as GitError {
+      throw StageFailure(stage: "setup", summary: "worktree '\(path)' cannot be created: \(error.message)")
+    }
+    return path
+  }
+
+  func startContainer(_ record: TaskRecord, worktree: String) throws -> TaskRecord {
+    let id = record.id
+    if options.dirtyRun {
+      for name in engine.containers(forTask: id) where engine.label(ContainerLabel.managed, of: name) == "true" {
+        _ = try? engine.remove(name)
+        events.event(id, "removed stale container \(name)")
+      }
+    }
+    guard let port = try store.reservePort(for: id, in: settings.portRange, isFree: Loopback.isFree) else {
+      throw StageFailure(
+        stage: "container", summary: "no free port in \(settings.portRange.lowerBound)-\(settings.portRange.upperBound)",
+        detail: "Every port of taskq.portRange is held by an active task or bound by another program.")
+    }
+    let name = ContainerEngine.containerName(for: record)
+    let repository = try Repository.open(at: record.repo)
+    var common = repository.commonDirectory
+    while common.hasSuffix("/") { common.removeLast() }
+    let request = ContainerRequest(
+      name: name, taskID: id, repository: record.repo, gitDirectory: common, worktree: worktree, hostPort: port,
+      containerPort: settings.containerPort, image: settings.image, environment: [:])
+    events.event(id, "starting container \(name) on 127.0.0.1:\(port)", stage: "container")
+    // Record the name first, so that a crash between start and record still lets cleanup find it.
+    var updated = try store.advance(id, kind: "setup", detail: "container \(name)") {
+      $0.container = name
+      $0.port = port
+    }
+    _ = try engine.start(request)
+    try waitUntilHealthy(id: id, name: name, port: port)
+    updated = try store.advance(id, kind: "setup", detail: "server ready")
+    events.event(id, "server ready on 127.0.0.1:\(port)", stage: "container")
+    return updated
+  }
+
+  func waitUntilHealthy(id: String, name: String, port: Int) throws {
+    let start = Date()
+    var lastCheck = Date.distantPast
+    while Date().timeIntervalSince(start) < settings.healthTimeout {
+      try checkStop(id)
+      if Loopback.httpStatus(port: port, path: "/global/health", timeout: 1) == 200 { return }
+      if Date().timeIntervalSince(lastCheck) > 2 {
+        lastCheck = Date()
+        if engine.isRunning(name) == false {
+          throw StageFailure(stage: "container", summary: "container \(name) exited before its server answered")
+        }
+      }
+      Thread.sleep(forTimeInterval: 0.2)
+    }
+    throw StageFailure(
+      stage: "container",
+      summary: "the OpenCode server did not answer GET /global/health on 127.0.0.1:\(port) within \(Int(settings.healthTimeout)) s")
+  }
+
+  func runAgent(
+    _ record: TaskRecord, command: String, attach: String?, session: String?, timeout: Double, stage: String
+  ) throws -> ProcessResult {
+    let body = try store.snapshot().taskFile(record.id).map(Self.body(ofTaskFile:)) ?? ""
+    let agent = AgentCommand(
+      program: settings.runtime == .docker ? "opencode" : settings.agentProgram, command: command,
+      agent: settings.agent, model: settings.model, variant: settings.variant, attach: attach, session: session,
+      title: "taskq \(record.id)")
+    let argv = agent.arguments(prompt: body)
+    let worktree = record.worktreePath ?? ""
+    var spec: ProcessSpec
+    if settings.runtime == .docker, let container = record.container {
+      spec = engine.execSpec(container: container, directory: worktree, argv, timeout: timeout)
+    } else {
+      spec = ProcessSpec(argv[0], Array(argv.dropFirst()), directory: worktree, timeout: timeout)
+      spec.environment = ["TASKQ_TASK_ID": record.id, "TASKQ_STAGE": stage]
+    }
+    var lastPoll = Date.distantPast
+    var cancelled = false
+    let result: ProcessResult
+    do {
+      result = try ProcessRunner.run(spec) { [self] in
+        if Interrupts.isRequested { return true }
+        // Re-read the task at most once a second: a `cancel` from another process stops the agent.
+        guard Date().timeIntervalSince(lastPoll) > 1 else { return false }
+        lastPoll = Date()
+        if let status = try? store.snapshot().record(record.id)?.status, status == .cancelled {
+          cancelled = true
+          return true
+        }
+        return false
+      }
+    } catch let error as SpawnError {
+      throw StageFailure(stage: stage, summary: error.description, spec: spec)
+    }
+    if cancelled { throw QueueError.lostClaim(id: record.id, status: .cancelled) }
+    if result.ending == .stopped { throw StageFailure(stage: stage, summary: "interrupted", spec: spec, result: result) }
+    guard result.succeeded else {
+      throw StageFailure(stage: stage, summary: "\(command) \(result.endingDescription)", spec: spec, result: result)
+    }
+    return result
+  }
+
+  // MARK: Failure
+
+  func fail(_ id: String, stage: String, failure: StageFailure) -> Outcome {
+    let interrupted = Interrupts.isRequested
+    let summary = interrupted ? "interrupted (run was stopped)" : failure.summary
+    let current = (try? store.snapshot().record(id)) ?? nil
+    guard let record = current else { return .failed(summary) }
+    let log = record.container.flatMap { engine.logTail($0) }
+    let report = ErrorReport(
+      record: record, stage: stage, summary: summary, worker: store.worker, failure: failure, containerLog: log,
+      note: interrupted ? "The run was interrupted (Ctrl-C or SIGTERM); `retry` brings the task back." : nil)
+    do {
+      let stored = try store.fail(id, kind: interrupted ? "interrupt" : "fail", summary: summary, report: report.markdown)
+      events.event(id, summary, from: record.status, to: stored.status)
+      if options.cleanupOnFail { cleanUpAfterFailure(stored) }
+    } catch {
+      events.note("warning: \(id): the failure could not be recorded: \(error)")
+    }
+    return interrupted ? .interrupted : .failed(summary)
+  }
+
+  func cleanUpAfterFailure(_ record: TaskRecord) {
+    let result = Cleaner(settings: settings).clean(record, keepWorktree: false, force: false)
+    _ = try? store.recordCleanup(record.id, result: result)
+    for line in result.messages { events.note("\(record.id): \(line)") }
+  }
+
+  func stopContainerIfCancelled(_ id: String, status: TaskStatus) {
+    // A cancelled task's container is left for `cleanup`, like a failed one: nothing is destroyed here.
+  }
+
+  func checkStop(_ id: String) throws {
+    if Interrupts.isRequested { throw StageFailure(stage: "container", summary: "interrupted") }
+  }
+
+  // MARK: Helpers
+
+  /// The body of a canonical task file (everything after the frontmatter).
+  static func body(ofTaskFile text: String) -> String {
+    guard text.hasPrefix("---\n"), let end = text.range(of: "\n---\n", range: text.index(text.startIndex, offsetBy: 3)..<text.endIndex)
+    else { return text }
+    return String(text[end.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  static func normalize(_ path: String) -> String {
+    var p = path
+    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    return p
+  }
+}

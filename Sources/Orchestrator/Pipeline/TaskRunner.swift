@@ -1,0 +1,119 @@
+import Foundation
+import Git
+import TaskQueue
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The worker pool of `run`: up to `maxParallel` threads, each claiming tasks through the queue's
+/// compare-and-swap and driving them to review, until nothing is claimable (or forever with `--poll`).
+public final class TaskRunner: @unchecked Sendable {
+  let gitDirectory: String
+  let settings: RunSettings
+  let options: RunOptions
+  let events: RunEvents
+  let worker: String
+
+  /// - Parameter gitDirectory: the queue repository's git directory; each thread opens its own handle.
+  public init(
+    gitDirectory: String, settings: RunSettings, options: RunOptions, events: RunEvents,
+    worker: String = QueueStore.defaultWorker()
+  ) {
+    self.gitDirectory = gitDirectory
+    self.settings = settings
+    self.options = options
+    self.events = events
+    self.worker = worker
+  }
+
+  /// Marks `planning`/`building` tasks whose worker was a process of this host that no longer exists as
+  /// `failed` ("worker lost"), so they are not stuck forever. Returns their ids.
+  @discardableResult
+  public func recoverLostWorkers() throws -> [String] {
+    let store = try openStore()
+    let host = worker.split(separator: ":").first.map(String.init) ?? ""
+    var recovered: [String] = []
+    for record in try store.snapshot().records() where record.status.isActive {
+      guard let owner = record.worker, let colon = owner.lastIndex(of: ":"), owner[..<colon] == host,
+        let pid = Int32(owner[owner.index(after: colon)...]), !Self.isAlive(pid)
+      else { continue }
+      let report = ErrorReport(
+        record: record, stage: record.status.rawValue, summary: "worker lost", worker: worker,
+        note: "Worker \(owner) no longer exists on this host (it was killed or crashed) while the task was \(record.status.rawValue). `retry` brings the task back.")
+      do {
+        try store.fail(record.id, kind: "recover", summary: "worker lost (\(owner))", report: report.markdown, requireWorker: owner)
+        recovered.append(record.id)
+        events.event(record.id, "worker \(owner) lost", from: record.status, to: .failed)
+      } catch QueueError.lostClaim {
+        continue
+      }
+    }
+    return recovered
+  }
+
+  /// Runs the pool; returns each processed task's outcome, in the order they finished.
+  public func run() throws -> [(String, Outcome)] {
+    var first: TaskRecord?
+    if let id = options.onlyID {
+      // Claimed here so that a task that is not runnable is a clear error before anything starts.
+      first = try openStore().claimNext(only: id, leaseSeconds: options.leaseSeconds)
+    }
+    let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
+    let group = DispatchGroup()
+    let errors = ErrorBox()
+    for index in 0..<count {
+      group.enter()
+      let initial = index == 0 ? first : nil
+      let thread = Thread { [self] in
+        defer { group.leave() }
+        do {
+          try workerLoop(initial: initial)
+        } catch {
+          errors.set(error)
+        }
+      }
+      thread.stackSize = 4 << 20
+      thread.start()
+    }
+    group.wait()
+    if let error = errors.value { throw error }
+    return events.stop()
+  }
+
+  private func workerLoop(initial: TaskRecord?) throws {
+    let store = try openStore()
+    let pipeline = TaskPipeline(store: store, settings: settings, options: options, events: events)
+    if let initial {
+      events.finished(initial.id, pipeline.process(initial))
+      return
+    }
+    while !Interrupts.isRequested {
+      if let claimed = try store.claimNext(leaseSeconds: options.leaseSeconds) {
+        events.finished(claimed.id, pipeline.process(claimed))
+        continue
+      }
+      guard let poll = options.poll else { return }
+      let until = Date().addingTimeInterval(poll)
+      while Date() < until && !Interrupts.isRequested { Thread.sleep(forTimeInterval: 0.1) }
+    }
+  }
+
+  private func openStore() throws -> QueueStore {
+    let store = QueueStore(repository: try Repository.open(at: gitDirectory), worker: worker)
+    store.warn = { [events] in events.note($0) }
+    return store
+  }
+
+  static func isAlive(_ pid: Int32) -> Bool {
+    pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
+  }
+}
+
+/// The first error any worker thread hit.
+final class ErrorBox: @unchecked Sendable {
+  private let lock = NSLock()
+  private var stored: (any Error)?
+  func set(_ error: any Error) { lock.withLock { if stored == nil { stored = error } } }
+  var value: (any Error)? { lock.withLock { stored } }
+}

@@ -1,0 +1,119 @@
+/// The transitions a worker makes while it runs a task. Each is one compare-and-swap, checked against the
+/// fresh snapshot, so a task is claimed once and a cancelled task is noticed at the worker's next write.
+extension QueueStore {
+  /// Whether `record` can be claimed now: `todo`, with every dependency `done`.
+  public static func isClaimable(_ record: TaskRecord, among byID: [String: TaskRecord]) -> Bool {
+    record.status == .todo && record.dependsOn.allSatisfy { byID[$0]?.status == .done }
+  }
+
+  /// The order claims follow: higher priority first, then first in, first out.
+  public static func claimOrder(_ a: TaskRecord, _ b: TaskRecord) -> Bool {
+    a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq
+  }
+
+  /// Claims the next runnable task (`todo → planning`) for this store's worker, or returns `nil` when there
+  /// is none. With `id`, claims exactly that task, which must be `todo` with its dependencies done.
+  public func claimNext(only id: String? = nil, leaseSeconds: Int = 600) throws -> TaskRecord? {
+    if let id { try TaskID.validate(id) }
+    return try update { tx in
+      var candidate: TaskRecord
+      if let id {
+        candidate = try tx.existing(id)
+        guard candidate.status == .todo else {
+          throw QueueError.illegalTransition(id: id, command: "run", status: candidate.status, needs: [.todo])
+        }
+        let waiting = try candidate.dependsOn.filter { try tx.record($0)?.status != .done }
+        if !waiting.isEmpty {
+          throw QueueError.dependency(
+            "cannot run task '\(id)': it waits on \(waiting.map { "'\($0)'" }.joined(separator: ", ")) (approve those first)")
+        }
+      } else {
+        let records = try tx.allRecords()
+        let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let next = records.filter({ Self.isClaimable($0, among: byID) }).min(by: Self.claimOrder) else {
+          return nil
+        }
+        candidate = next
+      }
+      try tx.move(&candidate, to: .planning, command: "claim")
+      candidate.worker = tx.worker
+      candidate.leaseExpiresAt = Timestamp.iso(tx.now + leaseSeconds)
+      tx.put(candidate)
+      tx.operation = Operation(kind: "claim", task: candidate.id, from: .todo, to: .planning, worker: tx.worker)
+      return candidate
+    }
+  }
+
+  /// Changes a running task's record without changing its status (e.g. worktree ready), or moves it to the
+  /// next stage when `to` is given. Throws ``QueueError/lostClaim(id:status:)`` when the task is no longer
+  /// `planning`/`building` under this worker (cancelled, or recovered by someone else).
+  @discardableResult
+  public func advance(
+    _ id: String, to status: TaskStatus? = nil, kind: String, detail: String? = nil,
+    edit: (inout TaskRecord) throws -> Void = { _ in }
+  ) throws -> TaskRecord {
+    try update { tx in
+      var record = try tx.existing(id)
+      guard record.status.isActive, record.worker == tx.worker else {
+        throw QueueError.lostClaim(id: id, status: record.status)
+      }
+      let from = record.status
+      if let status { try tx.move(&record, to: status, command: kind) }
+      try edit(&record)
+      tx.put(record)
+      tx.operation = Operation(
+        kind: kind, task: id, from: from, to: record.status, worker: tx.worker, detail: detail)
+      return record
+    }
+  }
+
+  /// Reserves a host port for task `id`: the lowest in `range` that no active or reviewed task holds and
+  /// for which `isFree` is true (it binds now). Recorded in the queue, so two workers never get the same.
+  public func reservePort(for id: String, in range: ClosedRange<Int>, isFree: (Int) -> Bool) throws -> Int? {
+    var chosen: Int?
+    try update { tx in
+      chosen = nil
+      var record = try tx.existing(id)
+      guard record.status.isActive, record.worker == tx.worker else {
+        throw QueueError.lostClaim(id: id, status: record.status)
+      }
+      let held = Set(
+        try tx.allRecords().filter { $0.id != id && ($0.status.isActive || $0.status == .review) }.compactMap(\.port))
+      guard let port = range.first(where: { !held.contains($0) && isFree($0) }) else { return }
+      chosen = port
+      record.port = port
+      tx.put(record)
+      tx.operation = Operation(
+        kind: "port", task: id, from: record.status, to: record.status, worker: tx.worker, detail: "port \(port)")
+    }
+    return chosen
+  }
+
+  /// Moves a running (or reviewed) task to `failed` with a report under its `errors/`, unless it was
+  /// cancelled meanwhile (then the report is still kept, and the task stays `cancelled`).
+  ///
+  /// - Returns: the record as stored.
+  @discardableResult
+  public func fail(
+    _ id: String, kind: String = "fail", summary: String, report: String, requireWorker: String? = nil,
+    edit: (inout TaskRecord) -> Void = { _ in }
+  ) throws -> TaskRecord {
+    try update { tx in
+      var record = try tx.existing(id)
+      if let requireWorker, record.worker != requireWorker, record.status.isActive {
+        throw QueueError.lostClaim(id: id, status: record.status)
+      }
+      let from = record.status
+      try tx.addErrorReport(&record, markdown: report, summary: summary)
+      if record.status.canMove(to: .failed) {
+        try tx.move(&record, to: .failed, command: kind)
+        record.worker = nil
+        record.leaseExpiresAt = nil
+      }
+      edit(&record)
+      tx.put(record)
+      tx.operation = Operation(kind: kind, task: id, from: from, to: record.status, worker: tx.worker, detail: summary.count > 60 ? String(summary.prefix(57)) + "..." : summary)
+      return record
+    }
+  }
+}
