@@ -37,7 +37,8 @@ extension GitTaskq {
     @Option(help: ArgumentHelp("Worktree location (default: <worktrees root>/<repo>/<id>).", valueName: "PATH"))
     var worktreePath: String?
 
-    @Option(help: ArgumentHelp("Inline task description.", valueName: "DESCRIPTION"))
+    // `.unconditional`: a description may begin with '-' and must still be taken as the description.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Inline task description.", valueName: "DESCRIPTION"))
     var task: String?
 
     @Option(help: ArgumentHelp("Task markdown file with YAML frontmatter ('-' for standard input).", valueName: "PATH"))
