@@ -5,10 +5,7 @@
 #   scripts/demo.sh            (builds git-taskq first; KEEP=1 keeps the scratch directory)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-if ! pkg-config --exists libgit2 2>/dev/null; then
-  echo "demo: libgit2 is missing: run 'apt-get install -y libgit2-dev pkg-config' first" >&2
-  exit 1
-fi
+"$root/scripts/bootstrap.sh"
 echo "==> building git-taskq"
 swift build --package-path "$root" --product git-taskq >/dev/null
 bin=$(swift build --package-path "$root" --show-bin-path)

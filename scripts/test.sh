@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, starts a real container engine (rootful Podman behind the
+# docker CLI) for the real-engine suite, lints the formatting, builds and runs every test.
+#   scripts/test.sh [swift test arguments…]     e.g. scripts/test.sh --filter QueueStoreTests
+# TASKQ_NO_ENGINE=1 skips the engine (that suite is then skipped, with its reason printed).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/bootstrap.sh
+
+engine_started=""
+if [ -z "${TASKQ_NO_ENGINE:-}" ] && [ "$(id -u)" -eq 0 ]; then
+  if scripts/engine/podman-engine.sh start; then
+    engine_started=1
+  else
+    echo "test: no real container engine could be started; the real-engine suite will be skipped" >&2
+  fi
+fi
+cleanup() { if [ -n "$engine_started" ]; then scripts/engine/podman-engine.sh stop || true; fi; }
+trap cleanup EXIT
+
+echo "==> swift build --build-tests"
+swift build --build-tests
+echo "==> swift test"
+swift test --skip-build "$@"
