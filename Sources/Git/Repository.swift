@@ -217,6 +217,10 @@ public final class Repository {
         entry.action = GIT_TREE_UPDATE_UPSERT
         entry.id = id.raw
         entry.filemode = GIT_FILEMODE_BLOB
+      case .upsertTree(let id):
+        entry.action = GIT_TREE_UPDATE_UPSERT
+        entry.id = id.raw
+        entry.filemode = GIT_FILEMODE_TREE
       case .remove:
         entry.action = GIT_TREE_UPDATE_REMOVE
       }

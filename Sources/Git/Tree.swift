@@ -80,6 +80,8 @@ public struct TreeEntry: Sendable, Equatable {
 public struct TreeUpdate: Sendable {
   public enum Action: Sendable {
     case upsertBlob(ObjectID)
+    /// Puts a whole existing tree at the path (replacing what was there).
+    case upsertTree(ObjectID)
     case remove
   }
   public var path: String
@@ -87,6 +89,9 @@ public struct TreeUpdate: Sendable {
 
   public static func write(_ path: String, blob: ObjectID) -> TreeUpdate {
     TreeUpdate(path: path, action: .upsertBlob(blob))
+  }
+  public static func writeTree(_ path: String, tree: ObjectID) -> TreeUpdate {
+    TreeUpdate(path: path, action: .upsertTree(tree))
   }
   public static func remove(_ path: String) -> TreeUpdate {
     TreeUpdate(path: path, action: .remove)

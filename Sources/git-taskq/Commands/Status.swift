@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Orchestrator
 import TaskQueue
 
 extension GitTaskq {
@@ -31,6 +32,7 @@ extension GitTaskq {
         return
       }
       let records = try snapshot.records()
+      if !json, let line = Self.remoteLine(context) { print(line) }
       if json {
         print(try Console.json(records))
       } else if records.isEmpty {
@@ -38,6 +40,20 @@ extension GitTaskq {
       } else {
         print(StatusView.render(records, now: Timestamp.nowSeconds()))
       }
+    }
+
+    /// `queue: 2 ahead, 1 behind origin (as of the last fetch; run 'git taskq sync')`, when a remote's queue
+    /// was fetched before and differs.
+    static func remoteLine(_ context: CommandContext) -> String? {
+      let remote = GitTaskq.Sync.defaultRemote(context.settings)
+      let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+      guard let divergence = try? sync.divergence(remote: remote) else { return nil }
+      let (ahead, behind) = divergence
+      guard ahead > 0 || behind > 0 else { return nil }
+      var parts: [String] = []
+      if ahead > 0 { parts.append("\(ahead) ahead of") }
+      if behind > 0 { parts.append("\(behind) behind") }
+      return "queue: \(parts.joined(separator: " and ")) \(remote) (as of the last fetch; run 'git taskq sync')"
     }
   }
 }

@@ -1,0 +1,284 @@
+import Foundation
+import Git
+
+/// One local operation that no longer applies on top of the remote's queue, and why.
+public struct DroppedOperation: Sendable, Equatable, CustomStringConvertible {
+  public var operation: Operation
+  public var reason: String
+  public var description: String { "\(operation.task): \(operation.kind) dropped: \(reason)" }
+}
+
+/// What a sync did.
+public struct SyncReport: Sendable, Equatable {
+  public enum Action: Sendable, Equatable {
+    case upToDate, fastForwardedLocal, pushed, replayed, created, nothingToSync
+  }
+  public var remote: String
+  public var action: Action
+  /// Commits the local queue gained from the remote.
+  public var received = 0
+  /// Local commits published (as they were, or replayed).
+  public var sent = 0
+  public var dropped: [DroppedOperation] = []
+  public var attempts = 1
+
+  /// One line for people.
+  public var summary: String {
+    switch action {
+    case .nothingToSync: return "sync \(remote): nothing to sync (no queue here or there)"
+    case .upToDate: return "sync \(remote): up to date"
+    case .created: return "sync \(remote): created the remote queue (\(sent) commit(s))"
+    case .fastForwardedLocal: return "sync \(remote): fast-forwarded the local queue by \(received) commit(s)"
+    case .pushed: return "sync \(remote): pushed \(sent) commit(s)"
+    case .replayed:
+      let drops = dropped.isEmpty ? "" : ", \(dropped.count) dropped"
+      return "sync \(remote): received \(received) commit(s), replayed \(sent) local operation(s)\(drops), pushed"
+    }
+  }
+}
+
+/// Brings the local `refs/taskq/queue` and a remote's together, never with a text merge or a forced push.
+///
+/// - One side behind: fast-forward it (locally with a compare-and-swap, remotely with a plain push).
+/// - Both moved: replay the local operations since the merge base (read from their `Taskq-*` trailers) on
+///   top of the remote tip. An operation applies when its task is still in the state it started from
+///   (`Taskq-From`); it then brings the task's directory as the local commit left it (keeping the remote's
+///   `seq`, renumbering added tasks after the remote's). Others are dropped and reported.
+/// - The push is a plain push: a rejection means someone wrote first, and the whole sync starts again
+///   (bounded).
+public final class QueueSync {
+  public let store: QueueStore
+  let transport: any QueueTransport
+  public var maximumAttempts = 5
+
+  public init(store: QueueStore, transport: any QueueTransport) {
+    self.store = store
+    self.transport = transport
+  }
+
+  public static func trackingRef(for remote: String) -> String { "refs/taskq/remotes/\(remote)/queue" }
+
+  /// Syncs with `remote`.
+  ///
+  /// - Throws: ``QueueError`` for a missing remote, unrelated histories or a newer format;
+  ///   ``TransportError`` when the remote cannot be reached.
+  public func sync(remote: String) throws -> SyncReport {
+    guard Self.isValidRemoteName(remote) else {
+      throw QueueError.invalidValue(key: "remote", value: remote, expected: "a remote name such as 'origin'")
+    }
+    guard try transport.remoteExists(remote) else {
+      throw QueueError.missingOption("no such remote '\(remote)' (see 'git remote -v'; add one with 'git remote add \(remote) URL')")
+    }
+    var attempt = 0
+    while true {
+      attempt += 1
+      var report = try syncOnce(remote: remote)
+      report.attempts = attempt
+      if let report = report.completed { return report }
+      guard attempt < maximumAttempts else {
+        throw QueueError.contention(attempts: attempt)
+      }
+      usleep(UInt32(Int.random(in: 20_000...(100_000 * attempt))))
+    }
+  }
+
+  /// The remote-tracking tip, if fetched before.
+  public func trackingTip(remote: String) throws -> ObjectID? {
+    try store.repository.referenceTarget(Self.trackingRef(for: remote))
+  }
+
+  /// Commits only local / only remote since their merge base (`nil` when they share none).
+  public func divergence(remote: String) throws -> (ahead: Int, behind: Int)? {
+    guard let remoteTip = try trackingTip(remote: remote) else { return nil }
+    guard let localTip = try store.tip() else { return (0, try store.repository.history(from: remoteTip).count) }
+    if localTip == remoteTip { return (0, 0) }
+    guard let base = try store.repository.mergeBase(localTip, remoteTip) else { return nil }
+    let ahead = try store.repository.history(from: localTip, hiding: base).count
+    let behind = try store.repository.history(from: remoteTip, hiding: base).count
+    return (ahead, behind)
+  }
+
+  static func isValidRemoteName(_ name: String) -> Bool {
+    !name.isEmpty && !name.hasPrefix("-") && !name.contains("..")
+      && name.allSatisfy { $0.isLetter || $0.isNumber || "._-/".contains($0) } && Repository.isValidBranchName(name)
+  }
+
+  // MARK: One attempt
+
+  private func syncOnce(remote: String) throws -> SyncReport {
+    let repository = store.repository
+    let tracking = Self.trackingRef(for: remote)
+    let fetched = try transport.fetch(remote: remote, into: tracking)
+    let remoteTip = fetched == .noQueue ? nil : try repository.referenceTarget(tracking)
+    if let remoteTip { _ = try store.snapshot(at: remoteTip) }  // refuses a newer format
+    let localTip = try store.tip()
+    var report = SyncReport(remote: remote, action: .upToDate)
+
+    switch (localTip, remoteTip) {
+    case (nil, nil):
+      report.action = .nothingToSync
+      return report.done()
+    case (let local?, nil):
+      report.sent = try repository.history(from: local).count
+      report.action = .created
+      return try publish(local, remote: remote, tracking: tracking, report: report)
+    case (nil, let theirs?):
+      report.received = try repository.history(from: theirs).count
+      report.action = .fastForwardedLocal
+      return try moveLocal(from: nil, to: theirs, report: report)
+    case (let local?, let theirs?):
+      if local == theirs { return report.done() }
+      if try repository.isAncestor(theirs, of: local) {
+        report.sent = try repository.history(from: local, hiding: theirs).count
+        report.action = .pushed
+        return try publish(local, remote: remote, tracking: tracking, report: report)
+      }
+      if try repository.isAncestor(local, of: theirs) {
+        report.received = try repository.history(from: theirs, hiding: local).count
+        report.action = .fastForwardedLocal
+        return try moveLocal(from: local, to: theirs, report: report)
+      }
+      guard let base = try repository.mergeBase(local, theirs) else {
+        throw QueueError.git(
+          "the local queue and '\(remote)'s share no history: refusing to merge them (inspect both with 'git log refs/taskq/queue \(tracking)')")
+      }
+      report.received = try repository.history(from: theirs, hiding: base).count
+      let (newTip, sent, dropped) = try replay(from: base, local: local, onto: theirs)
+      report.sent = sent
+      report.dropped = dropped
+      report.action = .replayed
+      // Local first (a compare-and-swap against the tip we replayed), then the remote.
+      do {
+        try repository.updateReference(Layout.refName, to: newTip, expected: local, message: "taskq: sync \(remote)")
+      } catch let error as GitError where [.modified, .locked, .exists].contains(error.code) {
+        return report.retry()
+      }
+      if newTip == theirs { return report.done() }
+      return try publish(newTip, remote: remote, tracking: tracking, report: report)
+    }
+  }
+
+  private func moveLocal(from old: ObjectID?, to new: ObjectID, report: SyncReport) throws -> SyncReport {
+    do {
+      try store.repository.updateReference(Layout.refName, to: new, expected: old, message: "taskq: sync fast-forward")
+      return report.done()
+    } catch let error as GitError where [.modified, .locked, .exists].contains(error.code) {
+      return report.retry()
+    }
+  }
+
+  private func publish(_ commit: ObjectID, remote: String, tracking: String, report: SyncReport) throws -> SyncReport {
+    switch try transport.push(remote: remote, commit: commit) {
+    case .pushed, .upToDate:
+      let current = try store.repository.referenceTarget(tracking)
+      try? store.repository.updateReference(tracking, to: commit, expected: current, message: "taskq: pushed")
+      return report.done()
+    case .rejected:
+      return report.retry()
+    }
+  }
+
+  // MARK: Replay
+
+  /// Replays the local commits `base..local`, oldest first, onto `onto`. Returns the new tip, how many
+  /// operations applied, and the dropped ones.
+  func replay(from base: ObjectID, local: ObjectID, onto: ObjectID) throws -> (ObjectID, Int, [DroppedOperation]) {
+    let repository = store.repository
+    let commits = try repository.history(from: local, hiding: base).reversed()
+    var tip = onto
+    var applied = 0
+    var dropped: [DroppedOperation] = []
+    for commit in commits {
+      guard let operation = Operation.parse(message: commit.message) else {
+        throw QueueError.corrupt(
+          "local queue commit \(commit.id.hex.prefix(12)) has no Taskq trailers, so it cannot be replayed")
+      }
+      let current = try store.snapshot(at: tip)
+      let after = try store.snapshot(at: commit.id)
+      if let reason = try conflict(operation, current: current) {
+        dropped.append(DroppedOperation(operation: operation, reason: reason))
+        continue
+      }
+      tip = try apply(operation, commit: commit, after: after, onto: current)
+      applied += 1
+    }
+    return (tip, applied, dropped)
+  }
+
+  /// Why `operation` cannot apply to `current`, or `nil` when it can.
+  private func conflict(_ operation: Operation, current: QueueSnapshot) throws -> String? {
+    let record = try current.record(operation.task)
+    switch (operation.from, record) {
+    case (nil, let existing?):
+      return "a task '\(existing.id)' already exists on the remote"
+    case (nil, nil):
+      return nil
+    case (_?, nil):
+      return "the task was removed on the remote"
+    case (let from?, let existing?):
+      if existing.status == from { return nil }
+      var reason = "it is '\(existing.status.rawValue)' on the remote, not '\(from.rawValue)'"
+      if existing.status == operation.to {
+        reason = "it is already '\(existing.status.rawValue)' on the remote"
+      } else if existing.status == .cancelled {
+        reason = "it was cancelled on the remote"
+      }
+      if existing.status.isActive, let worker = existing.worker { reason += " (claimed by \(worker))" }
+      return reason
+    }
+  }
+
+  /// A new commit on top of `current`: the task's directory as `after` has it (record `seq` kept from the
+  /// remote, or renumbered for an added task), with the original message.
+  private func apply(_ operation: Operation, commit: Commit, after: QueueSnapshot, onto current: QueueSnapshot) throws
+    -> ObjectID
+  {
+    let repository = store.repository
+    let id = operation.task
+    let directory = Layout.taskDirectory(id)
+    guard let baseTree = current.tree else { throw QueueError.corrupt("the remote queue has no tree") }
+    var meta = current.meta
+    var treeID: ObjectID
+    if operation.to == nil {
+      treeID = try repository.createTree(from: baseTree, applying: [.remove(directory)])
+    } else {
+      guard let afterTree = after.tree, let subtree = try afterTree.entry(atPath: directory),
+        var record = try after.record(id)
+      else {
+        throw QueueError.corrupt("local queue commit \(commit.id.hex.prefix(12)) lacks task '\(id)'")
+      }
+      if operation.from == nil {
+        record.seq = meta.nextSeq
+        meta.nextSeq += 1
+      } else if let existing = try current.record(id) {
+        record.seq = existing.seq
+      }
+      let withTask = try repository.tree(try repository.createTree(from: baseTree, applying: [.writeTree(directory, tree: subtree.id)]))
+      var updates: [TreeUpdate] = [.write(Layout.recordPath(id), blob: try repository.writeBlob(try Self.encode(record)))]
+      if meta != current.meta { updates.append(.write(Layout.metaPath, blob: try repository.writeBlob(try Self.encode(meta)))) }
+      treeID = try repository.createTree(from: withTask, applying: updates)
+    }
+    let signature = Signature(name: commit.committer.name, email: commit.committer.email)
+    return try repository.createCommit(tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature)
+  }
+
+  static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    var data = try encoder.encode(value)
+    data.append(UInt8(ascii: "\n"))
+    return Array(data)
+  }
+}
+
+extension SyncReport {
+  /// `nil` when the attempt must be repeated.
+  fileprivate var completed: SyncReport? { isRetry ? nil : self }
+  fileprivate var isRetry: Bool { attempts < 0 }
+  fileprivate func done() -> SyncReport { self }
+  fileprivate func retry() -> SyncReport {
+    var copy = self
+    copy.attempts = -1
+    return copy
+  }
+}
