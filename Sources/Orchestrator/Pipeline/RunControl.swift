@@ -34,12 +34,14 @@ public struct RunOptions: Sendable {
   public var onlyID: String?
   public var cleanupOnFail: Bool
   public var dirtyRun: Bool
-  /// Seconds a claim's lease lasts before it counts as stale.
+  /// Seconds a claim's lease lasts unless renewed; the worker renews it while it works.
   public var leaseSeconds: Int
+  /// Claim and publish every transition through this remote (`run --remote`).
+  public var remote: String?
 
   public init(
     maxParallel: Int = 3, poll: Double? = nil, onlyID: String? = nil, cleanupOnFail: Bool = false,
-    dirtyRun: Bool = false, leaseSeconds: Int = 3600
+    dirtyRun: Bool = false, leaseSeconds: Int = 600, remote: String? = nil
   ) {
     self.maxParallel = maxParallel
     self.poll = poll
@@ -47,6 +49,7 @@ public struct RunOptions: Sendable {
     self.cleanupOnFail = cleanupOnFail
     self.dirtyRun = dirtyRun
     self.leaseSeconds = leaseSeconds
+    self.remote = remote
   }
 }
 

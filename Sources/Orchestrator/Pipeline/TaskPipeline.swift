@@ -11,13 +11,39 @@ final class TaskPipeline {
   let options: RunOptions
   let events: RunEvents
   let engine: ContainerEngine
+  /// With `run --remote`: publishes every transition as it happens.
+  let sync: QueueSync?
+  /// When this worker's lease on the current task runs out (seconds since 1970).
+  var leaseExpiry = 0
 
-  init(store: QueueStore, settings: RunSettings, options: RunOptions, events: RunEvents) {
+  init(store: QueueStore, settings: RunSettings, options: RunOptions, events: RunEvents, sync: QueueSync? = nil) {
     self.store = store
     self.settings = settings
     self.options = options
     self.events = events
+    self.sync = sync
     self.engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
+  }
+
+  /// Pushes the local queue to the remote (with `run --remote`). An unreachable remote is a warning: the
+  /// transition is recorded locally and the next sync publishes it.
+  func publish() {
+    guard let sync, let remote = options.remote else { return }
+    do {
+      let report = try sync.sync(remote: remote)
+      for drop in report.dropped { events.note("warning: \(drop)") }
+    } catch {
+      events.note("warning: could not publish to '\(remote)': \(error)")
+    }
+  }
+
+  /// Renews the lease when a third of it is left (and publishes the renewal).
+  func renewLeaseIfDue(_ id: String) throws {
+    let now = Timestamp.nowSeconds()
+    guard leaseExpiry - now < options.leaseSeconds / 3 else { return }
+    let record = try store.renewLease(id, seconds: options.leaseSeconds)
+    leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? now + options.leaseSeconds
+    publish()
   }
 
   /// Runs `claimed` (already `planning` under this worker) to its end for this run.
@@ -25,10 +51,12 @@ final class TaskPipeline {
     var record = claimed
     let id = record.id
     var stage = "setup"
+    leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? Timestamp.nowSeconds() + options.leaseSeconds
     do {
       events.event(id, "claimed by \(store.worker)", from: .todo, to: .planning, stage: "setup")
       let worktree = try prepareWorktree(record)
       record = try store.advance(id, kind: "setup", detail: "worktree ready") { $0.worktreePath = worktree }
+      publish()
       events.event(id, "worktree \(worktree)", stage: "setup")
 
       var attach: String?
@@ -44,6 +72,7 @@ final class TaskPipeline {
         timeout: settings.planTimeout, stage: "planning")
       let session = AgentCommand.sessionID(in: plan.stdoutText)
       record = try store.advance(id, to: .building, kind: "build", detail: "plan made") { $0.sessionID = session }
+      publish()
       events.event(id, "plan made", from: .planning, to: .building, stage: settings.buildCommand)
 
       stage = "building"
@@ -53,6 +82,7 @@ final class TaskPipeline {
         $0.worker = nil
         $0.leaseExpiresAt = nil
       }
+      publish()
       events.event(id, "ready for review", from: .building, to: .review)
       return .review
     } catch let QueueError.lostClaim(_, status) {
@@ -90,7 +120,16 @@ final class TaskPipeline {
           ? "It is this task's worktree from an earlier attempt: reuse it with 'git taskq run --id \(record.id) --dirty-run', or remove it with 'git taskq cleanup --id \(record.id)'."
           : "It is not a worktree of '\(record.repo)'; move it away or give the task another worktree_path.")
     }
-    if registered != nil { try repository.removeWorktree(named: record.id) }
+    if let registered {
+      // A registered worktree whose directory is gone is stale: prune it. One that exists elsewhere is
+      // someone's work: never touch it.
+      guard !FileManager.default.fileExists(atPath: registered) else {
+        throw StageFailure(
+          stage: "setup", summary: "a worktree named '\(record.id)' already exists in '\(record.repo)' at '\(registered)'",
+          detail: "Remove it ('git -C \(record.repo) worktree remove \(registered)') if it is not needed, then retry.")
+      }
+      try repository.removeWorktree(named: record.id)
+    }
     do {
       try repository.createBranch(record.branch, at: base)
       try repository.addWorktree(named: record.id, at: path, branch: record.branch)
@@ -126,9 +165,11 @@ final class TaskPipeline {
       $0.container = name
       $0.port = port
     }
+    publish()
     _ = try engine.start(request)
     try waitUntilHealthy(id: id, name: name, port: port)
     updated = try store.advance(id, kind: "setup", detail: "server ready")
+    publish()
     events.event(id, "server ready on 127.0.0.1:\(port)", stage: "container")
     return updated
   }
@@ -171,6 +212,7 @@ final class TaskPipeline {
     }
     var lastPoll = Date.distantPast
     var cancelled = false
+    var lost: TaskStatus?
     let result: ProcessResult
     do {
       result = try ProcessRunner.run(spec) { [self] in
@@ -182,12 +224,23 @@ final class TaskPipeline {
           cancelled = true
           return true
         }
+        // A renewal that finds the task moved (cancelled on a remote, recovered) stops the agent too.
+        do {
+          try renewLeaseIfDue(record.id)
+        } catch QueueError.lostClaim(_, let status) {
+          cancelled = status == .cancelled
+          lost = status
+          return true
+        } catch {
+          events.note("warning: \(record.id): lease not renewed: \(error)")
+        }
         return false
       }
     } catch let error as SpawnError {
       throw StageFailure(stage: stage, summary: error.description, spec: spec)
     }
     if cancelled { throw QueueError.lostClaim(id: record.id, status: .cancelled) }
+    if let lost { throw QueueError.lostClaim(id: record.id, status: lost) }
     if result.ending == .stopped { throw StageFailure(stage: stage, summary: "interrupted", spec: spec, result: result) }
     guard result.succeeded else {
       throw StageFailure(stage: stage, summary: "\(command) \(result.endingDescription)", spec: spec, result: result)
@@ -208,6 +261,7 @@ final class TaskPipeline {
       note: interrupted ? "The run was interrupted (Ctrl-C or SIGTERM); `retry` brings the task back." : nil)
     do {
       let stored = try store.fail(id, kind: interrupted ? "interrupt" : "fail", summary: summary, report: report.markdown)
+      publish()
       events.event(id, summary, from: record.status, to: stored.status)
       if options.cleanupOnFail { cleanUpAfterFailure(stored) }
     } catch {

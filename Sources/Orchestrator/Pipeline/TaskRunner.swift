@@ -34,6 +34,15 @@ public final class TaskRunner: @unchecked Sendable {
     let store = try openStore()
     let host = worker.split(separator: ":").first.map(String.init) ?? ""
     var recovered: [String] = []
+    for record in try store.recoverStale(report: { record in
+      ErrorReport(
+        record: record, stage: record.status.rawValue, summary: "worker lost", worker: worker,
+        note: "The lease of worker \(record.worker ?? "?") expired at \(record.leaseExpiresAt ?? "?") while the task was \(record.status.rawValue): the worker stopped renewing it (killed, crashed, or cut off). `retry` brings the task back."
+      ).markdown
+    }) {
+      recovered.append(record.id)
+      events.event(record.id, "lease expired: worker lost", to: .failed)
+    }
     for record in try store.snapshot().records() where record.status.isActive {
       guard let owner = record.worker, let colon = owner.lastIndex(of: ":"), owner[..<colon] == host,
         let pid = Int32(owner[owner.index(after: colon)...]), !Self.isAlive(pid)
@@ -83,13 +92,14 @@ public final class TaskRunner: @unchecked Sendable {
 
   private func workerLoop(initial: TaskRecord?) throws {
     let store = try openStore()
-    let pipeline = TaskPipeline(store: store, settings: settings, options: options, events: events)
+    let sync = options.remote.map { _ in QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory)) }
+    let pipeline = TaskPipeline(store: store, settings: settings, options: options, events: events, sync: sync)
     if let initial {
       events.finished(initial.id, pipeline.process(initial))
       return
     }
     while !Interrupts.isRequested {
-      if let claimed = try store.claimNext(leaseSeconds: options.leaseSeconds) {
+      if let claimed = try claim(store: store, sync: sync) {
         events.finished(claimed.id, pipeline.process(claimed))
         continue
       }
@@ -97,6 +107,35 @@ public final class TaskRunner: @unchecked Sendable {
       let until = Date().addingTimeInterval(poll)
       while Date() < until && !Interrupts.isRequested { Thread.sleep(forTimeInterval: 0.1) }
     }
+  }
+
+  /// Claims the next task. With a remote, the claim counts only once its push succeeded: the queue is
+  /// synced first (to see the others' claims), then the claim is pushed; a claim the remote refused (someone
+  /// else won) is dropped by the sync and this worker moves on; one that cannot be published is given back.
+  func claim(store: QueueStore, sync: QueueSync?) throws -> TaskRecord? {
+    guard let sync, let remote = options.remote else {
+      return try store.claimNext(leaseSeconds: options.leaseSeconds)
+    }
+    for _ in 0..<20 {
+      _ = try sync.sync(remote: remote)
+      guard let claimed = try store.claimNext(leaseSeconds: options.leaseSeconds) else { return nil }
+      do {
+        _ = try sync.sync(remote: remote)
+      } catch QueueError.contention {
+        // Too many writers at once: give the claim back and try again a little later.
+        _ = try? store.releaseClaim(claimed.id)
+        Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
+        continue
+      } catch {
+        _ = try? store.releaseClaim(claimed.id)
+        throw error
+      }
+      if let now = try store.snapshot().record(claimed.id), now.status == .planning, now.worker == store.worker {
+        return now
+      }
+      events.note("\(claimed.id): claimed by another worker first; trying the next task")
+    }
+    return nil
   }
 
   private func openStore() throws -> QueueStore {

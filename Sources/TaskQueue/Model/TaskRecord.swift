@@ -118,6 +118,12 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     try c.encode(lastError, forKey: .lastError)
   }
 
+  /// Whether a worker holds this task under a lease that ran out at `now` (its worker is presumed lost).
+  public func isStale(now: Int) -> Bool {
+    guard status.isActive, let lease = leaseExpiresAt, let expiry = Timestamp.parse(lease) else { return false }
+    return expiry < now
+  }
+
   /// Clears what belongs to one run (container, port, session, worker, lease), as `retry` and `cleanup` do.
   public mutating func clearRuntimeHandles(keepWorktree: Bool) {
     container = nil

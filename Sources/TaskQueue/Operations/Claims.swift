@@ -117,3 +117,64 @@ extension QueueStore {
     }
   }
 }
+
+extension QueueStore {
+  /// Extends the lease of a task this worker holds to `now + seconds`.
+  @discardableResult
+  public func renewLease(_ id: String, seconds: Int) throws -> TaskRecord {
+    try advance(id, kind: "renew", detail: "lease renewed") { record in
+      record.leaseExpiresAt = Timestamp.iso(Timestamp.nowSeconds() + seconds)
+    }
+  }
+
+  /// Moves every `planning`/`building` task whose lease expired to `failed` with a "worker lost" report, so
+  /// `retry` brings it back. `report` makes the markdown for a record. Returns the recovered records.
+  public func recoverStale(report: (TaskRecord) -> String) throws -> [TaskRecord] {
+    let now = Timestamp.nowSeconds()
+    var recovered: [TaskRecord] = []
+    for record in try snapshot().records() where record.isStale(now: now) {
+      do {
+        let stored = try update { tx -> TaskRecord? in
+          // Checked again on the fresh snapshot: the worker may have renewed or finished meanwhile.
+          var current = try tx.existing(record.id)
+          guard current.isStale(now: tx.now) else { return nil }
+          let from = current.status
+          let owner = current.worker ?? "unknown"
+          try tx.addErrorReport(&current, markdown: report(current), summary: "worker lost (\(owner))")
+          try tx.move(&current, to: .failed, command: "recover")
+          current.worker = nil
+          current.leaseExpiresAt = nil
+          tx.put(current)
+          tx.operation = Operation(
+            kind: "recover", task: current.id, from: from, to: .failed, worker: tx.worker,
+            detail: "worker lost: \(owner)")
+          return current
+        }
+        if let stored { recovered.append(stored) }
+      }
+    }
+    return recovered
+  }
+}
+
+extension QueueStore {
+  /// Gives back a claim this worker could not publish (`planning → todo`, before any work was done): with
+  /// `run --remote` a claim counts only once its push succeeded. The one move outside the state machine.
+  @discardableResult
+  public func releaseClaim(_ id: String) throws -> TaskRecord {
+    try update { tx in
+      var record = try tx.existing(id)
+      guard record.status == .planning, record.worker == tx.worker else {
+        throw QueueError.lostClaim(id: id, status: record.status)
+      }
+      record.status = .todo
+      record.statusChangedAt = Timestamp.iso(tx.now)
+      record.worker = nil
+      record.leaseExpiresAt = nil
+      tx.put(record)
+      tx.operation = Operation(
+        kind: "release", task: id, from: .planning, to: .todo, worker: tx.worker, detail: "claim not published")
+      return record
+    }
+  }
+}

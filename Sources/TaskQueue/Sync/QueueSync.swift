@@ -49,7 +49,7 @@ public struct SyncReport: Sendable, Equatable {
 public final class QueueSync {
   public let store: QueueStore
   let transport: any QueueTransport
-  public var maximumAttempts = 5
+  public var maximumAttempts = 25
 
   public init(store: QueueStore, transport: any QueueTransport) {
     self.store = store
@@ -57,6 +57,8 @@ public final class QueueSync {
   }
 
   public static func trackingRef(for remote: String) -> String { "refs/taskq/remotes/\(remote)/queue" }
+
+  private static let processLock = NSLock()
 
   /// Syncs with `remote`.
   ///
@@ -69,16 +71,20 @@ public final class QueueSync {
     guard try transport.remoteExists(remote) else {
       throw QueueError.missingOption("no such remote '\(remote)' (see 'git remote -v'; add one with 'git remote add \(remote) URL')")
     }
+    // One sync at a time per process: workers of one `run` share the local ref and the tracking ref.
+    Self.processLock.lock()
+    defer { Self.processLock.unlock() }
     var attempt = 0
     while true {
       attempt += 1
-      var report = try syncOnce(remote: remote)
-      report.attempts = attempt
-      if let report = report.completed { return report }
+      if var report = try syncOnce(remote: remote).completed {
+        report.attempts = attempt
+        return report
+      }
       guard attempt < maximumAttempts else {
         throw QueueError.contention(attempts: attempt)
       }
-      usleep(UInt32(Int.random(in: 20_000...(100_000 * attempt))))
+      usleep(UInt32(Int.random(in: 10_000...min(400_000, 40_000 * attempt))))
     }
   }
 

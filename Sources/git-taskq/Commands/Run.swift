@@ -20,6 +20,11 @@ extension GitTaskq {
         prints one line per outcome. Ctrl-C stops claiming, stops the agents and marks in-flight tasks \
         failed ("interrupted"; retry brings them back); a second Ctrl-C exits at once.
 
+        --remote NAME (or taskq.remote) shares the work between machines: each claim counts only once \
+        it is pushed to the remote, every transition is pushed as it happens, and the lease \
+        (taskq.lease seconds) is renewed while the task runs; a task whose lease expired is recovered \
+        as failed ("worker lost") by 'git taskq recover' or the next run.
+
         --runtime local (or taskq.runtime=local) runs the agent directly in the worktree, without a \
         container; taskq.agentProgram names the agent.
 
@@ -59,6 +64,12 @@ extension GitTaskq {
     @Flag(help: "Print one JSON object per event on stdout.")
     var json = false
 
+    @Option(
+      help: ArgumentHelp(
+        "Claim through this remote and publish every transition to it (default: taskq.remote, if set).",
+        valueName: "REMOTE"))
+    var remote: String?
+
     /// `--poll` alone means 5 s: argument-parser cannot make an option's value optional, so the bare flag is
     /// rewritten before parsing (see `Entrypoint`).
     static let bareFlagValue = "-1"
@@ -94,13 +105,34 @@ extension GitTaskq {
       }
       let mode: RunEvents.Mode = json ? .json : (Output.isTerminal(2) && Output.isTerminal(1) ? .board : .lines)
       let events = RunEvents(mode: mode)
+      let configuredRemote = context.settings.string(.remote)
+      let remote = self.remote ?? (configuredRemote.isEmpty ? nil : configuredRemote)
       let options = RunOptions(
-        maxParallel: maxParallel, poll: poll, onlyID: id, cleanupOnFail: cleanupOnFail, dirtyRun: dirtyRun)
+        maxParallel: maxParallel, poll: poll, onlyID: id, cleanupOnFail: cleanupOnFail, dirtyRun: dirtyRun,
+        leaseSeconds: try context.settings.positiveInt(.lease), remote: remote)
+      if let remote {
+        // Fail early on a missing or unreachable remote, and start from the shared state.
+        let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+        let report = try sync.sync(remote: remote)
+        Console.error(report.summary)
+      }
       let runner = TaskRunner(
         gitDirectory: context.repository.gitDirectory, settings: settings, options: options, events: events)
       Interrupts.install()
-      try runner.recoverLostWorkers()
+      if try !runner.recoverLostWorkers().isEmpty, let remote {
+        _ = try? QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+          .sync(remote: remote)
+      }
       let outcomes = try runner.run()
+      if let remote {
+        // Publish what the last transitions left behind (a worker's own push may have lost a race).
+        let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+        do {
+          Console.error(try sync.sync(remote: remote).summary)
+        } catch {
+          Console.error("warning: the last transitions are not published yet: \(error) (run 'git taskq sync')")
+        }
+      }
       if !json { Output.write(Self.summary(outcomes), to: 1) }
       if Interrupts.isRequested { throw ExitCode(130) }
       if outcomes.contains(where: { $0.1 != .review }) { throw ExitCode(1) }

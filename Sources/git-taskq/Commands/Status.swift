@@ -89,6 +89,7 @@ enum StatusView {
     if r.priority != 0 { parts.append("priority \(r.priority)") }
     if let port = r.port { parts.append("port \(port)") }
     if let worker = r.worker, r.status.isActive { parts.append("worker \(worker)") }
+    if r.isStale(now: now) { parts.append("STALE: lease expired (git taskq recover)") }
     if r.status == .todo {
       let waiting = r.dependsOn.filter { byID[$0]?.status != .done }
       if !waiting.isEmpty {

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Orchestrator
+import TaskQueue
+
+extension GitTaskq {
+  struct Recover: QueueCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Fail tasks whose worker is gone, so retry can bring them back.",
+      discussion: """
+        A planning or building task whose lease expired (its worker stopped renewing it: killed, \
+        crashed or cut off), or whose worker was a process of this host that no longer exists, moves to \
+        failed with a "worker lost" report. 'git taskq run' does the same when it starts. With a remote \
+        (--remote or taskq.remote) the queue is synced first and the result pushed.
+
+        Examples:
+          git taskq recover
+          git taskq recover --remote origin
+          git taskq retry --id T-001 && git taskq run --id T-001 --dirty-run
+        """)
+
+    @Option(help: ArgumentHelp("Sync with this remote before and after (default: taskq.remote, if set).", valueName: "REMOTE"))
+    var remote: String?
+
+    func run(_ context: CommandContext) async throws {
+      let configured = context.settings.string(.remote)
+      let remote = self.remote ?? (configured.isEmpty ? nil : configured)
+      let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+      if let remote { _ = try sync.sync(remote: remote) }
+      let events = RunEvents(mode: .lines)
+      let runner = TaskRunner(
+        gitDirectory: context.repository.gitDirectory, settings: try RunSettings(context.settings),
+        options: RunOptions(), events: events)
+      let recovered = try runner.recoverLostWorkers()
+      _ = events.stop()
+      if let remote, !recovered.isEmpty { Swift.print(try sync.sync(remote: remote).summary) }
+      Swift.print(recovered.isEmpty ? "nothing to recover" : "recovered \(recovered.count) task(s): \(recovered.joined(separator: " "))")
+    }
+  }
+}
