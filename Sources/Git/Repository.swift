@@ -23,8 +23,20 @@ public final class Repository {
   public static func discover(from path: String? = nil) throws -> Repository {
     Library.ensureInitialised()
     var out: OpaquePointer?
-    let flags = path == nil ? GIT_REPOSITORY_OPEN_FROM_ENV.rawValue : 0
-    try GitError.check(git_repository_open_ext(&out, path, flags, nil), "git_repository_open_ext")
+    var start = path
+    var flags = path == nil ? GIT_REPOSITORY_OPEN_FROM_ENV.rawValue : 0
+    if path == nil, getenv("GIT_WORK_TREE") != nil {
+      // libgit2 1.5 refuses GIT_WORK_TREE ("unimplemented") with OPEN_FROM_ENV. The queue needs only the
+      // git directory: open GIT_DIR when given, else search upwards from the current directory.
+      if let gitDir = getenv("GIT_DIR") {
+        start = String(cString: gitDir)
+        flags = GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue
+      } else {
+        start = "."
+        flags = 0
+      }
+    }
+    try GitError.check(git_repository_open_ext(&out, start, flags, nil), "git_repository_open_ext")
     guard let out else { throw GitError.internal("git_repository_open_ext") }
     return Repository(pointer: out)
   }

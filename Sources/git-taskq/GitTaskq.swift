@@ -10,7 +10,7 @@ struct GitTaskq: AsyncParsableCommand {
       transition is a commit, written with a compare-and-swap, so concurrent workers never lose or \
       double-claim a task. 'git log refs/taskq/queue' is the audit trail.
 
-      Lifecycle: todo → planning → building → review → done, with failed (then retry) and cancelled.
+      Lifecycle: todo -> planning -> building -> review -> done, with failed (then retry) and cancelled.
 
       Exit status: 0 success; 1 the operation was refused or failed (the queue is unchanged); \
       64 bad usage; 128 not in a git repository.

@@ -22,6 +22,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case git(String)
   /// A worker's task moved under it (cancelled, or recovered by another process).
   case lostClaim(id: String, status: TaskStatus)
+  /// The ref's lock file stays although it is not stale yet.
+  case locked(path: String, age: Int)
 
   public var description: String {
     switch self {
@@ -50,6 +52,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
       return "base branch '\(base)' does not exist in '\(repo)' (pass --base, or create it)"
     case .invalidValue(let key, let value, let expected):
       return "invalid value '\(Self.printable(value))' for \(key): expected \(expected)"
+    case .locked(let path, let age):
+      return "refs/taskq/queue is locked by '\(path)' (\(age)s old): another writer hangs; remove the file if no git-taskq is running"
     case .lostClaim(let id, let status):
       return "task '\(id)' is no longer held by this worker: it is '\(status.rawValue)'"
     case .notARepository(let path):

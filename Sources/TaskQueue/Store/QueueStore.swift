@@ -77,7 +77,15 @@ public final class QueueStore {
           Layout.refName, to: commit, expected: base.commit, message: "taskq: \(operation.subject)")
         return result
       } catch let error as GitError where [.modified, .exists, .locked].contains(error.code) {
-        if error.code == .locked { recoverStaleLock() }
+        if error.code == .locked, let age = lockAge(), age >= 0.5 {
+          // A lock held this long is not a racing writer (they hold it for microseconds) but most likely
+          // one that died: wait until it counts as stale and remove it, without spending attempts.
+          if recoverStaleLock() { continue }
+          guard age <= staleLockAge + 5 else { throw QueueError.locked(path: lockPath, age: Int(age)) }
+          usleep(100_000)
+          attempt -= 1
+          continue
+        }
         guard attempt < maximumAttempts else { throw QueueError.contention(attempts: attempt) }
         backoff(attempt)
       }
@@ -97,22 +105,31 @@ public final class QueueStore {
   ///
   /// Recovery runs under an `flock` so that two recovering processes cannot remove a fresh lock that a third
   /// took between one's check and its removal; the lock's inode is checked again under it.
-  func recoverStaleLock() {
+  /// Seconds since the ref's lock file was written, or `nil` when there is none.
+  func lockAge() -> TimeInterval? {
+    var info = stat()
+    guard stat(lockPath, &info) == 0 else { return nil }
+    return age(of: info)
+  }
+
+  @discardableResult
+  func recoverStaleLock() -> Bool {
     var before = stat()
-    guard stat(lockPath, &before) == 0, age(of: before) > staleLockAge else { return }
+    guard stat(lockPath, &before) == 0, age(of: before) > staleLockAge else { return false }
     let guardDirectory = repository.commonDirectory + "taskq"
     mkdir(guardDirectory, 0o755)
     let fd = open(guardDirectory + "/lock-recovery", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { return }
+    guard fd >= 0 else { return false }
     defer { close(fd) }
-    guard flock(fd, LOCK_EX) == 0 else { return }
+    guard flock(fd, LOCK_EX) == 0 else { return false }
     defer { flock(fd, LOCK_UN) }
     var now = stat()
-    guard stat(lockPath, &now) == 0, now.st_ino == before.st_ino, age(of: now) > staleLockAge else { return }
-    if unlink(lockPath) == 0 {
-      warn(
-        "warning: removed a stale lock '\(lockPath)' (\(Int(age(of: now)))s old) left by a writer that died")
-    }
+    // Gone already (another process recovered it): the caller simply retries.
+    guard stat(lockPath, &now) == 0 else { return true }
+    guard now.st_ino == before.st_ino, age(of: now) > staleLockAge else { return false }
+    guard unlink(lockPath) == 0 else { return false }
+    warn("warning: removed a stale lock '\(lockPath)' (\(Int(age(of: now)))s old) left by a writer that died")
+    return true
   }
 
   private func age(of info: stat) -> TimeInterval {

@@ -5,7 +5,7 @@ import TaskQueue
 extension GitTaskq {
   struct Approve: QueueCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Approve a task in review (review → done).",
+      abstract: "Approve a task in review (review -> done).",
       discussion: """
         Marks the task done. Its branch stays for you to merge or push; 'git taskq cleanup' removes the \
         container and worktree afterwards.
@@ -25,7 +25,7 @@ extension GitTaskq {
 
   struct Cancel: QueueCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Cancel a task (todo|planning|building|review|failed → cancelled).",
+      abstract: "Cancel a task (todo|planning|building|review|failed -> cancelled).",
       discussion: """
         A task that a worker is running is stopped by that worker within a few seconds. Nothing is \
         deleted: 'git taskq cleanup' removes the container and worktree.
@@ -45,7 +45,7 @@ extension GitTaskq {
 
   struct Retry: QueueCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Retry a failed task (failed → todo).",
+      abstract: "Retry a failed task (failed -> todo).",
       discussion: """
         Clears the runtime handles (container, port, session, worker) and counts one more attempt. The \
         failure reports stay in the queue. Run 'git taskq run' again to process the task.
@@ -58,7 +58,7 @@ extension GitTaskq {
 
     func run(_ context: CommandContext) async throws {
       let record = try context.store.retry(task.id)
-      print("\(record.id): failed → todo (attempt \(record.attempt))")
+      print("\(record.id): failed → todo (attempt \(record.attempt + 1) next)")
     }
   }
 
