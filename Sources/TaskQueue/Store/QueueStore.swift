@@ -99,14 +99,14 @@ public final class QueueStore {
   }
 
   /// The lock file a writer holds while it updates the ref.
-  var lockPath: String { repository.commonDirectory + Layout.refName + ".lock" }
+  public var lockPath: String { repository.commonDirectory + Layout.refName + ".lock" }
 
   /// Removes `refs/taskq/queue.lock` when it is older than ``staleLockAge`` (its writer was killed).
   ///
   /// Recovery runs under an `flock` so that two recovering processes cannot remove a fresh lock that a third
   /// took between one's check and its removal; the lock's inode is checked again under it.
   /// Seconds since the ref's lock file was written, or `nil` when there is none.
-  func lockAge() -> TimeInterval? {
+  public func lockAge() -> TimeInterval? {
     var info = stat()
     guard stat(lockPath, &info) == 0 else { return nil }
     return age(of: info)

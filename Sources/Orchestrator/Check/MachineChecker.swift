@@ -1,0 +1,123 @@
+import Foundation
+import Git
+import TaskQueue
+
+/// Checks the machine around the queue: a stale ref lock, the external programs, containers and worktrees
+/// of ours whose task no longer exists, and records that point outside the configured roots (a queue
+/// pulled from a remote is untrusted input).
+public struct MachineChecker {
+  let store: QueueStore
+  let settings: RunSettings
+  let engine: ContainerEngine
+
+  public init(store: QueueStore, settings: RunSettings) {
+    self.store = store
+    self.settings = settings
+    self.engine = ContainerEngine(program: settings.containerProgram, timeout: min(settings.setupTimeout, 20))
+  }
+
+  public func check(records: [TaskRecord]) -> [Finding] {
+    var findings: [Finding] = []
+    if let age = store.lockAge(), age > store.staleLockAge {
+      findings.append(Finding(.warning, "stale lock '\(store.lockPath)' (\(Int(age))s old) left by a writer that died", fix: "rm \(store.lockPath) (the next write also removes it)"))
+    }
+    findings += programs()
+    findings += containers(records)
+    findings += worktrees(records)
+    for record in records { findings += RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory).problems(record).map {
+      Finding(.warning, task: record.id, $0, fix: "inspect 'git taskq log --id \(record.id)'; cancel or remove the task")
+    } }
+    return findings
+  }
+
+  func programs() -> [Finding] {
+    var findings: [Finding] = []
+    if settings.runtime == .docker, ProcessRunner.resolve(settings.containerProgram) == nil {
+      findings.append(Finding(.warning, "'\(settings.containerProgram)' is not on PATH: 'run' cannot start containers", fix: "install docker or podman, or git config taskq.runtime local"))
+    }
+    if settings.runtime == .local, ProcessRunner.resolve(settings.agentProgram) == nil {
+      findings.append(Finding(.warning, "'\(settings.agentProgram)' is not on PATH: 'run --runtime local' cannot start the agent", fix: "install opencode, or git config taskq.agentProgram PATH"))
+    }
+    if ProcessRunner.resolve(settings.reviewProgram) == nil {
+      findings.append(Finding(.warning, "'\(settings.reviewProgram)' is not on PATH: 'review' can only --print", fix: "install OpenChamber, or git config taskq.reviewProgram PATH"))
+    }
+    return findings
+  }
+
+  func containers(_ records: [TaskRecord]) -> [Finding] {
+    guard ProcessRunner.resolve(settings.containerProgram) != nil,
+      let result = try? ProcessRunner.run(
+        ProcessSpec(
+          settings.containerProgram,
+          ["ps", "-a", "--filter", "label=\(ContainerLabel.managed)=true", "--format", "{{.Names}}\t{{.Label \"\(ContainerLabel.task)\"}}\t{{.Label \"\(ContainerLabel.repository)\"}}"],
+          timeout: 20)),
+      result.succeeded
+    else { return [] }
+    let ids = Set(records.map(\.id))
+    let ourRepository = store.repository.mainWorkingDirectory
+    var findings: [Finding] = []
+    for line in result.stdoutText.split(separator: "\n") {
+      let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+      guard fields.count >= 3, fields[2] == ourRepository || records.contains(where: { $0.repo == fields[2] }) else { continue }
+      if !ids.contains(fields[1]) {
+        findings.append(Finding(.warning, "container \(fields[0]) belongs to task '\(fields[1])', which is not in the queue", fix: "\(settings.containerProgram) rm -f \(fields[0])"))
+      }
+    }
+    return findings
+  }
+
+  func worktrees(_ records: [TaskRecord]) -> [Finding] {
+    var findings: [Finding] = []
+    let ids = Set(records.map(\.id))
+    let repositories = Set(records.map(\.repo) + [store.repository.mainWorkingDirectory])
+    for path in repositories.sorted() {
+      guard let repository = try? Repository.open(at: path), let names = try? repository.worktreeNames() else { continue }
+      for name in names where !ids.contains(name) && TaskID.problem(with: name) == nil {
+        guard let worktree = try? repository.worktreePath(named: name),
+          TaskPipeline.normalize(worktree).hasPrefix(settings.worktreesRoot + "/")
+        else { continue }
+        findings.append(Finding(.warning, "worktree \(worktree) of \(path) belongs to task '\(name)', which is not in the queue", fix: "git -C \(path) worktree remove \(worktree)"))
+      }
+    }
+    return findings
+  }
+}
+
+/// What a record from the queue may make `run`, `review` and `cleanup` do. The queue can be pushed by
+/// anyone with access to the remote, so values that would reach outside the configured roots or ports are
+/// reported (and refused where they would be acted on).
+public struct RecordPolicy {
+  let settings: RunSettings
+  let queueRepository: String
+
+  public init(settings: RunSettings, queueRepository: String) {
+    self.settings = settings
+    self.queueRepository = queueRepository
+  }
+
+  public func problems(_ record: TaskRecord) -> [String] {
+    var problems: [String] = []
+    if !record.repo.hasPrefix("/") {
+      problems.append("repo '\(record.repo)' is not an absolute path")
+    } else if TaskPipeline.normalize(record.repo) != TaskPipeline.normalize(queueRepository),
+      !TaskPipeline.normalize(record.repo).hasPrefix(settings.reposRoot + "/")
+    {
+      problems.append("repo '\(record.repo)' is outside taskq.reposRoot (\(settings.reposRoot)) and is not this repository")
+    }
+    if let worktree = record.worktreePath {
+      let normalized = TaskPipeline.normalize(worktree)
+      if !normalized.hasPrefix("/") || normalized.split(separator: "/").contains("..") {
+        problems.append("worktree_path '\(worktree)' is not a plain absolute path")
+      } else if !normalized.hasPrefix(settings.worktreesRoot + "/") {
+        problems.append("worktree_path '\(worktree)' is outside taskq.worktreesRoot (\(settings.worktreesRoot))")
+      }
+    }
+    if let container = record.container, !container.hasPrefix("task-\(record.id)-") {
+      problems.append("container '\(container)' is not named like one of ours (task-\(record.id)-…)")
+    }
+    if let port = record.port, !settings.portRange.contains(port) {
+      problems.append("port \(port) is outside taskq.portRange (\(settings.portRange.lowerBound)-\(settings.portRange.upperBound))")
+    }
+    return problems
+  }
+}
