@@ -52,8 +52,10 @@ public struct ContainerEngine: Sendable {
       "-v", "\(request.gitDirectory):\(request.gitDirectory)",
       "-w", request.worktree,
     ]
-    for (key, value) in request.environment.sorted(by: { $0.key < $1.key }) {
-      args += ["-e", "\(key)=\(value)"]
+    // Only the names: `docker run -e NAME` takes the value from the CLI's own environment, so no value
+    // (a server password) ever appears in an argv, a process listing or a failure report.
+    for key in request.environment.keys.sorted() {
+      args += ["-e", key]
     }
     args += [request.image, "serve", "--hostname", "0.0.0.0", "--port", String(request.containerPort)]
     return args
@@ -61,7 +63,7 @@ public struct ContainerEngine: Sendable {
 
   /// Starts the container; throws ``StageFailure`` with the engine's output when it does not start.
   public func start(_ request: ContainerRequest) throws -> ProcessResult {
-    let spec = ProcessSpec(program, runArguments(request), timeout: timeout)
+    let spec = ProcessSpec(program, runArguments(request), environment: request.environment, timeout: timeout)
     let result = try ProcessRunner.run(spec)
     guard result.succeeded else {
       throw StageFailure(stage: "container", summary: "\(program) run \(result.endingDescription)", spec: spec, result: result)

@@ -24,9 +24,10 @@ public struct Cleaner {
     self.engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
   }
 
-  public func clean(_ record: TaskRecord, keepWorktree: Bool, force: Bool) -> Result {
+  public func clean(_ record: TaskRecord, keepWorktree: Bool, force: Bool, secrets: ServerSecrets? = nil) -> Result {
     var result = Result()
     removeContainers(record, into: &result)
+    if let secrets, result.removedContainers.count > 0 || record.container == nil { secrets.remove(for: record.id) }
     if let path = record.worktreePath {
       if keepWorktree {
         result.worktreeKept = FileManager.default.fileExists(atPath: path)

@@ -156,9 +156,16 @@ final class TaskPipeline {
     let repository = try Repository.open(at: record.repo)
     var common = repository.commonDirectory
     while common.hasSuffix("/") { common.removeLast() }
+    var environment: [String: String] = [:]
+    var authorization: String?
+    if settings.serverPassword {
+      let password = try ServerSecrets(commonDirectory: store.repository.commonDirectory).password(for: id)
+      environment["OPENCODE_SERVER_PASSWORD"] = password
+      authorization = ServerSecrets.authorization(password)
+    }
     let request = ContainerRequest(
       name: name, taskID: id, repository: record.repo, gitDirectory: common, worktree: worktree, hostPort: port,
-      containerPort: settings.containerPort, image: settings.image, environment: [:])
+      containerPort: settings.containerPort, image: settings.image, environment: environment)
     events.event(id, "starting container \(name) on 127.0.0.1:\(port)", stage: "container")
     // Record the name first, so that a crash between start and record still lets cleanup find it.
     var updated = try store.advance(id, kind: "setup", detail: "container \(name)") {
@@ -167,19 +174,21 @@ final class TaskPipeline {
     }
     publish()
     _ = try engine.start(request)
-    try waitUntilHealthy(id: id, name: name, port: port)
+    try waitUntilHealthy(id: id, name: name, port: port, authorization: authorization)
     updated = try store.advance(id, kind: "setup", detail: "server ready")
     publish()
     events.event(id, "server ready on 127.0.0.1:\(port)", stage: "container")
     return updated
   }
 
-  func waitUntilHealthy(id: String, name: String, port: Int) throws {
+  func waitUntilHealthy(id: String, name: String, port: Int, authorization: String?) throws {
     let start = Date()
     var lastCheck = Date.distantPast
     while Date().timeIntervalSince(start) < settings.healthTimeout {
       try checkStop(id)
-      if Loopback.httpStatus(port: port, path: "/global/health", timeout: 1) == 200 { return }
+      if Loopback.httpStatus(port: port, path: "/global/health", timeout: 1, authorization: authorization) == 200 {
+        return
+      }
       if Date().timeIntervalSince(lastCheck) > 2 {
         lastCheck = Date()
         if engine.isRunning(name) == false {

@@ -23,6 +23,8 @@ public struct RunSettings: Sendable {
   public var reviewProgram: String
   public var worktreesRoot: String
   public var reposRoot: String
+  /// Protect each task's server with `OPENCODE_SERVER_PASSWORD` (kept in ``ServerSecrets``).
+  public var serverPassword: Bool
 
   /// Reads and checks every value; a bad one is a one-line error naming the key and where it came from.
   public init(_ settings: Settings) throws {
@@ -57,6 +59,13 @@ public struct RunSettings: Sendable {
     reviewProgram = try Self.program(settings, .reviewProgram)
     worktreesRoot = settings.path(.worktreesRoot)
     reposRoot = settings.path(.reposRoot)
+    switch settings.string(.serverPassword).lowercased() {
+    case "true", "yes", "on", "1": serverPassword = true
+    case "false", "no", "off", "0": serverPassword = false
+    default:
+      throw QueueError.invalidValue(
+        key: settings.describe(.serverPassword), value: settings.string(.serverPassword), expected: "true or false")
+    }
   }
 
   private static func program(_ settings: Settings, _ key: SettingKey) throws -> String {

@@ -69,6 +69,9 @@ extension SettingKey {
     name: "taskq.poll", defaultValue: "5", summary: "seconds between passes of 'run --poll'")
   public static let remote = SettingKey(
     name: "taskq.remote", defaultValue: "", summary: "the remote that shares the queue ('sync', 'run --remote')")
+  public static let serverPassword = SettingKey(
+    name: "taskq.serverPassword", defaultValue: "true",
+    summary: "protect each task's OpenCode server with a per-task password kept on this machine")
   public static let lease = SettingKey(
     name: "taskq.lease", defaultValue: "600",
     summary: "seconds a worker's claim lasts unless renewed; an expired one is stale ('recover')")
@@ -76,7 +79,7 @@ extension SettingKey {
   public static let all: [SettingKey] = [
     reposRoot, worktreesRoot, base, runtime, containerProgram, image, containerPort, portRange, agentProgram,
     planCommand, buildCommand, agent, model, variant, planTimeout, buildTimeout, setupTimeout, healthTimeout,
-    reviewProgram, maxParallel, poll, remote, lease,
+    reviewProgram, maxParallel, poll, remote, lease, serverPassword,
   ]
 }
 

@@ -65,7 +65,9 @@ extension GitTaskq {
       var kept = 0
       var cleaned = 0
       for record in targets {
-        let result = cleaner.clean(record, keepWorktree: keepWorktree, force: force)
+        let result = cleaner.clean(
+          record, keepWorktree: keepWorktree, force: force,
+          secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
         for line in result.messages { print("\(record.id): \(line)") }
         if result.worktreeKept && !keepWorktree { kept += 1 }
         let updated = try context.store.recordCleanup(record.id, result: result)

@@ -52,15 +52,21 @@ extension GitTaskq {
         throw ReviewError(
           "container '\(container)' of task '\(record.id)' is not running (start it with '\(settings.containerProgram) start \(container)', or retry the task)")
       }
-      guard Loopback.httpStatus(port: port, path: "/global/health", timeout: 3) == 200 else {
+      let password = ServerSecrets(commonDirectory: context.repository.commonDirectory).existing(for: record.id)
+      guard Loopback.httpStatus(port: port, path: "/global/health", timeout: 3, authorization: password.map(ServerSecrets.authorization)) == 200 else {
         throw ReviewError(
           "the OpenCode server of task '\(record.id)' does not answer on 127.0.0.1:\(port) (see '\(settings.containerProgram) logs \(container)')")
       }
       let url = "http://127.0.0.1:\(port)"
-      let environment = ["OPENCODE_HOST": url, "OPENCODE_SKIP_START": "true"]
+      var environment = ["OPENCODE_HOST": url, "OPENCODE_SKIP_START": "true"]
+      let secretFile = ServerSecrets(commonDirectory: context.repository.commonDirectory).path(for: record.id)
+      if let password { environment["OPENCODE_SERVER_PASSWORD"] = password }
       if print {
         Swift.print("url: \(url)")
-        Swift.print("command: cd \(shellQuote(worktree)) && OPENCODE_HOST=\(url) OPENCODE_SKIP_START=true \(settings.reviewProgram)")
+        let passwordPart = password == nil ? "" : "OPENCODE_SERVER_PASSWORD=$(cat \(shellQuote(secretFile))) "
+        Swift.print(
+          "command: cd \(shellQuote(worktree)) && \(passwordPart)OPENCODE_HOST=\(url) OPENCODE_SKIP_START=true \(settings.reviewProgram)")
+        if password != nil { Swift.print("user: opencode  password: in \(secretFile) (this machine only)") }
         return
       }
       guard let program = ProcessRunner.resolve(settings.reviewProgram) else {

@@ -1,0 +1,51 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-task OpenCode server passwords, kept only on this machine: `<git common dir>/taskq/secrets/<id>`,
+/// mode 0600 in a 0700 directory. Never in the queue (which is shared).
+public struct ServerSecrets {
+  public let directory: String
+
+  public init(commonDirectory: String) {
+    var base = commonDirectory
+    while base.hasSuffix("/") { base.removeLast() }
+    directory = base + "/taskq/secrets"
+  }
+
+  public func path(for id: String) -> String { "\(directory)/\(id)" }
+
+  /// The task's password, made (32 random hex digits) when it has none yet.
+  public func password(for id: String) throws -> String {
+    if let existing = existing(for: id) { return existing }
+    mkdir((directory as NSString).deletingLastPathComponent, 0o755)
+    mkdir(directory, 0o700)
+    chmod(directory, 0o700)
+    var generator = SystemRandomNumberGenerator()
+    let secret = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    let fd = open(path(for: id), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      throw StageFailure(stage: "container", summary: "cannot store the server password in \(directory): \(String(cString: strerror(errno)))")
+    }
+    defer { close(fd) }
+    fchmod(fd, 0o600)
+    Output.write(secret, to: fd)
+    return secret
+  }
+
+  /// The task's password if one was made on this machine.
+  public func existing(for id: String) -> String? {
+    guard let text = try? String(contentsOfFile: path(for: id), encoding: .utf8) else { return nil }
+    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    return trimmed.isEmpty ? nil : trimmed
+  }
+
+  public func remove(for id: String) { unlink(path(for: id)) }
+
+  /// `Basic base64(opencode:<password>)`, what OpenCode's server expects.
+  public static func authorization(_ password: String) -> String {
+    "Basic " + Data("opencode:\(password)".utf8).base64EncodedString()
+  }
+}
