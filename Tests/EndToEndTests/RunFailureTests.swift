@@ -1,0 +1,198 @@
+import Foundation
+import Orchestrator
+import TaskQueue
+import TaskqTestSupport
+import Testing
+
+/// Every stage of `run` failing, and timing out: the task ends `failed` with a report in the ref that
+/// `git show <error_file>` prints, and its container and worktree are kept unless `--cleanup-on-fail`.
+@Suite struct RunFailureTests {
+  @Test func containerThatCannotStartFailsTheTask() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run", environment: ["FAKE_DOCKER_RUN_FAIL": "1"])
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(result.stdoutText.contains("failed (1): T-001"), "\(result.stdoutText)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.lastError?.contains("docker run exit status 125") == true, "\(record.lastError ?? "")")
+    let report = try world.errorReport("T-001")
+    #expect(report.contains("| stage | container |"), "\(report)")
+    #expect(report.contains("`docker run -d --name \(FakeWorld.containerName(record))"))
+    #expect(report.contains("| ending | exit status 125 |"))
+    #expect(report.contains("pull access denied for example.test/opencode:fake"))
+    // The worktree is kept for inspection.
+    #expect(FileManager.default.fileExists(atPath: world.worktree("T-001")))
+    #expect(try world.gitWorktrees().contains(world.worktree("T-001")))
+    #expect(try world.calls("opencode").isEmpty)
+  }
+
+  @Test func serverThatNeverAnswersFailsAfterTheHealthTimeout() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.healthTimeout", "2")
+    try world.repository.addTask("T-001")
+    let start = monotonicSeconds()
+    let result = try world.taskq("run", environment: ["FAKE_HEALTH": "never"])
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(monotonicSeconds() - start < 20)
+    let record = try world.record("T-001")
+    let port = try #require(record.port)
+    #expect(record.status == .failed)
+    let report = try world.errorReport("T-001")
+    #expect(report.contains("| stage | container |"))
+    #expect(report.contains("did not answer GET /global/health on 127.0.0.1:\(port) within 2 s"), "\(report)")
+    // Kept: the container (still running) and the worktree.
+    let container = try #require(world.container(named: record.container ?? ""))
+    #expect(container.isRunning)
+    #expect(FileManager.default.fileExists(atPath: world.worktree("T-001")))
+    #expect(try world.calls("opencode").isEmpty)
+  }
+
+  @Test func containerThatExitsBeforeItsServerAnswersFailsAtOnce() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let start = monotonicSeconds()
+    let result = try world.taskq("run", environment: ["FAKE_HEALTH": "exit"])
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(monotonicSeconds() - start < 15, "it waited for the whole health timeout")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(try world.errorReport("T-001").contains("exited before its server answered"))
+  }
+
+  @Test func makePlanFailureIsReportedWithItsCommandAndOutput() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run", environment: ["FAKE_OPENCODE_FAIL": "make-plan"])
+    #expect(result.status == 1, "\(result.summary)")
+    let record = try world.record("T-001")
+    let container = try #require(record.container)
+    #expect(record.status == .failed)
+    #expect(record.lastError == "make-plan exit status 3")
+    #expect(record.errorFile?.hasPrefix("refs/taskq/queue:tasks/") == true)
+    let report = try world.errorReport("T-001")
+    #expect(report.hasPrefix("# T-001 failed: make-plan exit status 3"), "\(report)")
+    #expect(report.contains("| stage | planning |"))
+    #expect(
+      report.contains(
+        "`docker exec -w \(world.worktree("T-001")) \(container) opencode run --command make-plan --format json"))
+    #expect(report.contains("| ending | exit status 3 |"))
+    #expect(report.contains("opencode (fake): make-plan failed for T-001: the model refused"))
+    #expect(report.contains("starting make-plan"))  // the stdout tail
+    #expect(report.contains("## container log"))
+    #expect(report.contains("git taskq retry --id T-001"))
+    // Kept: the running container and the worktree.
+    #expect(world.container(named: container)?.isRunning == true)
+    #expect(FileManager.default.fileExists(atPath: world.worktree("T-001")))
+    // The history says who failed it, and the build stage never ran.
+    let failure = try #require(try world.history(task: "T-001").last)
+    #expect(failure.operation.kind == "fail")
+    #expect(failure.operation.from == .planning)
+    #expect(failure.operation.to == .failed)
+    #expect(try world.calls("opencode").count == 1)
+  }
+
+  @Test func executePlanFailureIsReportedAtTheBuildingStage() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run", environment: ["FAKE_OPENCODE_FAIL": "execute-plan"])
+    #expect(result.status == 1, "\(result.summary)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.sessionID == "ses_fake_T-001")
+    #expect(record.lastError == "execute-plan exit status 3")
+    let report = try world.errorReport("T-001")
+    #expect(report.contains("| stage | building |"))
+    #expect(report.contains("opencode run --command execute-plan"))
+    #expect(report.contains("--session ses_fake_T-001"))
+    #expect(report.contains("execute-plan failed for T-001"))
+    #expect(try world.history(task: "T-001").last?.operation.from == .building)
+    #expect(world.container(named: record.container ?? "")?.isRunning == true)
+  }
+
+  @Test func oneFailingTaskDoesNotStopTheOthers() throws {
+    let world = try FakeWorld()
+    for id in ["T-001", "T-002", "T-003"] { try world.repository.addTask(id) }
+    let result = try world.taskq(
+      "run", "--max-parallel", "2", environment: ["FAKE_OPENCODE_FAIL": "make-plan:T-002"])
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(result.stdoutText.contains("failed (1): T-002"), "\(result.stdoutText)")
+    #expect(result.stdoutText.contains("review (2):"))
+    #expect(try world.record("T-001").status == .review)
+    #expect(try world.record("T-002").status == .failed)
+    #expect(try world.record("T-003").status == .review)
+  }
+
+  @Test func cleanupOnFailRemovesContainerAndWorktreeButKeepsBranchAndReport() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let result = try world.taskq(
+      "run", "--cleanup-on-fail", environment: ["FAKE_OPENCODE_FAIL": "execute-plan"])
+    #expect(result.status == 1, "\(result.summary)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    let name = try #require(try world.dockerCalls("run").first?.arguments.dropFirst(3).first)
+    #expect(try world.dockerCalls("rm").map(\.arguments) == [["rm", "-f", name]])
+    #expect(try world.containers().isEmpty)
+    #expect(!FileManager.default.fileExists(atPath: world.worktree("T-001")))
+    #expect(try !world.gitWorktrees().contains(world.worktree("T-001")))
+    #expect(try world.repository.git("rev-parse", "--verify", "-q", "task/T-001").count == 40)
+    #expect(record.container == nil)
+    #expect(record.port == nil)
+    #expect(record.worktreePath == nil)
+    #expect(try world.errorReport("T-001").contains("execute-plan failed"))
+  }
+
+  /// With an agent that ignores SIGTERM, the group gets SIGKILL after the grace period.
+  @Test(arguments: [false, true])
+  func planTimeoutKillsTheAgentsWholeProcessGroup(ignoringSIGTERM: Bool) throws {
+    let world = try FakeWorld()
+    try world.config("taskq.planTimeout", "2")
+    try world.repository.addTask("T-001")
+    let start = monotonicSeconds()
+    var environment = ["FAKE_OPENCODE_HANG": "make-plan"]
+    if ignoringSIGTERM { environment["FAKE_OPENCODE_IGNORE_TERM"] = "1" }
+    let result = try world.taskq("run", environment: environment)
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(monotonicSeconds() - start < 20)
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.lastError?.contains("timed out") == true, "\(record.lastError ?? "")")
+    let report = try world.errorReport("T-001")
+    #expect(report.contains("| stage | planning |"))
+    #expect(report.contains("| ending | timed out |"))
+    let hung = try #require(world.hangingAgent("T-001", "make-plan"))
+    try world.waitUntil("the hanging agent and its child to be gone", timeout: 10) {
+      !isProcessAlive(hung.agent) && !isProcessAlive(hung.child)
+    }
+  }
+
+  @Test func buildTimeoutOnTheLocalRuntimeKillsTheAgentsWholeProcessGroup() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.runtime", "local")
+    try world.config("taskq.agentProgram", world.bin + "/opencode")
+    try world.config("taskq.buildTimeout", "2")
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run", environment: ["FAKE_OPENCODE_HANG": "execute-plan"])
+    #expect(result.status == 1, "\(result.summary)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(try world.errorReport("T-001").contains("| stage | building |"))
+    let hung = try #require(world.hangingAgent("T-001", "execute-plan"))
+    try world.waitUntil("the hanging agent and its child to be gone", timeout: 10) {
+      !isProcessAlive(hung.agent) && !isProcessAlive(hung.child)
+    }
+  }
+
+  @Test func missingContainerEngineIsAOneLineErrorBeforeAnythingIsClaimed() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.containerProgram", "no-such-docker")
+    try world.repository.addTask("T-001")
+    let tip = try world.repository.queueTip()
+    let result = try world.taskq("run")
+    #expect(result.status == 1)
+    #expect(result.stderrLines.count == 1, "\(result.stderrText)")
+    #expect(result.stderrText.contains("no-such-docker"))
+    #expect(try world.repository.queueTip() == tip)
+  }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import Orchestrator
+import TaskQueue
+import TaskqTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Stopping a `run`: `cancel` of a running task, Ctrl-C (SIGINT), and a worker killed outright whose tasks
+/// the next `run` recovers.
+@Suite struct RunStopTests {
+  @Test func cancelWhileBuildingStopsTheAgentWithinSeconds() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let run = try world.start("run", environment: ["FAKE_OPENCODE_HANG": "execute-plan"])
+    try world.waitForStatus("T-001", .building)
+    try world.waitUntil("the agent to hang") { world.hangingAgent("T-001", "execute-plan") != nil }
+    let hung = try #require(world.hangingAgent("T-001", "execute-plan"))
+
+    let start = monotonicSeconds()
+    try world.taskq("cancel", "--id", "T-001")
+    let result = try run.wait(timeout: 20)
+    #expect(monotonicSeconds() - start < 8, "the run took \(monotonicSeconds() - start) s to stop")
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(result.stdoutText.contains("cancelled (1): T-001"), "\(result.stdoutText)")
+    let record = try world.record("T-001")
+    #expect(record.status == .cancelled)
+    #expect(record.errorFile == nil)
+    try world.waitUntil("the agent and its child to be gone", timeout: 5) {
+      !isProcessAlive(hung.agent) && !isProcessAlive(hung.child)
+    }
+    // The container is left for `cleanup`, like a failed task's.
+    #expect(world.container(named: record.container ?? "")?.isRunning == true)
+  }
+
+  @Test func sigintFailsInFlightTasksAsInterruptedAndExits130() throws {
+    let world = try FakeWorld()
+    for id in ["T-001", "T-002", "T-003"] { try world.repository.addTask(id) }
+    let run = try world.start(
+      "run", "--max-parallel", "2", environment: ["FAKE_OPENCODE_HANG": "make-plan:T-001,execute-plan:T-002"])
+    try world.waitUntil("both agents to hang") {
+      world.hangingAgent("T-001", "make-plan") != nil && world.hangingAgent("T-002", "execute-plan") != nil
+    }
+    let hung = [world.hangingAgent("T-001", "make-plan"), world.hangingAgent("T-002", "execute-plan")].compactMap {
+      $0
+    }
+
+    run.signal(SIGINT)
+    let result = try run.wait(timeout: 20)
+    #expect(result.status == 130, "\(result.summary)")
+    #expect(result.stdoutText.contains("interrupted (2):"), "\(result.stdoutText)")
+    for id in ["T-001", "T-002"] {
+      let record = try world.record(id)
+      #expect(record.status == .failed, "\(id)")
+      #expect(record.lastError?.contains("interrupted") == true, "\(id): \(record.lastError ?? "")")
+      let report = try world.errorReport(id)
+      #expect(report.contains("interrupted"), "\(report)")
+      #expect(report.contains("`retry` brings the task back"))
+      #expect(try world.history(task: id).last?.operation.kind == "interrupt")
+    }
+    #expect(try world.record("T-002").sessionID == "ses_fake_T-002")
+    // It stopped claiming: the third task was never started.
+    #expect(try world.record("T-003").status == .todo)
+    for process in hung {
+      try world.waitUntil("the agents to be gone", timeout: 5) {
+        !isProcessAlive(process.agent) && !isProcessAlive(process.child)
+      }
+    }
+    // `retry` brings an interrupted task back, and a new run finishes it.
+    try world.taskq("retry", "--id", "T-001")
+    let again = try world.taskq("run", "--id", "T-001", "--dirty-run")
+    #expect(again.status == 0, "\(again.summary)")
+    #expect(try world.record("T-001").status == .review)
+  }
+
+  @Test func aSecondSigintExitsAtOnce() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    // An agent that ignores SIGTERM makes the graceful stop wait for the kill grace period.
+    let run = try world.start(
+      "run", environment: ["FAKE_OPENCODE_HANG": "make-plan", "FAKE_OPENCODE_IGNORE_TERM": "1"])
+    try world.waitUntil("the agent to hang") { world.hangingAgent("T-001", "make-plan") != nil }
+    run.signal(SIGINT)
+    usleep(100_000)
+    let start = monotonicSeconds()
+    run.signal(SIGINT)
+    let result = try run.wait(timeout: 20)
+    #expect(monotonicSeconds() - start < 1.5, "the second Ctrl-C took \(monotonicSeconds() - start) s")
+    #expect(result.status == 130, "\(result.summary)")
+    // Nothing was recorded on the way out: the next run finds the task's worker gone.
+    #expect(try world.record("T-001").status == .planning)
+    let hung = try #require(world.hangingAgent("T-001", "make-plan"))
+    kill(-hung.agent, SIGKILL)
+    let next = try world.taskq("run")
+    #expect(next.status == 0, "\(next.summary)")
+    #expect(try world.record("T-001").lastError?.hasPrefix("worker lost") == true)
+  }
+
+  @Test func aKilledWorkersTaskIsFailedAsWorkerLostByTheNextRun() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let run = try world.start("run", environment: ["FAKE_OPENCODE_HANG": "make-plan"])
+    try world.waitUntil("the agent to hang") { world.hangingAgent("T-001", "make-plan") != nil }
+    let hung = try #require(world.hangingAgent("T-001", "make-plan"))
+    let owner = try #require(try world.record("T-001").worker)
+    #expect(owner == "\(FakeWorld.hostName):\(run.pid)")
+
+    // SIGKILL: no handler runs, the task stays `planning` under a dead worker; its orphans go too.
+    run.signal(SIGKILL)
+    let killed = try run.wait(timeout: 20)
+    #expect(killed.ending == .signalled(SIGKILL))
+    kill(-hung.agent, SIGKILL)
+    try world.waitUntil("the orphans to be gone", timeout: 5) {
+      !isProcessAlive(hung.agent) && !isProcessAlive(hung.child)
+    }
+    #expect(try world.record("T-001").status == .planning)
+
+    let next = try world.taskq("run")
+    #expect(next.status == 0, "\(next.summary)")
+    #expect(next.stdoutText.contains("T-001: planning → failed"), "\(next.stdoutText)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.lastError == "worker lost (\(owner))")
+    #expect(record.worker == nil)
+    let report = try world.errorReport("T-001")
+    #expect(report.contains("worker lost"))
+    #expect(report.contains("Worker \(owner) no longer exists on this host"))
+    #expect(report.contains("git taskq retry --id T-001 && git taskq run --id T-001 --dirty-run"))
+
+    // As the report says: retry, then run reusing the worktree; the stale container is replaced.
+    let stale = try #require(record.container)
+    try world.taskq("retry", "--id", "T-001")
+    let again = try world.taskq("run", "--id", "T-001", "--dirty-run")
+    #expect(again.status == 0, "\(again.summary)")
+    let done = try world.record("T-001")
+    #expect(done.status == .review)
+    #expect(done.attempt == 1)
+    #expect(try world.dockerCalls("rm").map(\.arguments).contains(["rm", "-f", stale]))
+    #expect(world.container(named: done.container ?? "")?.isRunning == true)
+    #expect(try world.repository.git("rev-list", "--count", "main..task/T-001") == "1")
+  }
+
+  @Test func aLiveWorkersTaskIsNotRecovered() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    try world.repository.addTask("T-002")
+    // T-001 is held by this test process: alive, on this host.
+    let holder = try world.repository.store(worker: "\(FakeWorld.hostName):\(getpid())")
+    _ = try holder.claimNext(only: "T-001")
+    let result = try world.taskq("run")
+    #expect(result.status == 0, "\(result.summary)")
+    #expect(try world.record("T-001").status == .planning)
+    #expect(try world.record("T-002").status == .review)
+  }
+}
