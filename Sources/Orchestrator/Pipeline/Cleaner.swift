@@ -39,6 +39,8 @@ public struct Cleaner {
   }
 
   func removeContainers(_ record: TaskRecord, into result: inout Result) {
+    // The container's name is recorded before it is started, so a task without one never had one.
+    guard record.container != nil else { return }
     let engineAvailable = ProcessRunner.resolve(settings.containerProgram) != nil
     guard engineAvailable else {
       if let container = record.container {
