@@ -39,8 +39,10 @@ public struct Cleaner {
   }
 
   func removeContainers(_ record: TaskRecord, into result: inout Result) {
-    // The container's name is recorded before it is started, so a task without one never had one.
-    guard record.container != nil else { return }
+    // On the local runtime no container is ever made; a task that had one has it recorded (the name is
+    // recorded before the start) or, after a retry cleared it, carries our labels: look those up only when
+    // containers are in use.
+    guard record.container != nil || settings.runtime == .docker else { return }
     let engineAvailable = ProcessRunner.resolve(settings.containerProgram) != nil
     guard engineAvailable else {
       if let container = record.container {
