@@ -24,6 +24,7 @@ import Testing
     let port = try #require(before.port)
     let worktree = world.worktree("T-001")
     let branchTip = try world.repository.git("rev-parse", "task/T-001")
+    #expect(FileManager.default.fileExists(atPath: world.secretPath("T-001")))
 
     let result = try world.taskq("cleanup")
     #expect(result.status == 0, "\(result.summary)")
@@ -38,6 +39,7 @@ import Testing
     #expect(try world.dockerCalls("rm").map(\.arguments) == [["rm", "-f", container]])
     #expect(world.container(named: container) == nil)
     #expect(Loopback.httpStatus(port: port, path: "/global/health", timeout: 1) == nil)
+    #expect(!FileManager.default.fileExists(atPath: world.secretPath("T-001")))
     // The worktree: gone from disk and from git's list; the branch and its commit stay.
     #expect(!FileManager.default.fileExists(atPath: worktree))
     #expect(try !world.gitWorktrees().contains(worktree))

@@ -34,6 +34,8 @@ import Glibc
     #expect(call.directory == world.worktree("T-001"))
     #expect(call.environment["OPENCODE_HOST"] == "http://127.0.0.1:\(port)")
     #expect(call.environment["OPENCODE_SKIP_START"] == "true")
+    #expect(call.environment["OPENCODE_SERVER_PASSWORD"] == world.serverPassword("T-001"))
+    #expect(call.environment["OPENCODE_SERVER_PASSWORD"]?.isEmpty == false)
     // Review changes nothing in the queue.
     #expect(try world.record("T-001").status == .review)
   }
@@ -44,13 +46,16 @@ import Glibc
     let tip = try world.repository.queueTip()
     let result = try world.taskq("review", "--id", "T-001", "--print")
     #expect(result.status == 0, "\(result.summary)")
+    let secret = world.secretPath("T-001")
     #expect(
       result.stdoutText == """
         url: http://127.0.0.1:\(port)
-        command: cd \(world.worktree("T-001")) && OPENCODE_HOST=http://127.0.0.1:\(port) \
-        OPENCODE_SKIP_START=true openchamber
+        command: cd \(world.worktree("T-001")) && OPENCODE_SERVER_PASSWORD=$(cat \(secret)) \
+        OPENCODE_HOST=http://127.0.0.1:\(port) OPENCODE_SKIP_START=true openchamber
+        user: opencode  password: in \(secret) (this machine only)
 
         """)
+    #expect(!result.stdoutText.contains(try #require(world.serverPassword("T-001"))))
     #expect(try world.calls("openchamber").isEmpty)
     #expect(try world.repository.queueTip() == tip)
   }

@@ -58,7 +58,11 @@ import Testing
     let container = try #require(world.container(named: record.container ?? ""))
     #expect(container.isRunning)
     #expect(container.hostPort == port)
-    #expect(Loopback.httpStatus(port: port, path: "/global/health") == 200)
+    // The server wants the task's password (basic auth), which the agent inside the container has too.
+    let password = try #require(world.serverPassword("T-001"))
+    #expect(try world.health("T-001") == 200)
+    #expect(Loopback.httpStatus(port: port, path: "/global/health") == 401)
+    #expect(try world.calls("opencode").allSatisfy { $0.environment["OPENCODE_SERVER_PASSWORD"] == password })
   }
 
   @Test func dockerRunArgvIsExact() throws {
@@ -82,9 +86,46 @@ import Testing
         "-v", "\(worktree):\(worktree)",
         "-v", "\(gitDirectory):\(gitDirectory)",
         "-w", worktree,
+        "-e", "OPENCODE_SERVER_PASSWORD",
         "example.test/opencode:fake", "serve", "--hostname", "0.0.0.0", "--port", "4096",
       ])
     #expect(record.container?.range(of: #"^task-T-001-\d{8}T\d{6}Z$"#, options: .regularExpression) != nil)
+  }
+
+  /// The password reaches the container by name only: in the engine's environment, in no argv, output or
+  /// queue commit, and in a file only its owner can read.
+  @Test func serverPasswordStaysOnThisMachine() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run")
+    #expect(result.status == 0, "\(result.summary)")
+    let password = try #require(world.serverPassword("T-001"))
+    #expect(password.count >= 16)
+    let run = try #require(try world.dockerCalls("run").first)
+    #expect(run.environment["OPENCODE_SERVER_PASSWORD"] == password)
+    for call in try world.calls() {
+      #expect(!call.arguments.contains { $0.contains(password) }, "\(call)")
+    }
+    #expect(!result.stdoutText.contains(password))
+    #expect(!result.stderrText.contains(password))
+    #expect(!(try world.repository.git("log", "-p", "refs/taskq/queue").contains(password)))
+    let file = try FileManager.default.attributesOfItem(atPath: world.secretPath("T-001"))
+    #expect((file[.posixPermissions] as? Int) == 0o600)
+    let directory = try FileManager.default.attributesOfItem(atPath: world.path + "/.git/taskq/secrets")
+    #expect((directory[.posixPermissions] as? Int) == 0o700)
+  }
+
+  @Test func serverPasswordCanBeTurnedOff() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.serverPassword", "false")
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run")
+    #expect(result.status == 0, "\(result.summary)")
+    let run = try #require(try world.dockerCalls("run").first)
+    #expect(!run.arguments.contains("-e"))
+    #expect(world.serverPassword("T-001") == nil)
+    let port = try #require(try world.record("T-001").port)
+    #expect(Loopback.httpStatus(port: port, path: "/global/health") == 200)
   }
 
   @Test func agentStagesRunInTheContainerWithTheBodyAsOneArgument() throws {
@@ -168,9 +209,7 @@ import Testing
       return call.arguments[index + 1]
     }
     #expect(Set(published) == Set(ports.map { "127.0.0.1:\($0):4096" }))
-    for record in records {
-      #expect(Loopback.httpStatus(port: record.port ?? 0, path: "/global/health") == 200, "\(record.id)")
-    }
+    for record in records { #expect(try world.health(record.id) == 200, "\(record.id)") }
     #expect(Set(records.compactMap(\.container)).count == 5)
   }
 

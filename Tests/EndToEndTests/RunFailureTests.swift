@@ -21,6 +21,9 @@ import Testing
     #expect(report.contains("`docker run -d --name \(FakeWorld.containerName(record))"))
     #expect(report.contains("| ending | exit status 125 |"))
     #expect(report.contains("pull access denied for example.test/opencode:fake"))
+    // The password's name is in the command, never its value.
+    #expect(report.contains(" -e OPENCODE_SERVER_PASSWORD "))
+    #expect(!report.contains(try #require(world.serverPassword("T-001"))))
     // The worktree is kept for inspection.
     #expect(FileManager.default.fileExists(atPath: world.worktree("T-001")))
     #expect(try world.gitWorktrees().contains(world.worktree("T-001")))

@@ -86,11 +86,11 @@ public final class FakeWorld {
       try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
     // Copied (and made executable here) so the fakes work whatever mode a checkout gave them.
-    for name in ["docker", "opencode", "openchamber", "fake-common.bash"] {
+    for name in ["docker", "opencode", "openchamber", "fake-common.bash", "fake-opencode-server.py"] {
       let source = Self.fixtures + "/" + name
       guard files.fileExists(atPath: source) else { throw TestFailure("fixture \(source) is missing") }
       try files.copyItem(atPath: source, toPath: bin + "/" + name)
-      chmod(bin + "/" + name, name.hasSuffix(".bash") ? 0o644 : 0o755)
+      chmod(bin + "/" + name, name.contains(".") ? 0o644 : 0o755)
     }
     try config("taskq.worktreesRoot", worktreesRoot)
     try config("taskq.reposRoot", home + "/repos")
@@ -394,6 +394,21 @@ extension FakeWorld {
   public static func containerName(_ record: TaskRecord) -> String {
     let created = record.createdAt.prefix(19).filter { $0 != "-" && $0 != ":" }
     return "task-\(record.id)-\(created)Z"
+  }
+
+  /// Where git-taskq keeps task `id`'s server password: `.git/taskq/secrets/<id>`.
+  public func secretPath(_ id: String) -> String { path + "/.git/taskq/secrets/" + id }
+
+  /// Task `id`'s server password, or `nil` when there is none on this machine.
+  public func serverPassword(_ id: String) -> String? {
+    (try? String(contentsOfFile: secretPath(id), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  /// `GET /global/health` on task `id`'s server, with its password when it has one.
+  public func health(_ id: String) throws -> Int? {
+    guard let port = try record(id).port else { return nil }
+    let authorization = serverPassword(id).map { "Basic " + Data("opencode:\($0)".utf8).base64EncodedString() }
+    return Loopback.httpStatus(port: port, path: "/global/health", timeout: 2, authorization: authorization)
   }
 
   /// This machine's host name, as git-taskq writes it in `host:pid`.

@@ -5,7 +5,7 @@
 #   program \x1f pid \x1f cwd \x1f N \x1f KEY=VALUE (N times) \x1f argv[1] \x1f argv[2] … \x1e \n
 # Only the environment variables that matter to git-taskq's contract are recorded (when set).
 
-fake_recorded_env=(OPENCODE_HOST OPENCODE_SKIP_START TASKQ_TASK_ID TASKQ_STAGE FAKE_CONTAINER)
+fake_recorded_env=(OPENCODE_HOST OPENCODE_SKIP_START OPENCODE_SERVER_PASSWORD TASKQ_TASK_ID TASKQ_STAGE FAKE_CONTAINER)
 
 fake_log() {
   local program=$1
