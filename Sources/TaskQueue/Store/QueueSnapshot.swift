@@ -50,7 +50,15 @@ public final class QueueSnapshot {
   }
 
   /// Every record, in FIFO order (`seq`).
+  ///
+  /// Served by the derived snapshot cache (``SnapshotCache``) when it is current or close; the result is
+  /// always exactly what ``readAllRecords()`` returns.
   public func records() throws -> [TaskRecord] {
+    try SnapshotCache.records(of: self)
+  }
+
+  /// Every record, read from the tree itself (no cache): one blob read and JSON decode per task.
+  func readAllRecords() throws -> [TaskRecord] {
     guard let tree, let tasks = try tree.subtree(atPath: Layout.tasksDirectory) else { return [] }
     var result: [TaskRecord] = []
     for bucket in tasks.entries where bucket.kind == .tree {

@@ -1,0 +1,150 @@
+/// Little-endian bytes for the snapshot cache file: a growable writer and a bounds-checked reader.
+///
+/// The reader never traps on bad input: any overrun or malformed value throws ``CacheFormatError``, which the
+/// cache treats as "no cache" (a full read follows).
+struct ByteWriter {
+  private(set) var bytes: [UInt8] = []
+
+  init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+  mutating func u8(_ value: UInt8) { bytes.append(value) }
+
+  mutating func u32(_ value: UInt32) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+  }
+
+  mutating func u64(_ value: UInt64) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+  }
+
+  mutating func int(_ value: Int) { u64(UInt64(bitPattern: Int64(value))) }
+
+  mutating func raw(_ data: some Collection<UInt8>) { bytes.append(contentsOf: data) }
+
+  mutating func string(_ value: String) {
+    var value = value
+    value.withUTF8 { utf8 in
+      u32(UInt32(utf8.count))
+      bytes.append(contentsOf: utf8)
+    }
+  }
+
+  mutating func optionalString(_ value: String?) {
+    guard let value else { return u8(0) }
+    u8(1)
+    string(value)
+  }
+
+  mutating func optionalInt(_ value: Int?) {
+    guard let value else { return u8(0) }
+    u8(1)
+    int(value)
+  }
+
+  mutating func strings(_ values: [String]) {
+    u32(UInt32(values.count))
+    for value in values { string(value) }
+  }
+
+  /// Overwrites 8 bytes at `offset` (for lengths and checksums known only at the end).
+  mutating func patch(_ value: UInt64, at offset: Int) {
+    withUnsafeBytes(of: value.littleEndian) { raw in
+      for index in 0..<8 { bytes[offset + index] = raw[index] }
+    }
+  }
+}
+
+/// Why a cache file could not be read.
+///
+/// Never shown to users: it only means "read the queue in full".
+struct CacheFormatError: Error, Equatable {
+  var reason: String
+}
+
+struct ByteReader {
+  let buffer: UnsafeRawBufferPointer
+  private(set) var offset = 0
+
+  init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+  var remaining: Int { buffer.count - offset }
+
+  private mutating func take(_ count: Int) throws -> Int {
+    guard count >= 0, count <= remaining else { throw CacheFormatError(reason: "truncated") }
+    defer { offset += count }
+    return offset
+  }
+
+  mutating func u8() throws -> UInt8 { buffer[try take(1)] }
+
+  mutating func u32() throws -> UInt32 {
+    UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: try take(4), as: UInt32.self))
+  }
+
+  mutating func u64() throws -> UInt64 {
+    UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: try take(8), as: UInt64.self))
+  }
+
+  mutating func int() throws -> Int {
+    let value = Int64(bitPattern: try u64())
+    guard let exact = Int(exactly: value) else { throw CacheFormatError(reason: "integer out of range") }
+    return exact
+  }
+
+  /// `count` bytes, borrowed from the buffer.
+  mutating func raw(_ count: Int) throws -> UnsafeRawBufferPointer {
+    let start = try take(count)
+    return UnsafeRawBufferPointer(rebasing: buffer[start..<(start + count)])
+  }
+
+  mutating func string() throws -> String {
+    let count = Int(try u32())
+    // The checksum has vouched for the bytes; `decoding` never fails (and is the fast path for ASCII).
+    return String(decoding: try raw(count), as: UTF8.self)
+  }
+
+  mutating func optionalString() throws -> String? {
+    switch try u8() {
+    case 0: return nil
+    case 1: return try string()
+    default: throw CacheFormatError(reason: "bad optional tag")
+    }
+  }
+
+  mutating func optionalInt() throws -> Int? {
+    switch try u8() {
+    case 0: return nil
+    case 1: return try int()
+    default: throw CacheFormatError(reason: "bad optional tag")
+    }
+  }
+
+  mutating func strings() throws -> [String] {
+    let count = Int(try u32())
+    guard count <= remaining / 4 else { throw CacheFormatError(reason: "bad count") }
+    var result: [String] = []
+    result.reserveCapacity(count)
+    for _ in 0..<count { result.append(try string()) }
+    return result
+  }
+}
+
+/// A fast 64-bit checksum of the cache payload (8 bytes per step).
+///
+/// It catches truncation and stray writes. Not cryptographic: the cache is derived data that only this tool writes.
+func cacheChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+  var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bytes.count)
+  let prime: UInt64 = 0x0000_0100_0000_01b3
+  var index = 0
+  while index + 8 <= bytes.count {
+    let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+    hash = (hash ^ word) &* prime
+    hash ^= hash >> 29
+    index += 8
+  }
+  while index < bytes.count {
+    hash = (hash ^ UInt64(bytes[index])) &* prime
+    index += 1
+  }
+  return hash
+}

@@ -1,0 +1,167 @@
+import Git
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The snapshot cache on disk: `<common git dir>/taskq/cache-v1`, one ``RecordIndex``.
+///
+/// Layout (little-endian): the magic `TASKQIX\0`, the format version (u32), the codec's schema fingerprint
+/// (u32), the commit and the `tasks` tree as 40 hex digits each (zeros: none), the payload length and its
+/// checksum (u64 each), then the payload: the records in `seq` order, then each bucket with its tree, its
+/// task trees and the positions of their records. Anything unexpected makes the file count as absent.
+enum CacheFile {
+  static let name = "cache-v1"
+  static let magic: [UInt8] = Array("TASKQIX".utf8) + [0]
+  static let version: UInt32 = 1
+  private static let headerSize = 8 + 4 + 4 + 40 + 40 + 8 + 8
+  private static let noTree = [UInt8](repeating: UInt8(ascii: "0"), count: 40)
+
+  /// The cache file of `repository`: under the directory shared by all of its worktrees.
+  static func path(for repository: Repository) -> String {
+    repository.commonDirectory + "taskq/" + name
+  }
+
+  // MARK: Encoding
+
+  static func encode(_ index: RecordIndex) -> [UInt8] {
+    var w = ByteWriter(capacity: 64 + index.records.count * 320)
+    w.raw(magic)
+    w.u32(version)
+    w.u32(RecordCodec.schema)
+    w.raw(Array(index.commit.hex.utf8))
+    w.raw(index.tasksTree.map { Array($0.hex.utf8) } ?? noTree)
+    w.u64(0)  // payload length, patched below
+    w.u64(0)  // checksum, patched below
+    w.u32(UInt32(index.records.count))
+    for record in index.records { RecordCodec.write(record, to: &w) }
+    w.u32(UInt32(index.buckets.count))
+    for bucket in index.buckets {
+      w.string(bucket.name)
+      w.raw(Array(bucket.tree.hex.utf8))
+      w.u32(UInt32(bucket.count))
+      w.raw(bucket.taskTrees)
+      for position in bucket.positions { w.u32(position) }
+    }
+    let payloadLength = w.bytes.count - headerSize
+    let checksum = w.bytes.withUnsafeBytes { cacheChecksum(UnsafeRawBufferPointer(rebasing: $0[headerSize...])) }
+    w.patch(UInt64(payloadLength), at: headerSize - 16)
+    w.patch(checksum, at: headerSize - 8)
+    return w.bytes
+  }
+
+  static func decode(_ bytes: [UInt8]) throws -> RecordIndex {
+    try bytes.withUnsafeBytes { buffer in
+      var r = ByteReader(buffer)
+      guard Array(try r.raw(8)) == magic else { throw CacheFormatError(reason: "not a cache file") }
+      guard try r.u32() == version, try r.u32() == RecordCodec.schema else {
+        throw CacheFormatError(reason: "other format")
+      }
+      let commit = try objectID(try r.raw(40))
+      let treeHex = try r.raw(40)
+      let tasksTree = Array(treeHex) == noTree ? nil : try objectID(treeHex)
+      let length = try r.u64()
+      let checksum = try r.u64()
+      guard length == UInt64(r.remaining) else { throw CacheFormatError(reason: "truncated") }
+      guard cacheChecksum(UnsafeRawBufferPointer(rebasing: buffer[r.offset...])) == checksum else {
+        throw CacheFormatError(reason: "checksum")
+      }
+      let recordCount = Int(try r.u32())
+      guard recordCount <= r.remaining / 16 else { throw CacheFormatError(reason: "bad count") }
+      var records: [TaskRecord] = []
+      records.reserveCapacity(recordCount)
+      for _ in 0..<recordCount { records.append(try RecordCodec.read(from: &r)) }
+      let bucketCount = Int(try r.u32())
+      guard bucketCount <= r.remaining / 48 else { throw CacheFormatError(reason: "bad count") }
+      var buckets: [RecordIndex.Bucket] = []
+      buckets.reserveCapacity(bucketCount)
+      var covered = 0
+      for _ in 0..<bucketCount {
+        let name = try r.string()
+        let tree = try objectID(try r.raw(40))
+        let count = Int(try r.u32())
+        guard count <= r.remaining / 44 else { throw CacheFormatError(reason: "bad count") }
+        let taskTrees = Array(try r.raw(count * 40))
+        var positions: [UInt32] = []
+        positions.reserveCapacity(count)
+        for _ in 0..<count {
+          let position = try r.u32()
+          guard position < recordCount else { throw CacheFormatError(reason: "bad position") }
+          positions.append(position)
+        }
+        covered += count
+        buckets.append(RecordIndex.Bucket(name: name, tree: tree, taskTrees: taskTrees, positions: positions))
+      }
+      guard r.remaining == 0, covered == recordCount else { throw CacheFormatError(reason: "inconsistent") }
+      return RecordIndex(commit: commit, tasksTree: tasksTree, buckets: buckets, records: records, unsaved: 0)
+    }
+  }
+
+  private static func objectID(_ hex: UnsafeRawBufferPointer) throws -> ObjectID {
+    guard let id = ObjectID(hex: String(decoding: hex, as: UTF8.self)) else {
+      throw CacheFormatError(reason: "bad object id")
+    }
+    return id
+  }
+
+  // MARK: Files
+
+  /// The index stored for `repository`, or `nil` when there is none or it cannot be trusted.
+  static func load(for repository: Repository) -> RecordIndex? {
+    guard let bytes = readWhole(path(for: repository)) else { return nil }
+    return try? decode(bytes)
+  }
+
+  /// Replaces the stored index atomically: a private temporary file, then `rename`.
+  ///
+  /// Best effort: a cache that cannot be written is simply not there next time.
+  static func store(_ index: RecordIndex, for repository: Repository) {
+    let final = path(for: repository)
+    let directory = String(final.dropLast(name.count + 1))
+    mkdir(directory, 0o755)
+    let temporary = "\(final).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return }
+    let bytes = encode(index)
+    let written = bytes.withUnsafeBytes { buffer -> Bool in
+      var offset = 0
+      while offset < buffer.count {
+        let n = write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return false }
+        offset += n
+      }
+      return true
+    }
+    close(fd)
+    if !written || rename(temporary, final) != 0 { unlink(temporary) }
+  }
+
+  /// Removes the stored index (nothing is lost: it is derived from the ref).
+  static func remove(for repository: Repository) {
+    unlink(path(for: repository))
+  }
+
+  private static func readWhole(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_size > 0, info.st_size < 1 << 31 else { return nil }
+    let size = Int(info.st_size)
+    var bytes = [UInt8](repeating: 0, count: size)
+    let complete = bytes.withUnsafeMutableBytes { buffer -> Bool in
+      var offset = 0
+      while offset < size {
+        let n = read(fd, buffer.baseAddress.map { $0 + offset }, size - offset)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return false }
+        offset += n
+      }
+      return true
+    }
+    return complete ? bytes : nil
+  }
+}
