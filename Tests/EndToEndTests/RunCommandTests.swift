@@ -65,6 +65,25 @@ import Testing
     #expect(try world.calls("opencode").allSatisfy { $0.environment["OPENCODE_SERVER_PASSWORD"] == password })
   }
 
+  @Test func jsonPrintsOneEventObjectPerLine() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run", "--json")
+    #expect(result.status == 0, "\(result.summary)")
+    let lines = result.stdoutText.split(separator: "\n")
+    #expect(lines.count >= 4)
+    var transitions: [String] = []
+    for line in lines {
+      let object = try #require(
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+      #expect(object["task"] as? String == "T-001")
+      #expect(object["event"] is String)
+      #expect(object["time"] is String)
+      if let from = object["from"] as? String, let to = object["to"] as? String { transitions.append("\(from)→\(to)") }
+    }
+    #expect(transitions == ["todo→planning", "planning→building", "building→review"])
+  }
+
   @Test func dockerRunArgvIsExact() throws {
     let world = try FakeWorld()
     try world.repository.addTask("T-001")

@@ -30,6 +30,20 @@ import Testing
     #expect(try world.calls("opencode").isEmpty)
   }
 
+  @Test func containerRunThatHangsTimesOut() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.setupTimeout", "2")
+    try world.repository.addTask("T-001")
+    let start = monotonicSeconds()
+    let result = try world.taskq("run", environment: ["FAKE_DOCKER_RUN_HANG": "1"])
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(monotonicSeconds() - start < 20)
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.lastError == "docker run timed out")
+    #expect(try world.errorReport("T-001").contains("| ending | timed out |"))
+  }
+
   @Test func serverThatNeverAnswersFailsAfterTheHealthTimeout() throws {
     let world = try FakeWorld()
     try world.config("taskq.healthTimeout", "2")

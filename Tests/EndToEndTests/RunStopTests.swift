@@ -35,6 +35,39 @@ import Glibc
     #expect(world.container(named: record.container ?? "")?.isRunning == true)
   }
 
+  @Test func cancelWhileWaitingForTheServerEndsTheRunWithinSeconds() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.healthTimeout", "30")
+    try world.repository.addTask("T-001")
+    let run = try world.start("run", environment: ["FAKE_HEALTH": "never"])
+    try world.waitUntil("the container to start") { try !world.dockerCalls("run").isEmpty }
+    let start = monotonicSeconds()
+    try world.taskq("cancel", "--id", "T-001")
+    let result = try run.wait(timeout: 45)
+    #expect(monotonicSeconds() - start < 8, "the run took \(monotonicSeconds() - start) s to stop")
+    #expect(result.stdoutText.contains("cancelled (1): T-001"), "\(result.stdoutText)")
+    let record = try world.record("T-001")
+    #expect(record.status == .cancelled)
+    #expect(record.errorFile == nil)
+  }
+
+  /// A real engine runs an exec'd command inside the container, not in the `docker exec` client's process
+  /// group: killing the client leaves the agent running (moby/moby#9098).
+  @Test func aTimedOutAgentInsideARealContainerIsStopped() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.planTimeout", "2")
+    try world.repository.addTask("T-001")
+    let result = try world.taskq(
+      "run", environment: ["FAKE_OPENCODE_HANG": "make-plan", "FAKE_DOCKER_EXEC": "detached"])
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(try world.record("T-001").lastError?.contains("timed out") == true)
+    let hung = try #require(world.hangingAgent("T-001", "make-plan"))
+    usleep(500_000)
+    withKnownIssue("git-taskq stops an exec'd agent by killing the 'docker exec' client only") {
+      #expect(!isProcessAlive(hung.agent) && !isProcessAlive(hung.child))
+    }
+  }
+
   @Test func sigintFailsInFlightTasksAsInterruptedAndExits130() throws {
     let world = try FakeWorld()
     for id in ["T-001", "T-002", "T-003"] { try world.repository.addTask(id) }

@@ -191,6 +191,10 @@ final class TaskPipeline {
       }
       if Date().timeIntervalSince(lastCheck) > 2 {
         lastCheck = Date()
+        // A `cancel` from another process stops the wait, as it stops an agent stage.
+        if let status = try? store.snapshot().record(id)?.status, status == .cancelled {
+          throw QueueError.lostClaim(id: id, status: status)
+        }
         if engine.isRunning(name) == false {
           throw StageFailure(stage: "container", summary: "container \(name) exited before its server answered")
         }
