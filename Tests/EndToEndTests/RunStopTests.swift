@@ -51,6 +51,23 @@ import Glibc
     #expect(record.errorFile == nil)
   }
 
+  /// Ctrl-C does not wait for a slow `docker run` (an image pull can take minutes).
+  @Test func sigintStopsAContainerStartThatHangs() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.setupTimeout", "30")
+    try world.repository.addTask("T-001")
+    let run = try world.start("run", environment: ["FAKE_DOCKER_RUN_HANG": "1"])
+    try world.waitUntil("the container to be starting") { try !world.dockerCalls("run").isEmpty }
+    let start = monotonicSeconds()
+    run.signal(SIGINT)
+    let result = try run.wait(timeout: 45)
+    #expect(monotonicSeconds() - start < 8, "the run took \(monotonicSeconds() - start) s to stop")
+    #expect(result.status == 130, "\(result.summary)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.lastError?.contains("interrupted") == true, "\(record.lastError ?? "")")
+  }
+
   /// A real engine runs an exec'd command inside the container, not in the `docker exec` client's process
   /// group: killing the client leaves the agent running (moby/moby#9098).
   @Test func aTimedOutAgentInsideARealContainerIsStopped() throws {

@@ -62,9 +62,11 @@ public struct ContainerEngine: Sendable {
   }
 
   /// Starts the container; throws ``StageFailure`` with the engine's output when it does not start.
-  public func start(_ request: ContainerRequest) throws -> ProcessResult {
+  ///
+  /// `shouldStop`, polled while the engine works, ends a slow start (an image pull can take minutes) early.
+  public func start(_ request: ContainerRequest, shouldStop: (() -> Bool)? = nil) throws -> ProcessResult {
     let spec = ProcessSpec(program, runArguments(request), environment: request.environment, timeout: timeout)
-    let result = try ProcessRunner.run(spec)
+    let result = try ProcessRunner.run(spec, shouldStop: shouldStop)
     guard result.succeeded else {
       throw StageFailure(stage: "container", summary: "\(program) run \(result.endingDescription)", spec: spec, result: result)
     }

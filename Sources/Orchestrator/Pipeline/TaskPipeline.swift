@@ -173,7 +173,7 @@ final class TaskPipeline {
       $0.port = port
     }
     publish()
-    _ = try engine.start(request)
+    _ = try engine.start(request, shouldStop: { Interrupts.isRequested })
     try waitUntilHealthy(id: id, name: name, port: port, authorization: authorization)
     updated = try store.advance(id, kind: "setup", detail: "server ready")
     publish()
