@@ -3,12 +3,14 @@ import ArgumentParser
 @main
 struct Entrypoint {
   static func main() async {
-    await GitTaskq.main(Self.expandBarePoll(Array(CommandLine.arguments.dropFirst())))
+    await GitTaskq.main(Self.expandBareOptions(Array(CommandLine.arguments.dropFirst())))
   }
 
-  /// `--poll` takes an optional value (the seed's `--poll [SECONDS]`), which argument-parser cannot express:
-  /// a bare `--poll` gets the marker value that `run` reads as "the configured interval".
-  static func expandBarePoll(_ arguments: [String]) -> [String] {
+  /// Options whose value is optional, which argument-parser cannot express: a bare `--poll` (the seed's
+  /// `--poll [SECONDS]`) or `--watch` gets the marker value that its command reads as "the configured
+  /// interval", and a bare `--color` becomes `--color always`, as in git. A value that follows is kept
+  /// (`--poll 10`, `--watch 0.5`, `--color never`).
+  static func expandBareOptions(_ arguments: [String]) -> [String] {
     var out: [String] = []
     var index = 0
     while index < arguments.count {
@@ -18,9 +20,22 @@ struct Entrypoint {
         out.append(contentsOf: arguments[(index + 1)...])
         break
       }
-      if argument == "--poll" {
-        let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+      let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+      switch argument {
+      case "--poll":
         if next.flatMap(Double.init) == nil { out.append(GitTaskq.Run.bareFlagValue) }
+      case "--watch":
+        if next.flatMap(Double.init) == nil { out.append(GitTaskq.Status.bareWatchValue) }
+      case "--color":
+        if next.flatMap(ColorWhen.init(rawValue:)) == nil { out.append(ColorChoice.bareFlagValue) }
+      case "--task", "--id":
+        // Values that may look like the options above stay values: `add --task --watch`.
+        if let next {
+          out.append(next)
+          index += 1
+        }
+      default:
+        break
       }
       index += 1
     }
