@@ -201,6 +201,70 @@ import Testing
     }
   }
 
+  @Test func aWorktreePathThatIsTakenFailsSetupWithAHint() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    try FileManager.default.createDirectory(atPath: world.worktree("T-001"), withIntermediateDirectories: true)
+    let result = try world.taskq("run")
+    #expect(result.status == 1, "\(result.summary)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.lastError == "worktree path '\(world.worktree("T-001"))' already exists")
+    let report = try world.errorReport("T-001")
+    #expect(report.contains("| stage | setup |"))
+    #expect(report.contains("It is not a worktree of"), "\(report)")
+    #expect(try world.dockerCalls("run").isEmpty)
+  }
+
+  @Test func aRetriedTaskNeedsDirtyRunToReuseItsWorktree() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    #expect(try world.taskq("run", environment: ["FAKE_OPENCODE_FAIL": "make-plan"]).status == 1)
+    try world.taskq("retry", "--id", "T-001")
+    let plain = try world.taskq("run")
+    #expect(plain.status == 1, "\(plain.summary)")
+    #expect(try world.errorReport("T-001").contains("git taskq run --id T-001 --dirty-run"))
+    try world.taskq("retry", "--id", "T-001")
+    let dirty = try world.taskq("run", "--id", "T-001", "--dirty-run")
+    #expect(dirty.status == 0, "\(dirty.summary)")
+    let record = try world.record("T-001")
+    #expect(record.status == .review)
+    #expect(record.attempt == 2)
+    // The first attempt's container was replaced, not left beside the new one.
+    #expect(try world.containers().map(\.name) == [try #require(record.container)])
+  }
+
+  @Test func anExhaustedPortRangeFailsTheTaskThatGetsNoPort() throws {
+    let world = try FakeWorld(portCount: 1)
+    try world.repository.addTask("T-001", priority: 1)
+    try world.repository.addTask("T-002")
+    let result = try world.taskq("run", "--max-parallel", "1")
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(try world.record("T-001").status == .review)
+    let record = try world.record("T-002")
+    #expect(record.status == .failed)
+    #expect(record.lastError == "no free port in \(world.ports.lowerBound)-\(world.ports.upperBound)")
+  }
+
+  @Test func aPortBoundByAnotherProgramIsSkipped() throws {
+    let world = try FakeWorld(portCount: 3)
+    let taken = world.ports.lowerBound
+    let squatter = try world.execute(
+      "docker",
+      [
+        "run", "-d", "--name", "squatter", "-p", "127.0.0.1:\(taken):80", "nginx", "serve", "--hostname", "0.0.0.0",
+        "--port", "80",
+      ])
+    #expect(squatter.succeeded, "\(squatter.summary)")
+    try world.waitUntil("the squatter to listen") { !Loopback.isFree(taken) }
+    try world.repository.addTask("T-001")
+    let result = try world.taskq("run")
+    #expect(result.status == 0, "\(result.summary)")
+    let port = try #require(try world.record("T-001").port)
+    #expect(port != taken)
+    #expect(world.ports.contains(port))
+  }
+
   @Test func missingContainerEngineIsAOneLineErrorBeforeAnythingIsClaimed() throws {
     let world = try FakeWorld()
     try world.config("taskq.containerProgram", "no-such-docker")
