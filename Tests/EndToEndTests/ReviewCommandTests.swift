@@ -76,9 +76,16 @@ import Glibc
     let missing = try refusal("review", "--id", "T-001", environment: ["TASKQ_REVIEW_PROGRAM": "no-such-chamber"])
     #expect(missing.contains("no-such-chamber"))
     #expect(missing.contains("--print"))
-    // The container stopped: say how to start it.
+    // The server does not answer (its process is frozen, so the container still runs): say where to look.
     let container = try #require(try world.record("T-001").container)
-    try world.taskq("review", "--id", "T-001", "--print")  // still fine
+    let server = try #require(world.container(named: container)?.pid)
+    kill(server, SIGSTOP)
+    let silent = try refusal("review", "--id", "T-001")
+    kill(server, SIGCONT)
+    #expect(silent.contains("does not answer on 127.0.0.1:"), "\(silent)")
+    #expect(silent.contains("docker logs \(container)"))
+    #expect(try world.taskq("review", "--id", "T-001", "--print").status == 0)  // fine again
+    // The container stopped: say how to start it.
     let stop = try world.execute("docker", ["stop", container])
     #expect(stop.succeeded, "\(stop.summary)")
     let stopped = try refusal("review", "--id", "T-001")
