@@ -1,3 +1,4 @@
+import CYaml
 import Foundation
 import Yams
 
@@ -90,6 +91,12 @@ public struct TaskFile: Equatable, Sendable {
   }
 
   private mutating func readFrontmatter(_ yaml: String, path: String) throws {
+    // Yams hashes every mapping key to find duplicates, so an alias bomb used as a key ("billion laughs")
+    // would take exponential time before we see a single node: refuse aliases before composing.
+    if Self.usesAlias(yaml) {
+      throw QueueError.taskFile(
+        path: path, problem: "the frontmatter uses a YAML alias ('*name'), which task files do not support")
+    }
     let node: Node?
     do {
       node = try Yams.compose(yaml: yaml)
@@ -137,6 +144,27 @@ public struct TaskFile: Equatable, Sendable {
         throw QueueError.taskFile(
           path: path,
           problem: "unknown frontmatter key '\(QueueError.printable(key))' (allowed: \(TaskFile.allowedKeys.joined(separator: ", ")))")
+      }
+    }
+  }
+
+  /// Whether `yaml` contains an alias event, found with libyaml's event parser (linear time, nothing is
+  /// expanded). Malformed YAML returns `false`, so that composing it reports the syntax error.
+  static func usesAlias(_ yaml: String) -> Bool {
+    var bytes = Array(yaml.utf8)
+    guard !bytes.isEmpty else { return false }
+    return bytes.withUnsafeMutableBufferPointer { buffer -> Bool in
+      var parser = yaml_parser_t()
+      guard yaml_parser_initialize(&parser) == 1 else { return false }
+      defer { yaml_parser_delete(&parser) }
+      yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+      while true {
+        var event = yaml_event_t()
+        guard yaml_parser_parse(&parser, &event) == 1 else { return false }
+        let type = event.type
+        yaml_event_delete(&event)
+        if type == YAML_ALIAS_EVENT { return true }
+        if type == YAML_STREAM_END_EVENT || type == YAML_NO_EVENT { return false }
       }
     }
   }
