@@ -51,6 +51,23 @@ import Glibc
     #expect(record.errorFile == nil)
   }
 
+  @Test func sigintWhileWaitingForTheServerFailsTheTaskAsInterrupted() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.healthTimeout", "30")
+    try world.repository.addTask("T-001")
+    let run = try world.start("run", environment: ["FAKE_HEALTH": "never"])
+    try world.waitUntil("the container to start") { try !world.dockerCalls("run").isEmpty }
+    let start = monotonicSeconds()
+    run.signal(SIGINT)
+    let result = try run.wait(timeout: 45)
+    #expect(monotonicSeconds() - start < 8, "the run took \(monotonicSeconds() - start) s to stop")
+    #expect(result.status == 130, "\(result.summary)")
+    let record = try world.record("T-001")
+    #expect(record.status == .failed)
+    #expect(record.lastError?.contains("interrupted") == true, "\(record.lastError ?? "")")
+    #expect(try world.errorReport("T-001").contains("| stage | container |"))
+  }
+
   /// Ctrl-C does not wait for a slow `docker run` (an image pull can take minutes).
   @Test func sigintStopsAContainerStartThatHangs() throws {
     let world = try FakeWorld()
@@ -85,7 +102,9 @@ import Glibc
     }
   }
 
-  @Test func sigintFailsInFlightTasksAsInterruptedAndExits130() throws {
+  /// SIGTERM, as a service manager sends it, is handled as Ctrl-C is.
+  @Test(arguments: [SIGINT, SIGTERM])
+  func aSignalFailsInFlightTasksAsInterruptedAndExits130(_ signal: Int32) throws {
     let world = try FakeWorld()
     for id in ["T-001", "T-002", "T-003"] { try world.repository.addTask(id) }
     let run = try world.start(
@@ -97,7 +116,7 @@ import Glibc
       $0
     }
 
-    run.signal(SIGINT)
+    run.signal(signal)
     let result = try run.wait(timeout: 20)
     #expect(result.status == 130, "\(result.summary)")
     #expect(result.stdoutText.contains("interrupted (2):"), "\(result.stdoutText)")
