@@ -243,7 +243,8 @@ import Testing
     for result in results { #expect(result.status == 0, "\(result.summary)") }
     let claims = try world.history().filter { $0.operation.kind == "claim" }
     #expect(claims.map(\.operation.task).sorted() == ids.sorted())
-    #expect(Set(claims.map(\.operation.worker)).count >= 1)
+    let workers = Set([first.pid, second.pid].map { "\(FakeWorld.hostName):\($0)" })
+    #expect(Set(claims.map(\.operation.worker)).isSubset(of: workers))
     let records = try ids.map(world.record)
     #expect(records.allSatisfy { $0.status == .review })
     #expect(Set(records.compactMap(\.port)).count == ids.count)

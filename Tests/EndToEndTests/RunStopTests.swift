@@ -156,7 +156,8 @@ import Glibc
     let start = monotonicSeconds()
     run.signal(SIGINT)
     let result = try run.wait(timeout: 20)
-    #expect(monotonicSeconds() - start < 1.5, "the second Ctrl-C took \(monotonicSeconds() - start) s")
+    // The graceful stop would take the 2 s kill grace and record a failure; the second Ctrl-C does neither.
+    #expect(monotonicSeconds() - start < 1.8, "the second Ctrl-C took \(monotonicSeconds() - start) s")
     #expect(result.status == 130, "\(result.summary)")
     // Nothing was recorded on the way out: the next run finds the task's worker gone.
     #expect(try world.record("T-001").status == .planning)
