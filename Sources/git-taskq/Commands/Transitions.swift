@@ -5,21 +5,61 @@ import TaskQueue
 extension GitTaskq {
   struct Approve: QueueCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Approve a task in review (review -> done).",
+      abstract: "Approve a task in review (review -> done), and optionally merge its branch.",
       discussion: """
-        Marks the task done. Its branch stays for you to merge or push; 'git taskq cleanup' removes the \
-        container and worktree afterwards.
+        Marks the task done and prints the commands that merge its branch into its base or push it. \
+        The branch always stays; 'git taskq cleanup' removes the container and worktree afterwards.
+
+        With --merge, git-taskq first merges task/<id> (the task's branch) into its base in the \
+        task's repository, and approves only if that worked:
+          - when the base already contains the branch, there is nothing to merge;
+          - a fast-forward of a base that no working tree has checked out moves the base ref (a \
+            compare-and-swap: a commit that arrives meanwhile is never lost);
+          - when the base is the branch checked out in the repository's main working tree and that \
+            tree is clean, 'git merge --ff-only' or 'git merge --no-edit' runs there; a merge that \
+            conflicts is aborted.
+        Anything else is refused, with the commands to run by hand, and the task stays in review: a \
+        base checked out with uncommitted changes, checked out in a linked worktree, or diverged from \
+        the branch while not checked out.
 
         Examples:
           git taskq approve --id T-001
+          git taskq approve --id T-001 --merge
+          git -C ~/src/sisifo switch main && git taskq approve --id T-002 --merge
         """)
 
     @OptionGroup var task: TaskIDOption
 
+    @Flag(help: "Merge the task's branch into its base first (fast-forward or clean merge only).")
+    var merge = false
+
     func run(_ context: CommandContext) async throws {
-      let record = try context.store.approve(task.id)
-      print("\(record.id): review → done")
-      print("merge it with:  git -C \(shellQuote(record.repo)) merge \(record.branch)")
+      try TaskID.validate(task.id)
+      guard let current = try context.store.snapshot().record(task.id) else { throw QueueError.notFound(task.id) }
+      let merger = BranchMerger(
+        taskID: current.id, repositoryPath: current.repo, branch: current.branch, base: current.base)
+      guard merge else {
+        let record = try context.store.approve(task.id)
+        print("\(record.id): review → done")
+        for line in merger.instructions(remote: BranchMerger.pushRemote(repositoryPath: record.repo)) { print(line) }
+        return
+      }
+      // Checked before merging, so that a task that cannot be approved is not merged; checked again by the
+      // approval's compare-and-swap.
+      guard current.status == .review else {
+        throw QueueError.illegalTransition(id: current.id, command: "approve", status: current.status, needs: [.review])
+      }
+      let outcome = try merger.merge()
+      let summary = outcome.summary(branch: current.branch, base: current.base)
+      let record: TaskRecord
+      do {
+        record = try context.store.transition(
+          task.id, to: .done, command: "approve", detail: outcome.detail(base: current.base))
+      } catch {
+        Console.error("warning: \(summary), but the task was not approved:")
+        throw error
+      }
+      print("\(record.id): review → done; \(summary)")
     }
   }
 

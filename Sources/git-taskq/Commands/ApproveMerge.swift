@@ -1,0 +1,187 @@
+import Foundation
+import Git
+import Orchestrator
+import TaskQueue
+
+/// Merges a task's branch into its base in the task's repository, for `approve --merge`: a fast-forward or
+/// a clean merge, or nothing at all and a refusal that says what to run instead.
+///
+/// A fast-forward of a base that no working tree has checked out is a compare-and-swap of the base ref
+/// (libgit2), so it never loses a commit that arrives meanwhile. Anything that must touch a working tree
+/// (a fast-forward of a checked-out base, a merge commit) runs `git merge` in the repository's main
+/// working tree, and only when the base is the branch checked out there and that tree is clean: git then
+/// does what it does for the user, hooks and all, and a conflicting merge is aborted.
+struct BranchMerger {
+  let taskID: String
+  /// The task's repository (its main working tree, as the record stores it).
+  let repositoryPath: String
+  let branch: String
+  let base: String
+
+  enum Outcome: Equatable {
+    case alreadyMerged
+    case fastForwarded
+    case merged
+
+    /// For the output: `merged 'task/T-1' into 'main' (fast-forward)`.
+    func summary(branch: String, base: String) -> String {
+      switch self {
+      case .alreadyMerged: "'\(branch)' was already merged into '\(base)'"
+      case .fastForwarded: "merged '\(branch)' into '\(base)' (fast-forward)"
+      case .merged: "merged '\(branch)' into '\(base)' (merge commit)"
+      }
+    }
+
+    /// For the approval's commit subject: `T-1: review → done (merged into main, fast-forward)`.
+    func detail(base: String) -> String {
+      switch self {
+      case .alreadyMerged: "already in \(base)"
+      case .fastForwarded: "merged into \(base), fast-forward"
+      case .merged: "merged into \(base), merge commit"
+      }
+    }
+  }
+
+  /// A working tree and the branch it has checked out.
+  struct Checkout {
+    var path: String
+    var branch: String?
+    var isMain: Bool
+  }
+
+  /// Merges, or throws ``MergeRefusal`` having changed nothing.
+  func merge() throws -> Outcome {
+    let repository: Repository
+    do {
+      repository = try Repository.open(at: repositoryPath)
+    } catch {
+      throw MergeRefusal("repository '\(repositoryPath)' of the task cannot be opened (was it moved?)")
+    }
+    guard let tip = try repository.referenceTarget("refs/heads/" + branch) else {
+      throw MergeRefusal("branch '\(branch)' does not exist in '\(repositoryPath)' (nothing to merge)")
+    }
+    guard let baseTip = try repository.referenceTarget("refs/heads/" + base) else {
+      throw MergeRefusal(
+        "base branch '\(base)' does not exist in '\(repositoryPath)' (push or merge '\(branch)' by hand)")
+    }
+    if try repository.isAncestor(tip, of: baseTip) { return .alreadyMerged }
+    let checkout = try Self.checkouts(of: repository).first { $0.branch == base }
+    let isFastForward = try repository.isAncestor(baseTip, of: tip)
+
+    if isFastForward, checkout == nil {
+      do {
+        try repository.updateReference(
+          "refs/heads/" + base, to: tip, expected: baseTip,
+          message: "merge \(branch): Fast-forward (git taskq approve --merge)")
+      } catch let error as GitError where [.modified, .exists, .locked].contains(error.code) {
+        throw MergeRefusal("'\(base)' moved while merging (nothing was changed; run the command again)")
+      }
+      return .fastForwarded
+    }
+
+    let by = isFastForward ? "merge --ff-only" : "merge --no-edit"
+    guard let checkout, checkout.isMain else {
+      if let checkout {
+        throw MergeRefusal(
+          "'\(base)' is checked out in the linked worktree '\(checkout.path)', so git taskq does not merge into it; run: git -C \(shellQuote(checkout.path)) \(by) \(branch), then 'git taskq approve --id \(taskID)'"
+        )
+      }
+      throw MergeRefusal(
+        "'\(branch)' and '\(base)' have diverged, and a merge commit needs '\(base)' checked out in '\(repositoryPath)'; run: git -C \(shellQuote(repositoryPath)) switch \(base) && git -C \(shellQuote(repositoryPath)) merge \(branch), then 'git taskq approve --id \(taskID)'"
+      )
+    }
+    let changes = try Repository.open(at: checkout.path).uncommittedChanges()
+    if !changes.isEmpty {
+      let shown = changes.prefix(3).map { "'\($0)'" }.joined(separator: ", ") + (changes.count > 3 ? ", …" : "")
+      throw MergeRefusal(
+        "'\(base)' is checked out in '\(checkout.path)' with uncommitted changes (\(shown)); commit or stash them, or merge by hand: git -C \(shellQuote(checkout.path)) \(by) \(branch), then 'git taskq approve --id \(taskID)'"
+      )
+    }
+    let result = try git(["merge", isFastForward ? "--ff-only" : "--no-edit", branch], in: checkout.path)
+    if result.succeeded { return isFastForward ? .fastForwarded : .merged }
+    // Leave the working tree as it was: list the conflicts, then abort the merge git started.
+    let conflicts = (try? git(["diff", "--name-only", "--diff-filter=U"], in: checkout.path))?.stdoutText
+      .split(separator: "\n").map(String.init) ?? []
+    var aborted = false
+    if FileManager.default.fileExists(atPath: repository.commonDirectory + "MERGE_HEAD") {
+      aborted = (try? git(["merge", "--abort"], in: checkout.path))?.succeeded ?? false
+    }
+    if !conflicts.isEmpty {
+      let shown = conflicts.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (conflicts.count > 5 ? ", …" : "")
+      throw MergeRefusal(
+        "merging '\(branch)' into '\(base)' conflicts in \(shown)\(aborted ? "; the merge was aborted" : ""); resolve it by hand: git -C \(shellQuote(checkout.path)) merge \(branch), then 'git taskq approve --id \(taskID)'"
+      )
+    }
+    let tail = (result.stderrText + result.stdoutText).split(separator: "\n").suffix(3).joined(separator: " / ")
+    throw MergeRefusal(
+      "'git -C \(shellQuote(checkout.path)) merge \(branch)' failed (\(result.endingDescription)): \(tail)\(aborted ? "; the merge was aborted" : "")"
+    )
+  }
+
+  /// The commands that merge or push the branch by hand, for the output of a plain `approve`.
+  func instructions(remote: String?) -> [String] {
+    let repo = shellQuote(repositoryPath)
+    let checkedOut = (try? Repository.open(at: repositoryPath)).flatMap { try? Self.checkouts(of: $0).first?.branch } == base
+    let merge =
+      checkedOut
+      ? "git -C \(repo) merge \(branch)"
+      : "git -C \(repo) switch \(base) && git -C \(repo) merge \(branch)"
+    return [
+      "merge it:  \(merge)",
+      "push it:   git -C \(repo) push -u \(remote ?? "<remote>") \(branch)",
+    ]
+  }
+
+  /// Every working tree of `repository` and its checked-out branch (`nil`: detached), the main one first.
+  /// Read from the `HEAD` files git keeps for each (libgit2 1.5 has no call that names a worktree's branch).
+  static func checkouts(of repository: Repository) throws -> [Checkout] {
+    var result: [Checkout] = []
+    let common = repository.commonDirectory
+    if !repository.isBare {
+      result.append(Checkout(path: repository.mainWorkingDirectory, branch: headBranch(common + "HEAD"), isMain: true))
+    }
+    for name in try repository.worktreeNames() {
+      guard let path = try repository.worktreePath(named: name), FileManager.default.fileExists(atPath: path) else {
+        continue
+      }
+      var trimmed = path
+      while trimmed.hasSuffix("/") && trimmed.count > 1 { trimmed.removeLast() }
+      result.append(Checkout(path: trimmed, branch: headBranch(common + "worktrees/\(name)/HEAD"), isMain: false))
+    }
+    return result
+  }
+
+  /// The branch a `HEAD` file points at (`ref: refs/heads/<branch>`), `nil` when detached or unreadable.
+  static func headBranch(_ path: String) -> String? {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+    let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let prefix = "ref: refs/heads/"
+    return line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : nil
+  }
+
+  /// The remote to suggest for a push: `origin` when the repository has it.
+  static func pushRemote(repositoryPath: String) -> String? {
+    guard let configuration = try? Repository.open(at: repositoryPath).configuration() else { return nil }
+    return ((try? configuration.string("remote.origin.url")) ?? nil) != nil ? "origin" : nil
+  }
+
+  /// Runs the git CLI in `directory`, without the variables that would point it at another repository
+  /// (git's own "local repository environment").
+  private func git(_ arguments: [String], in directory: String) throws -> ProcessResult {
+    let locating = [
+      "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+      "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_GRAFT_FILE", "GIT_REPLACE_REF_BASE",
+    ]
+    let environment = ProcessInfo.processInfo.environment.filter { !locating.contains($0.key) }
+    return try ProcessRunner.run(
+      ProcessSpec(
+        "git", ["-C", directory] + arguments, environment: environment, inheritEnvironment: false, timeout: 300))
+  }
+}
+
+/// Why `approve --merge` did not merge (nothing was changed, the task stays in review).
+struct MergeRefusal: Error, CustomStringConvertible, LocalizedError {
+  var description: String
+  init(_ description: String) { self.description = description }
+  var errorDescription: String? { description }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Orchestrator
+import TaskQueue
+import TaskqTestSupport
+import Testing
+
+/// `git taskq approve`: the printed merge and push commands, and `--merge`, which merges `task/<id>` into
+/// its base only when that is a fast-forward or a clean merge, and approves only when it merged.
+@Suite struct ApproveMergeTests {
+  /// A repository on `main` with task `T-1` in review and a branch `task/T-1` one commit ahead of `main`
+  /// (adding `feature.txt`); `main` stays checked out.
+  static func reviewed() throws -> ScratchRepository {
+    let repository = try ScratchRepository()
+    try repository.addTask("T-1")
+    try repository.drive("T-1", to: .review)
+    try repository.git("checkout", "-q", "-b", "task/T-1")
+    try "feature\n".write(toFile: repository.path + "/feature.txt", atomically: true, encoding: .utf8)
+    try repository.git("add", "feature.txt")
+    try repository.git("commit", "-q", "-m", "T-1: add the feature")
+    try repository.git("checkout", "-q", "main")
+    return repository
+  }
+
+  /// Commits `text` to `file` on the checked-out branch.
+  static func commit(_ repository: ScratchRepository, _ file: String, _ text: String, _ message: String) throws {
+    try text.write(toFile: repository.path + "/" + file, atomically: true, encoding: .utf8)
+    try repository.git("add", file)
+    try repository.git("commit", "-q", "-m", message)
+  }
+
+  static func status(_ repository: ScratchRepository, _ id: String = "T-1") throws -> TaskStatus? {
+    try repository.store().snapshot().record(id)?.status
+  }
+
+  @Test func plainApprovePrintsHowToMergeAndPush() throws {
+    let repository = try Self.reviewed()
+    try repository.git("remote", "add", "origin", repository.directory.path + "/nowhere.git")
+    let result = try repository.taskqOK("approve", "--id", "T-1")
+    #expect(
+      result.stdoutText == """
+        T-1: review → done
+        merge it:  git -C \(repository.path) merge task/T-1
+        push it:   git -C \(repository.path) push -u origin task/T-1
+
+        """)
+    #expect(try Self.status(repository) == .done)
+    // Nothing was merged.
+    #expect(try repository.git("rev-parse", "main") != (try repository.git("rev-parse", "task/T-1")))
+  }
+
+  @Test func plainApproveSaysToSwitchWhenTheBaseIsNotCheckedOut() throws {
+    let repository = try Self.reviewed()
+    try repository.git("checkout", "-q", "-b", "elsewhere")
+    let result = try repository.taskqOK("approve", "--id", "T-1")
+    #expect(result.stdoutText.contains("merge it:  git -C \(repository.path) switch main && git -C \(repository.path) merge task/T-1\n"))
+    #expect(result.stdoutText.contains("push it:   git -C \(repository.path) push -u <remote> task/T-1\n"))
+  }
+
+  @Test func fastForwardOfTheCheckedOutBaseUpdatesTheWorkingTree() throws {
+    let repository = try Self.reviewed()
+    let tip = try repository.git("rev-parse", "task/T-1")
+    let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
+    #expect(result.stdoutText == "T-1: review → done; merged 'task/T-1' into 'main' (fast-forward)\n")
+    #expect(try repository.git("rev-parse", "main") == tip)
+    #expect(FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
+    #expect(try repository.git("status", "--porcelain").isEmpty)
+    #expect(try Self.status(repository) == .done)
+    #expect(try repository.git("log", "-1", "--format=%s", "refs/taskq/queue") == "T-1: review → done (merged into main, fast-forward)")
+  }
+
+  @Test func fastForwardOfABaseNobodyHasCheckedOutMovesOnlyTheRef() throws {
+    let repository = try Self.reviewed()
+    try repository.git("checkout", "-q", "-b", "elsewhere")
+    let tip = try repository.git("rev-parse", "task/T-1")
+    let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
+    #expect(result.stdoutText.contains("merged 'task/T-1' into 'main' (fast-forward)"))
+    #expect(try repository.git("rev-parse", "main") == tip)
+    // The working tree (on 'elsewhere') is untouched.
+    #expect(try repository.git("symbolic-ref", "--short", "HEAD") == "elsewhere")
+    #expect(!FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
+    #expect(try repository.git("reflog", "-1", "--format=%gs", "main").contains("git taskq approve --merge"))
+    #expect(try Self.status(repository) == .done)
+  }
+
+  @Test func cleanMergeMakesAMergeCommit() throws {
+    let repository = try Self.reviewed()
+    try Self.commit(repository, "other.txt", "other\n", "meanwhile on main")
+    let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
+    #expect(result.stdoutText.contains("merged 'task/T-1' into 'main' (merge commit)"))
+    #expect(try repository.git("rev-list", "--parents", "-n", "1", "main").split(separator: " ").count == 3)
+    #expect(try repository.git("merge-base", "--is-ancestor", "task/T-1", "main").isEmpty)
+    #expect(FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
+    #expect(try Self.status(repository) == .done)
+  }
+
+  @Test func conflictingMergeIsAbortedAndRefused() throws {
+    let repository = try Self.reviewed()
+    try repository.git("checkout", "-q", "task/T-1")
+    try Self.commit(repository, "README.md", "theirs\n", "T-1 edits the readme")
+    try repository.git("checkout", "-q", "main")
+    try Self.commit(repository, "README.md", "ours\n", "main edits the readme")
+    let main = try repository.git("rev-parse", "main")
+    let queue = try repository.queueTip()
+    let result = try repository.taskq("approve", "--id", "T-1", "--merge")
+    #expect(result.status == 1)
+    #expect(result.stderrText.hasPrefix("error: merging 'task/T-1' into 'main' conflicts in 'README.md'; the merge was aborted"), "\(result.stderrText)")
+    #expect(result.stderrText.contains("then 'git taskq approve --id T-1'"))
+    #expect(try repository.git("rev-parse", "main") == main)
+    #expect(try repository.git("status", "--porcelain").isEmpty)
+    #expect(!FileManager.default.fileExists(atPath: repository.path + "/.git/MERGE_HEAD"))
+    #expect(try repository.queueTip() == queue)
+    #expect(try Self.status(repository) == .review)
+  }
+
+  @Test func uncommittedChangesInTheBasesWorkingTreeAreRefused() throws {
+    let repository = try Self.reviewed()
+    try "local edit\n".write(toFile: repository.path + "/README.md", atomically: true, encoding: .utf8)
+    let main = try repository.git("rev-parse", "main")
+    let result = try repository.taskq("approve", "--id", "T-1", "--merge")
+    #expect(result.status == 1)
+    #expect(
+      result.stderrText
+        == "error: 'main' is checked out in '\(repository.path)' with uncommitted changes ('README.md'); commit or stash them, or merge by hand: git -C \(repository.path) merge --ff-only task/T-1, then 'git taskq approve --id T-1'\n"
+    )
+    #expect(try repository.git("rev-parse", "main") == main)
+    #expect(try String(contentsOfFile: repository.path + "/README.md", encoding: .utf8) == "local edit\n")
+    #expect(try Self.status(repository) == .review)
+  }
+
+  @Test func divergedBaseThatIsNotCheckedOutIsRefused() throws {
+    let repository = try Self.reviewed()
+    try Self.commit(repository, "other.txt", "other\n", "meanwhile on main")
+    try repository.git("checkout", "-q", "-b", "elsewhere")
+    let main = try repository.git("rev-parse", "main")
+    let result = try repository.taskq("approve", "--id", "T-1", "--merge")
+    #expect(result.status == 1)
+    #expect(result.stderrText.contains("'task/T-1' and 'main' have diverged"))
+    #expect(result.stderrText.contains("git -C \(repository.path) switch main && git -C \(repository.path) merge task/T-1"))
+    #expect(try repository.git("rev-parse", "main") == main)
+    #expect(try Self.status(repository) == .review)
+  }
+
+  @Test func baseCheckedOutInALinkedWorktreeIsRefused() throws {
+    let repository = try Self.reviewed()
+    try repository.git("checkout", "-q", "-b", "elsewhere")
+    let linked = repository.directory.path + "/linked"
+    try repository.git("worktree", "add", "-q", linked, "main")
+    let main = try repository.git("rev-parse", "main")
+    let result = try repository.taskq("approve", "--id", "T-1", "--merge")
+    #expect(result.status == 1)
+    #expect(result.stderrText.contains("'main' is checked out in the linked worktree '\(linked)'"), "\(result.stderrText)")
+    #expect(result.stderrText.contains("git -C \(linked) merge --ff-only task/T-1"))
+    #expect(try repository.git("rev-parse", "main") == main)
+    #expect(try Self.status(repository) == .review)
+  }
+
+  @Test func alreadyMergedBranchIsApproved() throws {
+    let repository = try Self.reviewed()
+    try repository.git("merge", "-q", "--ff-only", "task/T-1")
+    let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
+    #expect(result.stdoutText == "T-1: review → done; 'task/T-1' was already merged into 'main'\n")
+    #expect(try Self.status(repository) == .done)
+  }
+
+  @Test func missingBranchIsRefused() throws {
+    let repository = try ScratchRepository()
+    try repository.addTask("T-1")
+    try repository.drive("T-1", to: .review)
+    let result = try repository.taskq("approve", "--id", "T-1", "--merge")
+    #expect(result.status == 1)
+    #expect(result.stderrText == "error: branch 'task/T-1' does not exist in '\(repository.path)' (nothing to merge)\n")
+    #expect(try Self.status(repository) == .review)
+  }
+
+  @Test func aTaskNotInReviewIsNeitherMergedNorApproved() throws {
+    let repository = try Self.reviewed()
+    try repository.store().cancel("T-1")
+    let main = try repository.git("rev-parse", "main")
+    let result = try repository.taskq("approve", "--id", "T-1", "--merge")
+    #expect(result.status == 1)
+    #expect(result.stderrText == "error: cannot approve task 'T-1': it is 'cancelled' (approve needs 'review')\n")
+    #expect(try repository.git("rev-parse", "main") == main)
+  }
+
+  @Test func unknownTaskIsNotFound() throws {
+    let repository = try ScratchRepository()
+    let result = try repository.taskq("approve", "--id", "T-9", "--merge")
+    #expect(result.status == 1)
+    #expect(result.stderrText == "error: task 'T-9' not found (see 'git taskq status')\n")
+  }
+}
