@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), which Swift's Glibc module does not export.
+@_silgen_name("posix_spawn_file_actions_addchdir_np")
+private func spawnAddChdir(
+  _ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>
+) -> Int32
+
+/// glibc's `pipe2`, which Swift's Glibc module does not export (it needs `_GNU_SOURCE`).
+@_silgen_name("pipe2")
+private func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
+
+/// Runs a program with `posix_spawn` and waits for it: the timing primitive of the harness.
+///
+/// stdout goes to `/dev/null` (as with `hyperfine`); nothing is buffered in this process, so the time
+/// measured is the child's own. Foundation's `Process.waitUntilExit()` would add
+/// ~50 ms per call on Linux.
+enum Spawn {
+  struct Failure: Error, CustomStringConvertible {
+    var description: String
+  }
+
+  /// The environment children get: ours, without system git config (as the test suite runs).
+  nonisolated(unsafe) static var environment: [String] = {
+    var result: [String] = []
+    var pointer = environ
+    while let entry = pointer.pointee {
+      result.append(String(cString: entry))
+      pointer += 1
+    }
+    result.append("GIT_CONFIG_NOSYSTEM=1")
+    return result
+  }()
+
+  /// Runs `program arguments` in `directory`; returns the wall time in seconds (spawn to reaped).
+  ///
+  /// - Throws: ``Failure`` when it cannot start or does not exit 0.
+  ///
+  /// stderr goes to a pipe (read after the child exits, for the failure message), not to a file: creating
+  /// and deleting a file per run would itself slow the file system down (see docs/performance.md).
+  @discardableResult
+  static func run(
+    _ program: String, _ arguments: [String], in directory: String, extraEnvironment: [String] = [],
+    input: [UInt8]? = nil
+  ) throws -> Double {
+    var errorPipe: [Int32] = [-1, -1]
+    var inputPipe: [Int32] = [-1, -1]
+    guard pipe2(&errorPipe, O_CLOEXEC) == 0 else { throw Failure(description: "pipe failed") }
+    defer { close(errorPipe[0]) }
+    if input != nil {
+      guard pipe2(&inputPipe, O_CLOEXEC) == 0 else { throw Failure(description: "pipe failed") }
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if input != nil {
+      posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
+    } else {
+      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
+    _ = spawnAddChdir(&actions, directory)
+    let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    let envp = (environment + extraEnvironment).map { strdup($0) } + [nil]
+    defer {
+      for pointer in argv + envp { free(pointer) }
+    }
+    var pid: pid_t = 0
+    let start = Clock.now()
+    let rc = posix_spawn(&pid, program, &actions, nil, argv, envp)
+    close(errorPipe[1])
+    if let input {
+      close(inputPipe[0])
+      input.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+          let n = write(inputPipe[1], buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+          if n < 0 && errno == EINTR { continue }
+          guard n > 0 else { break }
+          offset += n
+        }
+      }
+      close(inputPipe[1])
+    }
+    guard rc == 0 else {
+      throw Failure(description: "cannot run \(program): \(String(cString: strerror(rc)))")
+    }
+    // The child's stderr is read until it closes it (at exit); a chatty child cannot block on a full pipe.
+    var errors: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let n = read(errorPipe[0], &chunk, chunk.count)
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { break }
+      errors.append(contentsOf: chunk[0..<n])
+      if errors.count > 1 << 16 { errors.removeFirst(errors.count - (1 << 16)) }
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let elapsed = Clock.now() - start
+    // WIFEXITED && WEXITSTATUS == 0
+    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+      let tail = String(decoding: errors.suffix(2000), as: UTF8.self)
+      throw Failure(
+        description: "\(([program] + arguments).joined(separator: " ")) failed (status \(status)): \(tail)")
+    }
+    return elapsed
+  }
+
+  /// Runs the git CLI in `directory`.
+  static func git(_ arguments: String..., in directory: String) throws {
+    try run(gitPath, arguments, in: directory)
+  }
+
+  static let gitPath: String = {
+    for candidate in ["/usr/bin/git", "/usr/local/bin/git", "/bin/git"] where access(candidate, X_OK) == 0 {
+      return candidate
+    }
+    return "/usr/bin/git"
+  }()
+}
+
+/// Reads a whole file.
+func readFile(_ path: String) throws -> [UInt8] {
+  guard let file = fopen(path, "rb") else { throw Spawn.Failure(description: "cannot open \(path)") }
+  defer { fclose(file) }
+  var result: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 1 << 16)
+  while true {
+    let n = fread(&buffer, 1, buffer.count, file)
+    if n <= 0 { break }
+    result.append(contentsOf: buffer[0..<n])
+  }
+  return result
+}
+
+/// Writes a whole file.
+func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+  guard let file = fopen(path, "wb") else { throw Spawn.Failure(description: "cannot write \(path)") }
+  defer { fclose(file) }
+  _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
+}
+
+/// A child started with `posix_spawn` whose standard output is read when it ends (worker processes).
+final class SpawnedProcess {
+  let pid: pid_t
+  let outputPath: String
+
+  init(_ program: String, _ arguments: [String], in directory: String) throws {
+    outputPath = "/tmp/taskq-bench-worker.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    _ = spawnAddChdir(&actions, directory)
+    let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    let envp = Spawn.environment.map { strdup($0) } + [nil]
+    defer {
+      for pointer in argv + envp { free(pointer) }
+    }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, program, &actions, nil, argv, envp)
+    guard rc == 0 else { throw Spawn.Failure(description: "cannot run \(program): \(String(cString: strerror(rc)))") }
+    self.pid = pid
+  }
+
+  /// Waits for the child and returns the integer it printed.
+  func wait() throws -> Int {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    defer { unlink(outputPath) }
+    let text = String(decoding: try readFile(outputPath), as: UTF8.self)
+    guard status == 0, let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+      throw Spawn.Failure(description: "worker \(pid) failed (status \(status)): \(text)")
+    }
+    return value
+  }
+}

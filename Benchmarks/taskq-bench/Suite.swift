@@ -1,0 +1,367 @@
+import Foundation
+import Git
+import TaskQueue
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Python taskq's figures from issue 3, measured on this kind of machine.
+enum Python {
+  static let addAt1k = "87.5 ms"
+  static let statusAt1k = "73–82 ms"
+  static let statusAt10k = "141 ms"
+  static let statusJSONAt10k = "345 ms"
+}
+
+/// The measurements of issue 3 item 7, each in its own temporary repositories.
+final class Suite {
+  let options: Options
+  let binary: String
+  let results = Results()
+
+  init(options: Options) {
+    self.options = options
+    let directory = (executablePath() as NSString).deletingLastPathComponent
+    binary = options.binary ?? directory + "/git-taskq"
+  }
+
+  func run() throws {
+    guard access(binary, X_OK) == 0 else {
+      throw Spawn.Failure(description: "no git-taskq binary at \(binary) (build it, or pass --binary)")
+    }
+    Results.header()
+    if options.wants("status") || options.wants("profile") { try measureStatus() }
+    if options.wants("add") { try measureAdd() }
+    if options.wants("transition") { try measureTransition() }
+    if options.wants("concurrent") { try measureConcurrency() }
+    // Last: 35,000 loose files, whose deletion slows file creation on this machine for minutes after.
+    if options.wants("status") { try measureUnpacked() }
+  }
+
+  /// `status` once, as libgit2 alone leaves a repository: every object loose, nothing packed.
+  func measureUnpacked() throws {
+    guard let size = options.statusSizes.last else { return }
+    let repo = try BenchRepository(label: "unpacked")
+    try repo.populateInProcess(size, mix: .lived)
+    let loose = repo.looseObjectCount()
+    let plain = try time(["status"], in: repo, runs: 5, environment: ["TASKQ_NO_CACHE=1"])
+    results.add(
+      Row(
+        measure: "status, unpacked, no cache", tasks: tasksLabel(size), value: ms(plain.median), target: "",
+        met: nil, note: "\(loose) loose objects; 5 runs"))
+    let cached = try time(["status"], in: repo, runs: 5)
+    results.add(
+      Row(
+        measure: "status, unpacked", tasks: tasksLabel(size), value: ms(cached.median), target: "", met: nil,
+        note: "snapshot cache; 5 runs"))
+  }
+
+  // MARK: CLI timings
+
+  /// The median wall time of `git-taskq ARGS` over `runs` runs, after one untimed warm-up run.
+  func time(_ arguments: [String], in repo: BenchRepository, runs: Int? = nil, environment: [String] = [])
+    throws -> Sample
+  {
+    try Spawn.run(binary, arguments, in: repo.path, extraEnvironment: environment)
+    var times: [Double] = []
+    for _ in 0..<(runs ?? options.runs) {
+      times.append(try Spawn.run(binary, arguments, in: repo.path, extraEnvironment: environment))
+    }
+    return Sample(times)
+  }
+
+  // MARK: status
+
+  func measureStatus() throws {
+    for size in options.statusSizes {
+      let repo = try BenchRepository(label: "status")
+      try repo.populate(size, mix: .lived)
+      let label = tasksLabel(size)
+      try repo.pack()
+      let isLargest = size == options.statusSizes.last
+      // The issue's targets are for 10,000 tasks.
+      let textTarget = size == 10_000 ? 40.0 : nil
+      let jsonTarget = size == 10_000 ? 60.0 : nil
+      let python = size == 1_000 ? Python.statusAt1k : size == 10_000 ? Python.statusAt10k : ""
+
+      let noCache = try time(["status"], in: repo, environment: ["TASKQ_NO_CACHE=1"])
+      results.add(
+        Row(
+          measure: "status, no cache (full read)", tasks: label, value: ms(noCache.median), target: "", met: nil,
+          python: python, note: "p90 \(ms(noCache.p90))"))
+      repo.dropCache()
+      let status = try time(["status"], in: repo)
+      results.add(
+        Row(
+          measure: "status", tasks: label, value: ms(status.median), target: textTarget.map { "≤ \(Int($0)) ms" } ?? "",
+          met: textTarget.map { status.median <= $0 }, python: python, note: "p90 \(ms(status.p90))"))
+      let json = try time(["status", "--json"], in: repo)
+      results.add(
+        Row(
+          measure: "status --json", tasks: label, value: ms(json.median),
+          target: jsonTarget.map { "≤ \(Int($0)) ms" } ?? "", met: jsonTarget.map { json.median <= $0 },
+          python: size == 10_000 ? Python.statusJSONAt10k : "", note: "p90 \(ms(json.p90))"))
+      if isLargest {
+        try measureStatusAfterWrite(repo)
+        if options.wants("profile") { try profile(repo) }
+      }
+    }
+  }
+
+  /// `status` right after another process changed one task: the cache is one commit behind and is
+  /// brought up to date by re-reading the one changed bucket.
+  func measureStatusAfterWrite(_ repo: BenchRepository) throws {
+    let todo = try todoIDs(repo, count: options.runs + 1)
+    var times: [Double] = []
+    try Spawn.run(binary, ["status"], in: repo.path)
+    for id in todo.prefix(options.runs) {
+      try Spawn.run(binary, ["cancel", "--id", id], in: repo.path)
+      times.append(try Spawn.run(binary, ["status"], in: repo.path))
+    }
+    let sample = Sample(times)
+    results.add(
+      Row(
+        measure: "status after a write (cache 1 commit behind)", tasks: tasksLabel(repo.taskCount),
+        value: ms(sample.median), target: "", met: nil, note: "p90 \(ms(sample.p90))"))
+  }
+
+  /// Where the time of `status` goes: process start, libgit2, reading, decoding, encoding.
+  func profile(_ repo: BenchRepository) throws {
+    let spawnFloor = Sample(try (0..<options.runs).map { _ in try Spawn.run("/bin/true", [], in: repo.path) })
+    let version = try time(["--version"], in: repo)
+    let one = try time(["status", "--id", repo.taskIDs[0]], in: repo)
+    results.detail("spawning /bin/true: \(ms(spawnFloor.median))")
+    results.detail("`git-taskq --version` (process start, no libgit2): \(ms(version.median))")
+    results.detail(
+      "`git-taskq status --id ID` (+ libgit2 init, open, one record): \(ms(one.median))")
+
+    // In process. The first open pays git_libgit2_init; a second open shows the difference.
+    let (firstOpen, repository) = try Clock.measure { try Repository.open(at: repo.path) }
+    let (secondOpen, _) = try Clock.measure { try Repository.open(at: repo.path) }
+    results.detail(
+      "in process: first Repository.open (with libgit2 init) \(ms(firstOpen * 1000)), a second open \(ms(secondOpen * 1000))"
+    )
+    let store = QueueStore(repository: repository, worker: "bench:profile")
+    let snapshotTimes = Sample(try (0..<options.runs).map { _ in try Clock.measure { try store.snapshot() }.0 })
+    results.detail("QueueStore.snapshot() (ref, commit, tree, taskq.json): \(ms(snapshotTimes.median))")
+
+    setenv("TASKQ_NO_CACHE", "1", 1)
+    let full = Sample(try (0..<5).map { _ in try Clock.measure { try store.snapshot().records() }.0 })
+    unsetenv("TASKQ_NO_CACHE")
+    results.detail("records(), full read of \(repo.taskCount) tasks (no cache): \(ms(full.median))")
+    func timed(_ prepare: () throws -> Void) throws -> Sample {
+      Sample(
+        try (0..<options.runs).map { _ in
+          try prepare()
+          let snapshot = try store.snapshot()
+          return try Clock.measure { try snapshot.records() }.0
+        })
+    }
+    let build = try timed { SnapshotCache.clear(for: repository) }
+    let fileHit = try timed { SnapshotCache.clear(for: repository, keepingFile: true) }
+    let memoryHit = try timed {}
+    let todo = try todoIDs(repo, count: 2 * options.runs + 2)
+    var next = todo.makeIterator()
+    let fileBehind = try timed {
+      if let id = next.next() { try store.cancel(id) }
+      SnapshotCache.clear(for: repository, keepingFile: true)
+    }
+    let memoryBehind = try timed {
+      if let id = next.next() { try store.cancel(id) }
+    }
+    results.detail(
+      "records() with the snapshot cache: building it (full read + write) \(ms(build.median)); "
+        + "file at the tip \(ms(fileHit.median)); file behind by a few transitions \(ms(fileBehind.median)); "
+        + "in memory at the tip \(ms(memoryHit.median)); in memory, one transition behind \(ms(memoryBehind.median))")
+
+    // The full read split into walking + blob reads, and JSON decoding.
+    let (walk, blobs) = try Clock.measure { try readRecordBlobs(repository) }
+    let decoder = JSONDecoder()
+    let (decode, records) = try Clock.measure {
+      try blobs.map { try decoder.decode(TaskRecord.self, from: Data($0)) }
+    }
+    results.detail(
+      "full read split: walking trees and reading \(blobs.count) blobs \(ms(walk * 1000)), JSONDecoder \(ms(decode * 1000))"
+    )
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let (encode, json) = try Clock.measure { try encoder.encode(records) }
+    results.detail(
+      "JSONEncoder (pretty, sorted keys) of \(records.count) records, as `status --json` prints them: \(ms(encode * 1000)), \(json.count / 1024) KiB"
+    )
+  }
+
+  /// Every `record.json` blob at the tip, read without decoding.
+  func readRecordBlobs(_ repository: Repository) throws -> [[UInt8]] {
+    guard let tip = try repository.referenceTarget(Layout.refName) else { return [] }
+    let root = try repository.tree(try repository.commit(tip).treeID)
+    guard let tasks = try root.subtree(atPath: Layout.tasksDirectory) else { return [] }
+    var blobs: [[UInt8]] = []
+    for bucket in tasks.entries where bucket.kind == .tree {
+      for task in try repository.tree(bucket.id).entries where task.kind == .tree {
+        if let entry = try repository.tree(task.id).entry(named: "record.json") {
+          blobs.append(try repository.blob(entry.id))
+        }
+      }
+    }
+    return blobs
+  }
+
+  /// Ids of `todo` tasks, in FIFO order.
+  func todoIDs(_ repo: BenchRepository, count: Int) throws -> [String] {
+    let store = QueueStore(repository: try Repository.open(at: repo.path), worker: "bench")
+    return try store.snapshot().records().filter { $0.status == .todo }.prefix(count).map(\.id)
+  }
+
+  // MARK: add
+
+  func measureAdd() throws {
+    var medians: [Double] = []
+    for size in options.addSizes {
+      let repo = try BenchRepository(label: "add")
+      try repo.populate(size, mix: .lived)
+      try repo.pack()
+      var times: [Double] = []
+      var counter = 0
+      func addOne() throws -> Double {
+        counter += 1
+        return try Spawn.run(
+          binary, ["add", "--id", "N-\(counter)", "--task", "Benchmark addition \(counter)"], in: repo.path)
+      }
+      _ = try addOne()
+      for _ in 0..<options.runs { times.append(try addOne()) }
+      let sample = Sample(times)
+      medians.append(sample.median)
+      results.add(
+        Row(
+          measure: "add", tasks: tasksLabel(size), value: ms(sample.median), target: "≤ 25 ms",
+          met: sample.median <= 25, python: size == 1_000 ? Python.addAt1k : "",
+          note: "p90 \(ms(sample.p90)); \(repo.looseObjectCount()) loose objects after"))
+    }
+    if let low = medians.min(), let high = medians.max(), medians.count > 1 {
+      let spread = (high - low) / low * 100
+      results.add(
+        Row(
+          measure: "add: slowest vs fastest size", tasks: "", value: String(format: "+%.0f%%", spread),
+          target: "flat", met: spread <= 20, note: "≤ 20% counts as flat"))
+    }
+  }
+
+  // MARK: one transition in process
+
+  func measureTransition() throws {
+    let size = options.statusSizes.last ?? 10_000
+    let repo = try BenchRepository(label: "transition")
+    try repo.populate(size, mix: .lived)
+    try repo.pack()
+    let store = QueueStore(repository: try Repository.open(at: repo.path), worker: "bench:transition")
+    let ids = try todoIDs(repo, count: 2 * options.runs + 1)
+    try store.cancel(ids[0])
+    let cancels = Sample(
+      try ids.dropFirst().prefix(options.runs).map { id in try Clock.measure { try store.cancel(id) }.0 })
+    results.add(
+      Row(
+        measure: "one transition in process (cancel)", tasks: tasksLabel(size), value: ms(cancels.median),
+        target: "≤ 2 ms", met: cancels.median <= 2, note: "p90 \(ms(cancels.p90)); QueueStore.cancel"))
+    let claims = Sample(try (0..<options.runs).map { _ in try Clock.measure { try Claiming.claimOne(store) }.0 })
+    results.add(
+      Row(
+        measure: "one claim in process (picks from all records)", tasks: tasksLabel(size), value: ms(claims.median),
+        target: "", met: nil, note: "p90 \(ms(claims.p90)); \(Claiming.implementation)"))
+  }
+
+  // MARK: concurrency
+
+  func measureConcurrency() throws {
+    let repo = try BenchRepository(label: "concurrent")
+    try repo.populate(options.concurrentTasks, mix: .allTodo)
+    try repo.pack()
+    let ids = Array(repo.taskIDs.prefix(options.concurrentOperations))
+    let label = tasksLabel(options.concurrentTasks)
+
+    // Every process of the binary makes one transition; `processes` loops run side by side.
+    let (wall, failures) = try runConcurrently(ids: ids, in: repo)
+    let rate = Double(ids.count - failures.count) / wall
+    results.add(
+      Row(
+        measure: "\(options.processes) processes: `git-taskq \(Claiming.commandName)` per task", tasks: label,
+        value: String(format: "%.0f /s", rate), target: "≥ 150 /s", met: rate >= 150,
+        note:
+          "\(ids.count) transitions in \(String(format: "%.2f", wall)) s\(failures.isEmpty ? "" : ", \(failures.count) failed")"
+      ))
+
+    // Long-lived claiming processes (as `git taskq run` workers will be): claims only, no process start.
+    let repo2 = try BenchRepository(label: "claims")
+    try repo2.populate(options.concurrentTasks, mix: .allTodo)
+    try repo2.pack()
+    let perWorker = options.concurrentOperations / options.processes
+    let start = Clock.now()
+    let workers = try (0..<options.processes).map { _ in
+      try SpawnedProcess(executablePath(), ["--worker-claim", repo2.path, String(perWorker)], in: repo2.path)
+    }
+    var claimed = 0
+    for worker in workers { claimed += try worker.wait() }
+    let claimWall = Clock.now() - start
+    let claimRate = Double(claimed) / claimWall
+    results.add(
+      Row(
+        measure: "\(options.processes) worker processes claiming in a loop", tasks: label,
+        value: String(format: "%.0f /s", claimRate), target: "≥ 150 /s", met: claimRate >= 150,
+        note: "\(claimed) claims in \(String(format: "%.2f", claimWall)) s; \(Claiming.implementation)"))
+    try verifyClaims(repo2, expected: claimed)
+  }
+
+  /// Checks that every claim landed exactly once.
+  func verifyClaims(_ repo: BenchRepository, expected: Int) throws {
+    let store = QueueStore(repository: try Repository.open(at: repo.path), worker: "bench")
+    let planning = try store.snapshot().records().filter { $0.status == .planning }.count
+    guard planning == expected else {
+      throw Spawn.Failure(description: "claims: \(expected) acknowledged but \(planning) tasks are planning")
+    }
+  }
+
+  /// Runs `processes` loops at once, each spawning the binary once per id of its share.
+  func runConcurrently(ids: [String], in repo: BenchRepository) throws -> (Double, [String]) {
+    let shares = (0..<options.processes).map { worker in
+      stride(from: worker, to: ids.count, by: options.processes).map { ids[$0] }
+    }
+    let failures = FailureLog()
+    let group = DispatchGroup()
+    let binary = self.binary
+    let path = repo.path
+    let start = Clock.now()
+    for share in shares {
+      group.enter()
+      let thread = Thread {
+        for id in share {
+          do {
+            try Spawn.run(binary, Claiming.command(for: id), in: path)
+          } catch {
+            failures.append("\(error)")
+          }
+        }
+        group.leave()
+      }
+      thread.start()
+    }
+    group.wait()
+    return (Clock.now() - start, failures.all)
+  }
+}
+
+/// Failures reported by concurrent loops.
+final class FailureLog: @unchecked Sendable {
+  private let lock = NSLock()
+  private var items: [String] = []
+  func append(_ item: String) {
+    lock.lock()
+    items.append(item)
+    lock.unlock()
+  }
+  var all: [String] {
+    lock.lock()
+    defer { lock.unlock() }
+    return items
+  }
+}
