@@ -115,6 +115,12 @@ public struct ContainerEngine: Sendable {
       .filter { !$0.isEmpty }
   }
 
+  /// Stops container `name` (its server and anything exec'd in it), keeping it for inspection.
+  @discardableResult
+  public func stop(_ name: String, grace: Int = 3) throws -> ProcessResult {
+    try ProcessRunner.run(ProcessSpec(program, ["stop", "-t", String(grace), name], timeout: timeout))
+  }
+
   /// Removes container `name` (`rm -f`). Returns the result; a container that does not exist is not an error.
   @discardableResult
   public func remove(_ name: String) throws -> ProcessResult {

@@ -252,6 +252,13 @@ final class TaskPipeline {
     } catch let error as SpawnError {
       throw StageFailure(stage: stage, summary: error.description, spec: spec)
     }
+    if settings.runtime == .docker, let container = record.container,
+      result.ending == .timedOut || result.ending == .stopped
+    {
+      // Killing the `docker exec` client does not stop what it started inside the container (moby/moby#9098):
+      // stop the container (it is kept, stopped, for inspection).
+      _ = try? engine.stop(container)
+    }
     if cancelled { throw QueueError.lostClaim(id: record.id, status: .cancelled) }
     if let lost { throw QueueError.lostClaim(id: record.id, status: lost) }
     if result.ending == .stopped { throw StageFailure(stage: stage, summary: "interrupted", spec: spec, result: result) }
