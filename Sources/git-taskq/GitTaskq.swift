@@ -17,8 +17,8 @@ struct GitTaskq: AsyncParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [
-      Add.self, Status.self, Show.self, Log.self, Approve.self, Cancel.self, Retry.self, Remove.self,
-      Run.self, Review.self, Cleanup.self, Sync.self, Recover.self, Fsck.self, Config.self,
+      Add.self, Edit.self, Status.self, Show.self, Log.self, Approve.self, Cancel.self, Retry.self, Remove.self,
+      Run.self, Review.self, Cleanup.self, Sync.self, Recover.self, Fsck.self, Config.self, Import.self,
     ]
   )
 }

@@ -26,10 +26,10 @@ final class TmuxTerminal {
     scratch = try ScratchDirectory(prefix: "taskq-tmux")
     let env = environment.map { "\($0.key)=\($0.value)" }.sorted()
     // `env -i` so that nothing of the tmux server's own environment reaches the command.
+    // remain-on-exit first, so that a command that ends at once leaves its screen (and its status).
     try tmux(
-      ["new-session", "-d", "-s", "taskq", "-x", "\(columns)", "-y", "\(rows)", "-c", directory, "env", "-i"] + env
-        + command)
-    try tmux(["set-option", "-t", "taskq", "remain-on-exit", "on"])
+      ["set-option", "-g", "remain-on-exit", "on", ";", "new-session", "-d", "-s", "taskq", "-x", "\(columns)", "-y",
+        "\(rows)", "-c", directory, "env", "-i"] + env + command)
   }
 
   deinit {
@@ -47,9 +47,10 @@ final class TmuxTerminal {
     return result.stdoutText
   }
 
-  /// The screen as text (`capture-pane -p`), or with its colours as escape sequences (`-e`).
-  func screen(escapes: Bool = false) throws -> String {
-    try tmux(["capture-pane", "-p", "-t", "taskq"] + (escapes ? ["-e"] : []))
+  /// The screen as text (`capture-pane -p`), or with its colours as escape sequences (`-e`), with the lines
+  /// scrolled off it (`-S -`) when `history` (tmux scrolls by a line to say that a command ended).
+  func screen(escapes: Bool = false, history: Bool = false) throws -> String {
+    try tmux(["capture-pane", "-p", "-t", "taskq"] + (escapes ? ["-e"] : []) + (history ? ["-S", "-"] : []))
   }
 
   /// Whether the command in the pane has ended.
@@ -60,13 +61,21 @@ final class TmuxTerminal {
 
   func send(_ keys: String...) throws { try tmux(["send-keys", "-t", "taskq"] + keys) }
 
+  /// The exit status of the ended command (`nil` while it runs).
+  func exitStatus() throws -> Int? {
+    guard try isDead() else { return nil }
+    return Int(try tmux(["display-message", "-p", "-t", "taskq", "#{pane_dead_status}"]).trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
   /// Polls the screen until `condition` holds; throws with the last screen after `timeout` seconds.
   @discardableResult
-  func waitFor(_ what: String, timeout: Double = 15, _ condition: (String) -> Bool) throws -> String {
+  func waitFor(_ what: String, timeout: Double = 15, history: Bool = false, _ condition: (String) -> Bool) throws
+    -> String
+  {
     let deadline = monotonicSeconds() + timeout
     var last = ""
     while monotonicSeconds() < deadline {
-      last = try screen()
+      last = try screen(history: history)
       if condition(last) { return last }
       usleep(100_000)
     }

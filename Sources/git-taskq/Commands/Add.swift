@@ -61,8 +61,16 @@ extension GitTaskq {
       request.taskFile = taskFile
       request.priority = priority
       request.dependsOn = dependsOn.map(TaskFile.splitList)
-      let task = try request.resolve(settings: context.settings, current: context.repository)
-      let record = try context.store.add(task)
+      // Neither --task nor --task-file, on a terminal: the task is written in the editor (see Edit.swift).
+      let draft = try AddDraft.compose(self, context)
+      if let draft { request.taskFile = draft.path }
+      let record: TaskRecord
+      do {
+        record = try context.store.add(try request.resolve(settings: context.settings, current: context.repository))
+      } catch where draft != nil {
+        throw DraftKept(error: error, path: draft?.path ?? "", retry: "git taskq add")
+      }
+      draft?.discard()
       print("\(record.id): added (todo) repo=\(record.repo) base=\(record.base) branch=\(record.branch)")
     }
   }
