@@ -26,6 +26,14 @@ extension ScratchRepository {
     try Taskq.run(arguments, in: directory ?? path, environment: environment, input: input)
   }
 
+  /// Runs the built `git-taskq` with an argument array.
+  @discardableResult
+  public func taskq(
+    _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:], input: String? = nil
+  ) throws -> ProcessResult {
+    try Taskq.run(arguments, in: directory ?? path, environment: environment, input: input)
+  }
+
   /// Runs the built `git-taskq` and throws unless it exits 0.
   @discardableResult
   public func taskqOK(_ arguments: String..., environment: [String: String] = [:], input: String? = nil) throws
@@ -209,4 +217,62 @@ public func monotonicSeconds() -> Double {
   var ts = timespec()
   clock_gettime(CLOCK_MONOTONIC, &ts)
   return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// A program started in its own process group, so that a test can SIGKILL it and everything it started at
+/// a moment of its choosing (``ProcessRunner`` only stops a group on a timeout, with SIGTERM first).
+/// Its output goes to /dev/null.
+public final class ProcessGroup {
+  public let pid: pid_t
+  private var reaped = false
+
+  public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    posix_spawnattr_setpgroup(&attributes, 0)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGPIPE)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF))
+    let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+      argv.forEach { free($0) }
+      envp.forEach { free($0) }
+    }
+    var child: pid_t = 0
+    let rc = posix_spawnp(&child, program, &actions, &attributes, argv, envp)
+    guard rc == 0 else { throw TestFailure("cannot start \(program): \(String(cString: strerror(rc)))") }
+    pid = child
+  }
+
+  /// Sends `signal` to the whole group.
+  public func signalGroup(_ signal: Int32) { kill(-pid, signal) }
+
+  /// Waits for the group's leader and returns its raw wait status.
+  @discardableResult
+  public func wait() -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    reaped = true
+    return status
+  }
+
+  deinit {
+    if !reaped {
+      kill(-pid, SIGKILL)
+      var status: Int32 = 0
+      waitpid(pid, &status, 0)
+    }
+  }
 }

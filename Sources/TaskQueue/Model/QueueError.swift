@@ -25,7 +25,11 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   /// The ref's lock file stays although it is not stale yet.
   case locked(path: String, age: Int)
 
-  public var description: String {
+  /// The message, always one line: values a user typed (a path, a base, a repository name) or a remote wrote
+  /// may hold newlines and control characters, which are shown escaped.
+  public var description: String { Self.oneLine(message) }
+
+  private var message: String {
     switch self {
     case .notFound(let id):
       return "task '\(id)' not found (see 'git taskq status')"
@@ -64,7 +68,7 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   public var errorDescription: String? { description }
 
   /// `text` with control characters and newlines escaped, so one error stays one line.
-  static func printable(_ text: String) -> String {
+  static func oneLine(_ text: String) -> String {
     var out = ""
     for scalar in text.unicodeScalars {
       if scalar.value < 0x20 || scalar.value == 0x7f {
@@ -73,6 +77,12 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
         out.unicodeScalars.append(scalar)
       }
     }
+    return out
+  }
+
+  /// ``oneLine(_:)``, shortened to 80 characters (for ids and values quoted inside a longer message).
+  static func printable(_ text: String) -> String {
+    let out = oneLine(text)
     return out.count > 80 ? String(out.prefix(77)) + "..." : out
   }
 }
