@@ -4,6 +4,10 @@ import TaskQueue
 import TaskqTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The queue store against real repositories: what each operation writes, checked with the git CLI.
 @Suite struct QueueStoreTests {
   @Test func anEmptyQueueHasNoRefAndNoRecords() throws {
@@ -485,6 +489,9 @@ import Testing
     let store = try scratch.store()
     try scratch.addTask("T-1", store: store)
     let tip = try scratch.queueTip()
+    // Early in a second, so that the attempts finish before the lock's age (counted in whole seconds by the
+    // store) ticks over; see aLockYoungerThanHalfASecondCountsAsARacingWriter.
+    _ = Self.waitUntilEarlyInASecond(fraction: 0.3)
     #expect(FileManager.default.createFile(atPath: scratch.queueLockPath, contents: Data("alive\n".utf8)))
     store.maximumAttempts = 4
     var warnings: [String] = []
@@ -498,6 +505,35 @@ import Testing
     // Once the holder is gone, writes proceed.
     try FileManager.default.removeItem(atPath: scratch.queueLockPath)
     try scratch.addTask("T-2", store: store)
+  }
+
+  /// Waits until the wall clock is within `fraction` of a second's start, and returns that second.
+  static func waitUntilEarlyInASecond(fraction: Double) -> Int {
+    while true {
+      var now = timespec()
+      clock_gettime(CLOCK_REALTIME, &now)
+      if Double(now.tv_nsec) / 1e9 < fraction { return Int(now.tv_sec) }
+      usleep(20_000)
+    }
+  }
+
+  /// A lock 0.1–0.4 s old is a racing writer's (the store waits out only locks older than 0.5 s), but the
+  /// store counts a lock's age in whole seconds (QueueStore.age(of:) subtracts tv_sec only), so a lock
+  /// taken just before a second's boundary counts as a second old: the writer sleeps until the lock is stale
+  /// and removes it, instead of retrying within its bounded attempts.
+  @Test func aLockYoungerThanHalfASecondCountsAsARacingWriter() throws {
+    let scratch = try ScratchRepository()
+    let store = try scratch.store()
+    try scratch.addTask("T-1", store: store)
+    store.maximumAttempts = 4
+    store.staleLockAge = 2
+    #expect(FileManager.default.createFile(atPath: scratch.queueLockPath, contents: Data()))
+    let second = Self.waitUntilEarlyInASecond(fraction: 0.2)
+    try backdate(scratch.queueLockPath, "@\(second - 1).900000000")  // 0.1–0.3 s ago
+    withKnownIssue("QueueStore.age(of:) counts whole seconds: a 0.3 s old lock is waited out as a dead one") {
+      #expect(throws: QueueError.contention(attempts: 4)) { try scratch.addTask("T-2", store: store) }
+      #expect(FileManager.default.fileExists(atPath: scratch.queueLockPath))
+    }
   }
 
   /// A lock held longer than a racing writer ever holds one (0.5 s) is waited out until it counts as stale,
