@@ -1,0 +1,374 @@
+import Foundation
+import Orchestrator
+import TaskQueue
+import TaskqTestSupport
+import Testing
+
+/// `git taskq sync` between clones of a real bare remote, each clone standing for a machine.
+///
+/// Every write goes through the built binary (or, to stand for a worker's own commits, an in-process store); every
+/// check reads git itself: refs, the remote's reflog, the commits' subjects.
+@Suite struct SyncTests {
+  /// The queue of `machine` and the remote's are the same commit, linear, never force-pushed.
+  func expectConverged(
+    _ shared: SharedRemote, _ machines: Machine..., sourceLocation: SourceLocation = #_sourceLocation
+  )
+    throws
+  {
+    let remote = try shared.queueTip()
+    #expect(remote != nil, sourceLocation: sourceLocation)
+    for machine in machines {
+      #expect(try machine.queueTip() == remote, "\(machine.name)", sourceLocation: sourceLocation)
+    }
+    #expect(try shared.mergeCommits().isEmpty, sourceLocation: sourceLocation)
+    #expect(try shared.forcedUpdates() == [], sourceLocation: sourceLocation)
+  }
+
+  func add(_ machine: Machine, _ id: String, _ shared: SharedRemote, body: String? = nil) throws {
+    try machine.taskqOK("add", "--id", id, "--repo", shared.target, "--task", body ?? "Task \(id) from \(machine.name)")
+  }
+
+  // MARK: The cases of sync
+
+  @Test func syncWithNoQueueAnywhereSaysSoAndWritesNothing() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let result = try a.taskq("sync")
+    #expect(result.status == 0, "\(result.summary)")
+    #expect(result.stdoutText == "sync origin: nothing to sync (no queue here or there)\n")
+    #expect(try a.queueTip() == nil)
+    #expect(try a.trackingTip() == nil)
+    #expect(try shared.queueTip() == nil)
+  }
+
+  @Test func firstSyncCreatesTheRemoteQueueAndTheOtherCloneFastForwards() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    try add(a, "T-2", shared)
+
+    let created = try a.taskqOK("sync")
+    #expect(created.stdoutText == "sync origin: created the remote queue (2 commit(s))\n")
+    #expect(try shared.queueTip() == a.queueTip())
+    #expect(try a.trackingTip() == a.queueTip())
+
+    let received = try b.taskqOK("sync")
+    #expect(received.stdoutText == "sync origin: fast-forwarded the local queue by 2 commit(s)\n")
+    #expect(try b.records().map(\.id) == ["T-1", "T-2"])
+    #expect(try b.taskqOK("sync").stdoutText == "sync origin: up to date\n")
+    #expect(try a.taskqOK("sync").stdoutText == "sync origin: up to date\n")
+    try expectConverged(shared, a, b)
+    #expect(try shared.reflog().count == 1)
+  }
+
+  @Test func oneSideBehindIsFastForwardedEitherWay() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    try add(b, "T-2", shared)
+    #expect(try b.taskqOK("sync").stdoutText == "sync origin: pushed 1 commit(s)\n")
+    #expect(try a.taskqOK("sync").stdoutText == "sync origin: fast-forwarded the local queue by 1 commit(s)\n")
+    try a.taskqOK("cancel", "--id", "T-2")
+    #expect(try a.taskqOK("sync").stdoutText == "sync origin: pushed 1 commit(s)\n")
+    #expect(try b.taskqOK("sync").stdoutText == "sync origin: fast-forwarded the local queue by 1 commit(s)\n")
+    #expect(try b.record("T-2").status == .cancelled)
+    try expectConverged(shared, a, b)
+    #expect(
+      try shared.subjects() == ["T-1: added (todo)", "T-2: added (todo)", "T-2: todo → cancelled"])
+  }
+
+  // MARK: Both moved
+
+  /// Twelve `add` processes at once on two clones, then both clones sync, also at once.
+  ///
+  /// Six `add` processes per clone, while the remote already holds a queue. Every task ends on both clones and the
+  /// remote exactly once, with its own `seq`, and the remote's history is one line that was only ever extended.
+  @Test(arguments: [true, false])
+  func concurrentAddsOnBothClonesMeetAfterSync(fileURL: Bool) throws {
+    let shared = try SharedRemote(fileURL: fileURL)
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-0", shared)
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+
+    let ids = (1...6).flatMap { ["A-\($0)", "B-\($0)"] }
+    let target = shared.target
+    let adds = try concurrently(ids.count) { index in
+      let id = ids[index]
+      let machine = id.hasPrefix("A") ? a : b
+      return try machine.taskq("add", "--id", id, "--repo", target, "--task", "Task \(id)")
+    }
+    for (id, result) in zip(ids, adds) { #expect(result.status == 0, "add \(id): \(result.summary)") }
+
+    let syncs = try concurrently(2) { index in try (index == 0 ? a : b).taskq("sync") }
+    for result in syncs { #expect(result.status == 0, "\(result.summary)") }
+    // The one that synced first lacks the other's tasks until it syncs again.
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+
+    try expectConverged(shared, a, b)
+    let expected = Set(["T-0"] + ids)
+    for machine in [a, b] {
+      let records = try machine.records()
+      #expect(records.count == 13, "\(machine.name)")
+      #expect(Set(records.map(\.id)) == expected, "\(machine.name)")
+      #expect(Set(records.map(\.seq)) == Set(1...13), "\(machine.name): seq \(records.map(\.seq))")
+      // Each task's directory exactly once in the tree.
+      let recordFiles = try machine.git("ls-tree", "-r", "--name-only", "refs/taskq/queue")
+        .split(separator: "\n").filter { $0.hasSuffix("/record.json") }
+      #expect(recordFiles.count == 13, "\(machine.name)")
+    }
+    #expect(try shared.subjects().filter { $0.hasSuffix(": added (todo)") }.count == 13)
+    let fsck = try a.taskq("fsck")
+    #expect(fsck.status == 0, "\(fsck.summary)")
+  }
+
+  /// A approves T-1 while B cancels it; B syncs first.
+  ///
+  /// A's approve no longer applies and is reported on
+  /// stdout; A's approve of T-2 (still in review on the remote) and its new task are replayed on top.
+  @Test func conflictingTransitionsAreReplayedOrDroppedAndReported() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    for id in ["T-1", "T-2", "T-3"] { try add(a, id, shared) }
+    let worker = try a.store(worker: "host-a:1")
+    for id in ["T-1", "T-2"] {
+      for step: TaskStatus in [.planning, .building, .review] { try worker.transition(id, to: step, command: "test") }
+    }
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+
+    try a.taskqOK("approve", "--id", "T-1")
+    try a.taskqOK("approve", "--id", "T-2")
+    try a.taskqOK("cancel", "--id", "T-3")
+    try add(a, "T-5", shared)
+    try b.taskqOK("cancel", "--id", "T-1")
+    try b.taskqOK("cancel", "--id", "T-3")
+    try add(b, "T-4", shared)
+    try b.taskqOK("sync")
+    let remoteBefore = try shared.queueTip()
+
+    let result = try a.taskq("sync")
+    #expect(result.status == 0, "\(result.summary)")
+    #expect(
+      result.stdoutText == """
+        sync origin: received 3 commit(s), replayed 2 local operation(s), 2 dropped, pushed
+          T-1: approve dropped: it was cancelled on the remote
+          T-3: cancel dropped: it is already 'cancelled' on the remote
+
+        """)
+    #expect(try a.record("T-1").status == .cancelled)
+    #expect(try a.record("T-2").status == .done)
+    #expect(try a.record("T-3").status == .cancelled)
+    #expect(try a.record("T-4").seq == 4)
+    #expect(try a.record("T-5").seq == 5)
+
+    // The remote's commits stay as they were; A's replayed ones follow, with their original messages.
+    let subjects = try shared.subjects()
+    #expect(
+      Array(subjects.suffix(5)) == [
+        "T-1: review → cancelled", "T-3: todo → cancelled", "T-4: added (todo)", "T-2: review → done",
+        "T-5: added (todo)",
+      ])
+    #expect(!subjects.contains("T-1: review → done"))
+    #expect(try a.git("rev-parse", "refs/taskq/queue~2") == remoteBefore)
+    #expect(try a.git("log", "-1", "--format=%an", "refs/taskq/queue") == "Machine A")
+
+    #expect(try b.taskqOK("sync").stdoutText == "sync origin: fast-forwarded the local queue by 2 commit(s)\n")
+    try expectConverged(shared, a, b)
+  }
+
+  /// A local operation whose task was removed on the remote is dropped with that reason.
+  @Test func operationOnATaskRemovedOnTheRemoteIsDropped() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    try a.taskqOK("cancel", "--id", "T-1")
+    try b.taskqOK("remove", "--id", "T-1")
+    try b.taskqOK("sync")
+    let result = try a.taskqOK("sync")
+    #expect(
+      result.stdoutText.contains("  T-1: cancel dropped: the task was removed on the remote\n"), "\(result.summary)")
+    #expect(try a.records().isEmpty)
+    try expectConverged(shared, a, b)
+  }
+
+  // MARK: status
+
+  @Test func statusSaysAheadAndBehindTheLastFetchedRemoteState() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    #expect(try !a.taskqOK("status").stdoutText.contains("queue: "), "no remote state fetched yet")
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    #expect(try !a.taskqOK("status").stdoutText.contains("queue:"))
+
+    try add(a, "T-2", shared)
+    let ahead = try a.taskqOK("status").stdoutText
+    #expect(ahead.hasPrefix("queue: 1 ahead of origin (as of the last fetch; run 'git taskq sync')\n"), "\(ahead)")
+
+    try add(b, "T-3", shared)
+    try b.taskqOK("cancel", "--id", "T-1")
+    try b.taskqOK("sync")
+    // A fetches as git would (what sync does first), without syncing.
+    try a.git("fetch", "-q", "origin", "+refs/taskq/queue:refs/taskq/remotes/origin/queue")
+    let both = try a.taskqOK("status").stdoutText
+    #expect(both.hasPrefix("queue: 1 ahead of and 2 behind origin"), "\(both)")
+
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    #expect(try !a.taskqOK("status").stdoutText.contains("queue:"))
+    try b.taskqOK("cancel", "--id", "T-2")
+    try b.taskqOK("sync")
+    try a.git("fetch", "-q", "origin", "+refs/taskq/queue:refs/taskq/remotes/origin/queue")
+    let behind = try a.taskqOK("status").stdoutText
+    #expect(behind.hasPrefix("queue: 1 behind origin (as of the last fetch; run 'git taskq sync')\n"), "\(behind)")
+  }
+
+  // MARK: Bad situations
+
+  /// One `error: …` line on stderr, a non-zero exit, nothing on stdout, and the local queue unchanged.
+  func expectRefused(
+    _ result: ProcessResult, _ machine: Machine, tip: String?, containing text: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    #expect(result.status == 1, "\(result.summary)", sourceLocation: sourceLocation)
+    #expect(result.stdoutText == "", sourceLocation: sourceLocation)
+    #expect(result.stderrLines.count == 1, "\(result.stderrText)", sourceLocation: sourceLocation)
+    #expect(result.stderrText.hasPrefix("error: "), sourceLocation: sourceLocation)
+    #expect(result.stderrText.contains(text), "\(result.stderrText)", sourceLocation: sourceLocation)
+    #expect(try machine.queueTip() == tip, sourceLocation: sourceLocation)
+  }
+
+  @Test func noSuchRemote() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    try add(a, "T-1", shared)
+    let tip = try a.queueTip()
+    try expectRefused(
+      try a.taskq("sync", "upstream"), a, tip: tip,
+      containing: "no such remote 'upstream' (see 'git remote -v'; add one with 'git remote add upstream URL')")
+    try a.git("config", "taskq.remote", "elsewhere")
+    try expectRefused(try a.taskq("sync"), a, tip: tip, containing: "no such remote 'elsewhere'")
+    #expect(try shared.queueTip() == nil)
+  }
+
+  @Test(arguments: ["path", "url"])
+  func unreachableRemoteLeavesTheLocalQueueUsable(kind: String) throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let missing = kind == "path" ? shared.scratch.path + "/moved-away.git" : "file:///nonexistent"
+    try a.git("remote", "add", "gone", missing)
+    try add(a, "T-1", shared)
+    let tip = try a.queueTip()
+    let result = try a.taskq("sync", "gone")
+    try expectRefused(result, a, tip: tip, containing: "cannot reach remote 'gone': ")
+    #expect(result.stderrText.contains("the local queue is unchanged and still usable"), "\(result.stderrText)")
+    #expect(try a.trackingTip("gone") == nil)
+    try a.taskqOK("cancel", "--id", "T-1")
+  }
+
+  /// Another repository's queue (no common commit) was pushed to the remote first.
+  @Test func historiesThatShareNoBaseAreNotMerged() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    try add(a, "T-1", shared)
+    let other = try ScratchRepository()
+    try Taskq.run(["add", "--id", "X-1", "--repo", shared.target, "--task", "elsewhere"], in: other.path)
+    try other.git("push", "-q", shared.url, "refs/taskq/queue:refs/taskq/queue")
+    let remote = try shared.queueTip()
+
+    let tip = try a.queueTip()
+    let result = try a.taskq("sync")
+    try expectRefused(result, a, tip: tip, containing: "share no history: refusing to merge them")
+    #expect(try shared.queueTip() == remote)
+    #expect(try a.record("T-1").status == .todo)
+  }
+
+  /// The remote's queue was written by a newer git-taskq (crafted here with the git CLI on top of the
+  /// shared queue and pushed plainly).
+  @Test(arguments: [false, true])
+  func aRemoteQueueOfANewerFormatIsRefused(localChanges: Bool) throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+
+    let index = b.root + "/crafted-index"
+    let env = ["GIT_INDEX_FILE": index]
+    try Git.run(["read-tree", "refs/taskq/queue"], in: b.path, environment: env)
+    let blob = try ProcessRunner.run(
+      ProcessSpec(
+        "git", ["hash-object", "-w", "--stdin"], directory: b.path,
+        input: Array("{\"format\": 2, \"next_seq\": 2}\n".utf8), timeout: 30))
+    let blobID = blob.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    try Git.run(["update-index", "--cacheinfo", "100644,\(blobID),taskq.json"], in: b.path, environment: env)
+    let tree = try Git.run(["write-tree"], in: b.path, environment: env)
+    let commit = try b.git("commit-tree", tree, "-p", "refs/taskq/queue", "-m", "format 2")
+    try b.git("push", "-q", "origin", "\(commit):refs/taskq/queue")
+
+    if localChanges { try a.taskqOK("cancel", "--id", "T-1") }
+    let tip = try a.queueTip()
+    try expectRefused(
+      try a.taskq("sync"), a, tip: tip,
+      containing: "the queue uses storage format 2, this git-taskq reads up to 1 (upgrade git-taskq)")
+    #expect(try shared.queueTip() == commit)
+    #expect(try a.taskqOK("status").stdoutText.contains("T-1"))
+  }
+
+  // MARK: Offline first
+
+  /// With the remote gone, every queue command works on the local queue; `sync` says the remote cannot be
+  /// reached; once it is back, `sync` publishes everything.
+  @Test func everyQueueCommandWorksWithTheRemoteMissing() throws {
+    let shared = try SharedRemote(fileURL: false)
+    let a = try shared.machine("A")
+    try add(a, "T-1", shared)
+    try a.taskqOK("sync")
+    let away = shared.scratch.path + "/away.git"
+    try FileManager.default.moveItem(atPath: shared.bare, toPath: away)
+
+    try a.git("config", "taskq.runtime", "local")
+    try a.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
+    try a.git("config", "taskq.worktreesRoot", a.root + "/worktrees")
+    try add(a, "T-2", shared)
+    try add(a, "T-3", shared)
+    try a.taskqOK("status")
+    try a.taskqOK("status", "--json")
+    try a.taskqOK("show", "--id", "T-1")
+    try a.taskqOK("log")
+    try a.taskqOK("config")
+    try a.taskqOK("cancel", "--id", "T-3")
+    try a.taskqOK("remove", "--id", "T-3")
+    try a.taskqOK("run", "--max-parallel", "2", timeout: 90)
+    #expect(try a.record("T-1").status == .review)
+    try a.taskqOK("approve", "--id", "T-1")
+    try a.taskqOK("recover")
+    try a.taskqOK("cleanup")
+    try a.taskqOK("fsck")
+
+    let tip = try a.queueTip()
+    let offline = try a.taskq("sync")
+    try expectRefused(offline, a, tip: tip, containing: "cannot reach remote 'origin'")
+    #expect(try a.taskqOK("status").stdoutText.contains("queue: "), "ahead of the last fetched state")
+
+    try FileManager.default.moveItem(atPath: away, toPath: shared.bare)
+    let back = try a.taskqOK("sync")
+    #expect(back.stdoutText.hasPrefix("sync origin: pushed "), "\(back.summary)")
+    try expectConverged(shared, a)
+    #expect(try shared.records().map(\.status) == [.done, .review])
+  }
+}
