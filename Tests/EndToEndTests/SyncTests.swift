@@ -202,6 +202,73 @@ import Testing
     try expectConverged(shared, a, b)
   }
 
+  /// Both clones add a task with the same id: the second add is dropped, and so is everything the clone did
+  /// to its own task afterwards, which would otherwise overwrite the remote's task of that name.
+  @Test func operationsOnATaskWhoseAddWasDroppedAreDroppedToo() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-0", shared)
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    try add(a, "T-9", shared, body: "A's own task")
+    try a.taskqOK("cancel", "--id", "T-9")
+    try add(b, "T-9", shared, body: "B's own task")
+    try b.taskqOK("sync")
+
+    let result = try a.taskqOK("sync")
+    #expect(
+      result.stdoutText.contains("  T-9: add dropped: a task 'T-9' already exists on the remote\n"), "\(result.summary)"
+    )
+    #expect(result.stdoutText.contains("  T-9: cancel dropped: "), "\(result.summary)")
+    #expect(try a.record("T-9").status == .todo)
+    let body = try a.git("show", "refs/taskq/queue:\(Layout.taskFilePath("T-9"))")
+    #expect(body.contains("B's own task"), "\(body)")
+    try expectConverged(shared, a, b)
+  }
+
+  /// A worker cut off from the remote must not take back its task once it was retried elsewhere.
+  ///
+  /// The worker goes on locally while its task is recovered, retried and claimed again by another worker. When it
+  /// reconnects, its stale steps must not take the task back.
+  @Test func aStaleWorkersStepsDoNotTakeBackATaskClaimedAgain() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    let workerA = try a.store(worker: "host-a:1")
+    _ = try workerA.claimNext(only: "T-1")
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+
+    // A, offline: its worker moves on.
+    try workerA.advance("T-1", kind: "setup", detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
+    try workerA.advance("T-1", to: .building, kind: "build", detail: "plan made")
+    // B: the task was given up (recovered, retried) and claimed by B's worker.
+    let workerB = try b.store(worker: "host-b:2")
+    try workerB.fail("T-1", kind: "recover", summary: "worker lost", report: "lost")
+    try b.taskqOK("retry", "--id", "T-1")
+    _ = try workerB.claimNext(only: "T-1")
+    try b.taskqOK("sync")
+
+    let result = try a.taskqOK("sync")
+    #expect(
+      result.stdoutText == """
+        sync origin: received 3 commit(s), replayed 0 local operation(s), 2 dropped, pushed
+          T-1: setup dropped: it was retried on the remote (now attempt 2)
+          T-1: build dropped: it was retried on the remote (now attempt 2)
+
+        """, "\(result.summary)")
+    let record = try a.record("T-1")
+    #expect(record.worker == "host-b:2")
+    #expect(record.status == .planning)
+    #expect(record.attempt == 1)
+    #expect(record.worktreePath == nil)
+    // B's report of the lost worker stays in the queue.
+    #expect(try a.git("show", try #require(record.errorFile)) == "lost")
+    try expectConverged(shared, a, b)
+  }
+
   // MARK: status
 
   @Test func statusSaysAheadAndBehindTheLastFetchedRemoteState() throws {

@@ -194,6 +194,11 @@ public final class QueueSync {
     var tip = onto
     var applied = 0
     var dropped: [DroppedOperation] = []
+    // The local queue as each operation found it (its history is linear: each commit's parent is the last).
+    var before = try store.snapshot(at: base)
+    // Tasks whose local add was dropped: the remote's task of that id is another task, which nothing done
+    // here to the local one may overwrite.
+    var foreign: Set<String> = []
     for commit in commits {
       guard let operation = Operation.parse(message: commit.message) else {
         throw QueueError.corrupt(
@@ -201,10 +206,13 @@ public final class QueueSync {
       }
       let current = try store.snapshot(at: tip)
       let after = try store.snapshot(at: commit.id)
-      if let reason = try conflict(operation, current: current) {
+      defer { before = after }
+      if let reason = try conflict(operation, before: before, current: current, foreign: foreign) {
+        if operation.from == nil { foreign.insert(operation.task) }
         dropped.append(DroppedOperation(operation: operation, reason: reason))
         continue
       }
+      if operation.from == nil { foreign.remove(operation.task) }
       tip = try apply(operation, commit: commit, after: after, onto: current)
       applied += 1
     }
@@ -212,7 +220,14 @@ public final class QueueSync {
   }
 
   /// Why `operation` cannot apply to `current`, or `nil` when it can.
-  private func conflict(_ operation: Operation, current: QueueSnapshot) throws -> String? {
+  ///
+  /// `before` is the local queue the operation was made on; `foreign` the tasks whose local add was dropped.
+  private func conflict(
+    _ operation: Operation, before: QueueSnapshot, current: QueueSnapshot, foreign: Set<String>
+  ) throws -> String? {
+    if operation.from != nil, foreign.contains(operation.task) {
+      return "its add was dropped: the remote's '\(operation.task)' is another task"
+    }
     let record = try current.record(operation.task)
     switch (operation.from, record) {
     case (nil, let existing?):
@@ -222,6 +237,12 @@ public final class QueueSync {
     case (_?, nil):
       return "the task was removed on the remote"
     case (let from?, let existing?):
+      if let previous = try before.record(operation.task), previous.attempt != existing.attempt {
+        // Retried on the remote meanwhile (and maybe claimed again): this operation belongs to an attempt
+        // that is over, and bringing its directory would take the task back from the new attempt's worker
+        // and erase that attempt's record and reports.
+        return "it was retried on the remote (now attempt \(existing.attempt + 1))"
+      }
       if existing.status == from { return nil }
       var reason = "it is '\(existing.status.rawValue)' on the remote, not '\(from.rawValue)'"
       if existing.status == operation.to {
