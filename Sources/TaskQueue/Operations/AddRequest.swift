@@ -60,9 +60,15 @@ public struct AddRequest: Sendable {
       throw QueueError.invalidValue(key: "--branch", value: resolvedBranch, expected: "a valid git branch name")
     }
     let dependencies = dependsOn ?? file.dependsOn ?? []
+    let worktree = worktreePath ?? file.worktreePath
+    // An empty path would expand to the current directory: the repository itself.
+    if let worktree, worktree.trimmingCharacters(in: .whitespaces).isEmpty {
+      throw QueueError.invalidValue(
+        key: "--worktree-path", value: worktree, expected: "a directory path (omit it for the default)")
+    }
     return NewTask(
       id: resolvedID, repo: repoPath, base: resolvedBase, branch: resolvedBranch,
-      worktreePath: (worktreePath ?? file.worktreePath).map(Paths.expand), priority: priority ?? file.priority ?? 0,
+      worktreePath: worktree.map(Paths.expand), priority: priority ?? file.priority ?? 0,
       dependsOn: dependencies, body: file.body)
   }
 
