@@ -29,21 +29,15 @@ struct ByteWriter {
     }
   }
 
-  mutating func optionalString(_ value: String?) {
-    guard let value else { return u8(0) }
-    u8(1)
-    string(value)
+  mutating func strings(_ values: [String]) {
+    u32(UInt32(values.count))
+    for value in values { string(value) }
   }
 
   mutating func optionalInt(_ value: Int?) {
     guard let value else { return u8(0) }
     u8(1)
     int(value)
-  }
-
-  mutating func strings(_ values: [String]) {
-    u32(UInt32(values.count))
-    for value in values { string(value) }
   }
 
   /// Overwrites 8 bytes at `offset` (for lengths and checksums known only at the end).
@@ -101,14 +95,6 @@ struct ByteReader {
     let count = Int(try u32())
     // The checksum has vouched for the bytes; `decoding` never fails (and is the fast path for ASCII).
     return String(decoding: try raw(count), as: UTF8.self)
-  }
-
-  mutating func optionalString() throws -> String? {
-    switch try u8() {
-    case 0: return nil
-    case 1: return try string()
-    default: throw CacheFormatError(reason: "bad optional tag")
-    }
   }
 
   mutating func optionalInt() throws -> Int? {

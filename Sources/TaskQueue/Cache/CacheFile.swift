@@ -10,12 +10,13 @@ import Darwin
 ///
 /// Layout (little-endian): the magic `TASKQIX\0`, the format version (u32), the codec's schema fingerprint
 /// (u32), the commit and the `tasks` tree as 40 hex digits each (zeros: none), the payload length and its
-/// checksum (u64 each), then the payload: the records in `seq` order, then each bucket with its tree, its
-/// task trees and the positions of their records. Anything unexpected makes the file count as absent.
+/// checksum (u64 each), then the payload: the distinct strings, the records in `seq` order (strings as
+/// numbers into that table), then each bucket with its tree, its task trees and the positions of their
+/// records. Anything unexpected makes the file count as absent.
 enum CacheFile {
   static let name = "cache-v1"
   static let magic: [UInt8] = Array("TASKQIX".utf8) + [0]
-  static let version: UInt32 = 1
+  static let version: UInt32 = 2
   private static let headerSize = 8 + 4 + 4 + 40 + 40 + 8 + 8
   private static let noTree = [UInt8](repeating: UInt8(ascii: "0"), count: 40)
 
@@ -35,8 +36,12 @@ enum CacheFile {
     w.raw(index.tasksTree.map { Array($0.hex.utf8) } ?? noTree)
     w.u64(0)  // payload length, patched below
     w.u64(0)  // checksum, patched below
+    var strings = StringTable()
+    var records = ByteWriter(capacity: index.records.count * 100)
+    for record in index.records { RecordCodec.write(record, to: &records, strings: &strings) }
+    w.strings(strings.strings)
     w.u32(UInt32(index.records.count))
-    for record in index.records { RecordCodec.write(record, to: &w) }
+    w.raw(records.bytes)
     w.u32(UInt32(index.buckets.count))
     for bucket in index.buckets {
       w.string(bucket.name)
@@ -68,11 +73,12 @@ enum CacheFile {
       guard cacheChecksum(UnsafeRawBufferPointer(rebasing: buffer[r.offset...])) == checksum else {
         throw CacheFormatError(reason: "checksum")
       }
+      let strings = try r.strings()
       let recordCount = Int(try r.u32())
       guard recordCount <= r.remaining / 16 else { throw CacheFormatError(reason: "bad count") }
       var records: [TaskRecord] = []
       records.reserveCapacity(recordCount)
-      for _ in 0..<recordCount { records.append(try RecordCodec.read(from: &r)) }
+      for _ in 0..<recordCount { records.append(try RecordCodec.read(from: &r, strings: strings)) }
       let bucketCount = Int(try r.u32())
       guard bucketCount <= r.remaining / 48 else { throw CacheFormatError(reason: "bad count") }
       var buckets: [RecordIndex.Bucket] = []

@@ -19,62 +19,97 @@ enum RecordCodec {
     return Mirror(reflecting: probe).children.map { $0.label ?? "" } == fields
   }()
 
-  /// A fingerprint of the codec, written into the cache header: a file written by a different codec is
-  /// ignored.
+  /// A fingerprint of the codec (its fields and the statuses it numbers), written into the cache header: a
+  /// file written by a different codec is ignored.
   static let schema: UInt32 = {
     var hash: UInt32 = 0x811c_9dc5
-    for byte in fields.joined(separator: ",").utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+    let text = fields.joined(separator: ",") + ";" + TaskStatus.allCases.map(\.rawValue).joined(separator: ",")
+    for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
     return hash
   }()
 
-  static func write(_ r: TaskRecord, to w: inout ByteWriter) {
-    w.string(r.id)
-    w.string(r.repo)
-    w.string(r.base)
-    w.string(r.branch)
-    w.string(r.taskFile)
-    w.string(r.status.rawValue)
-    w.optionalString(r.worktreePath)
-    w.optionalString(r.container)
+  /// Writes `r` with its strings as numbers into `strings` (most records share their repository, base and
+  /// many timestamps, and making a `String` is what decoding spends its time on).
+  static func write(_ r: TaskRecord, to w: inout ByteWriter, strings: inout StringTable) {
+    func text(_ value: String) { w.u32(strings.number(value)) }
+    func optional(_ value: String?) { w.u32(value.map { strings.number($0) + 1 } ?? 0) }
+    text(r.id)
+    text(r.repo)
+    text(r.base)
+    text(r.branch)
+    text(r.taskFile)
+    w.u8(UInt8(TaskStatus.allCases.firstIndex(of: r.status) ?? 0))
+    optional(r.worktreePath)
+    optional(r.container)
     w.optionalInt(r.port)
-    w.optionalString(r.sessionID)
+    optional(r.sessionID)
     w.int(r.attempt)
-    w.optionalString(r.errorFile)
-    w.string(r.createdAt)
-    w.string(r.updatedAt)
+    optional(r.errorFile)
+    text(r.createdAt)
+    text(r.updatedAt)
     w.int(r.seq)
     w.int(r.priority)
-    w.strings(r.dependsOn)
-    w.optionalString(r.worker)
-    w.optionalString(r.leaseExpiresAt)
-    w.optionalString(r.statusChangedAt)
-    w.optionalString(r.lastError)
+    w.u32(UInt32(r.dependsOn.count))
+    for dependency in r.dependsOn { text(dependency) }
+    optional(r.worker)
+    optional(r.leaseExpiresAt)
+    optional(r.statusChangedAt)
+    optional(r.lastError)
   }
 
-  static func read(from r: inout ByteReader) throws -> TaskRecord {
-    let id = try r.string()
-    let repo = try r.string()
-    let base = try r.string()
-    let branch = try r.string()
-    let taskFile = try r.string()
-    guard let status = TaskStatus(rawValue: try r.string()) else { throw CacheFormatError(reason: "bad status") }
+  static func read(from r: inout ByteReader, strings: [String]) throws -> TaskRecord {
+    func text() throws -> String {
+      let number = Int(try r.u32())
+      guard number < strings.count else { throw CacheFormatError(reason: "bad string number") }
+      return strings[number]
+    }
+    func optional() throws -> String? {
+      let number = Int(try r.u32())
+      guard number > 0 else { return nil }
+      guard number <= strings.count else { throw CacheFormatError(reason: "bad string number") }
+      return strings[number - 1]
+    }
+    let id = try text()
+    let repo = try text()
+    let base = try text()
+    let branch = try text()
+    let taskFile = try text()
+    let statusNumber = Int(try r.u8())
+    guard statusNumber < TaskStatus.allCases.count else { throw CacheFormatError(reason: "bad status") }
     var record = TaskRecord(
-      id: id, repo: repo, base: base, branch: branch, taskFile: taskFile, status: status, createdAt: "", seq: 0)
-    record.worktreePath = try r.optionalString()
-    record.container = try r.optionalString()
+      id: id, repo: repo, base: base, branch: branch, taskFile: taskFile,
+      status: TaskStatus.allCases[statusNumber], createdAt: "", seq: 0)
+    record.worktreePath = try optional()
+    record.container = try optional()
     record.port = try r.optionalInt()
-    record.sessionID = try r.optionalString()
+    record.sessionID = try optional()
     record.attempt = try r.int()
-    record.errorFile = try r.optionalString()
-    record.createdAt = try r.string()
-    record.updatedAt = try r.string()
+    record.errorFile = try optional()
+    record.createdAt = try text()
+    record.updatedAt = try text()
     record.seq = try r.int()
     record.priority = try r.int()
-    record.dependsOn = try r.strings()
-    record.worker = try r.optionalString()
-    record.leaseExpiresAt = try r.optionalString()
-    record.statusChangedAt = try r.optionalString()
-    record.lastError = try r.optionalString()
+    let dependencies = Int(try r.u32())
+    guard dependencies <= r.remaining / 4 else { throw CacheFormatError(reason: "bad count") }
+    record.dependsOn = try (0..<dependencies).map { _ in try text() }
+    record.worker = try optional()
+    record.leaseExpiresAt = try optional()
+    record.statusChangedAt = try optional()
+    record.lastError = try optional()
     return record
+  }
+}
+
+/// The distinct strings of a cache file, each written once and referred to by number.
+struct StringTable {
+  private var numbers: [String: UInt32] = [:]
+  private(set) var strings: [String] = []
+
+  mutating func number(_ value: String) -> UInt32 {
+    if let known = numbers[value] { return known }
+    let number = UInt32(strings.count)
+    numbers[value] = number
+    strings.append(value)
+    return number
   }
 }
