@@ -36,7 +36,8 @@ enum Spawn {
     return result
   }()
 
-  /// Runs `program arguments` in `directory`; returns the wall time in seconds (spawn to reaped).
+  /// Runs `program arguments` in `directory`; returns the wall time (spawn to reaped) and the child's CPU
+  /// time (user + system, from `wait4`).
   ///
   /// - Throws: ``Failure`` when it cannot start or does not exit 0.
   ///
@@ -46,7 +47,7 @@ enum Spawn {
   static func run(
     _ program: String, _ arguments: [String], in directory: String, extraEnvironment: [String] = [],
     input: [UInt8]? = nil
-  ) throws -> Double {
+  ) throws -> Timing {
     var errorPipe: [Int32] = [-1, -1]
     var inputPipe: [Int32] = [-1, -1]
     guard pipe2(&errorPipe, O_CLOEXEC) == 0 else { throw Failure(description: "pipe failed") }
@@ -101,15 +102,19 @@ enum Spawn {
       if errors.count > 1 << 16 { errors.removeFirst(errors.count - (1 << 16)) }
     }
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
     let elapsed = Clock.now() - start
+    let cpu =
+      Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+      + Double(usage.ru_stime.tv_usec) / 1e6
     // WIFEXITED && WEXITSTATUS == 0
     guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
       let tail = String(decoding: errors.suffix(2000), as: UTF8.self)
       throw Failure(
         description: "\(([program] + arguments).joined(separator: " ")) failed (status \(status)): \(tail)")
     }
-    return elapsed
+    return Timing(wall: elapsed, cpu: cpu)
   }
 
   /// Runs the git CLI in `directory`.

@@ -64,7 +64,7 @@ final class Suite {
     throws -> Sample
   {
     try Spawn.run(binary, arguments, in: repo.path, extraEnvironment: environment)
-    var times: [Double] = []
+    var times: [Timing] = []
     for _ in 0..<(runs ?? options.runs) {
       times.append(try Spawn.run(binary, arguments, in: repo.path, extraEnvironment: environment))
     }
@@ -89,19 +89,19 @@ final class Suite {
       results.add(
         Row(
           measure: "status, no cache (full read)", tasks: label, value: ms(noCache.median), target: "", met: nil,
-          python: python, note: "p90 \(ms(noCache.p90))"))
+          python: python, note: "\(noCache.spread)"))
       repo.dropCache()
       let status = try time(["status"], in: repo)
       results.add(
         Row(
           measure: "status", tasks: label, value: ms(status.median), target: textTarget.map { "≤ \(Int($0)) ms" } ?? "",
-          met: textTarget.map { status.median <= $0 }, python: python, note: "p90 \(ms(status.p90))"))
+          met: textTarget.map { status.median <= $0 }, python: python, note: "\(status.spread)"))
       let json = try time(["status", "--json"], in: repo)
       results.add(
         Row(
           measure: "status --json", tasks: label, value: ms(json.median),
           target: jsonTarget.map { "≤ \(Int($0)) ms" } ?? "", met: jsonTarget.map { json.median <= $0 },
-          python: size == 10_000 ? Python.statusJSONAt10k : "", note: "p90 \(ms(json.p90))"))
+          python: size == 10_000 ? Python.statusJSONAt10k : "", note: "\(json.spread)"))
       if isLargest {
         try measureStatusAfterWrite(repo)
         if options.wants("profile") { try profile(repo) }
@@ -113,7 +113,7 @@ final class Suite {
   /// brought up to date by re-reading the one changed bucket.
   func measureStatusAfterWrite(_ repo: BenchRepository) throws {
     let todo = try todoIDs(repo, count: options.runs + 1)
-    var times: [Double] = []
+    var times: [Timing] = []
     try Spawn.run(binary, ["status"], in: repo.path)
     for id in todo.prefix(options.runs) {
       try Spawn.run(binary, ["cancel", "--id", id], in: repo.path)
@@ -123,33 +123,36 @@ final class Suite {
     results.add(
       Row(
         measure: "status after a write (cache 1 commit behind)", tasks: tasksLabel(repo.taskCount),
-        value: ms(sample.median), target: "", met: nil, note: "p90 \(ms(sample.p90))"))
+        value: ms(sample.median), target: "", met: nil, note: "\(sample.spread)"))
   }
 
   /// Where the time of `status` goes: process start, libgit2, reading, decoding, encoding.
+  ///
+  /// Each figure is "wall (cpu)": the medians of wall time and of CPU time.
   func profile(_ repo: BenchRepository) throws {
+    func both(_ sample: Sample) -> String { "\(ms(sample.median)) (cpu \(ms(sample.cpuMedian)))" }
+    func once(_ timing: Timing) -> String { both(Sample([timing])) }
     let spawnFloor = Sample(try (0..<options.runs).map { _ in try Spawn.run("/bin/true", [], in: repo.path) })
     let version = try time(["--version"], in: repo)
     let one = try time(["status", "--id", repo.taskIDs[0]], in: repo)
-    results.detail("spawning /bin/true: \(ms(spawnFloor.median))")
-    results.detail("`git-taskq --version` (process start, no libgit2): \(ms(version.median))")
-    results.detail(
-      "`git-taskq status --id ID` (+ libgit2 init, open, one record): \(ms(one.median))")
+    let status = try time(["status"], in: repo)
+    results.detail("spawning /bin/true: \(both(spawnFloor))")
+    results.detail("`git-taskq --version` (process start, no libgit2): \(both(version))")
+    results.detail("`git-taskq status --id ID` (+ libgit2 init, open, one record): \(both(one))")
+    results.detail("`git-taskq status` (+ all records, render, print): \(both(status))")
 
-    // In process. The first open pays git_libgit2_init; a second open shows the difference.
-    let (firstOpen, repository) = try Clock.measure { try Repository.open(at: repo.path) }
-    let (secondOpen, _) = try Clock.measure { try Repository.open(at: repo.path) }
-    results.detail(
-      "in process: first Repository.open (with libgit2 init) \(ms(firstOpen * 1000)), a second open \(ms(secondOpen * 1000))"
-    )
+    // In process. libgit2 is initialised already (the bench opened repositories before).
+    let (open, repository) = try Clock.measure { try Repository.open(at: repo.path) }
     let store = QueueStore(repository: repository, worker: "bench:profile")
-    let snapshotTimes = Sample(try (0..<options.runs).map { _ in try Clock.measure { try store.snapshot() }.0 })
-    results.detail("QueueStore.snapshot() (ref, commit, tree, taskq.json): \(ms(snapshotTimes.median))")
+    let snapshots = Sample(try (0..<options.runs).map { _ in try Clock.measure { try store.snapshot() }.0 })
+    results.detail(
+      "in process: Repository.open \(once(open)); QueueStore.snapshot() (ref, commit, tree, taskq.json) "
+        + both(snapshots))
 
     setenv("TASKQ_NO_CACHE", "1", 1)
     let full = Sample(try (0..<5).map { _ in try Clock.measure { try store.snapshot().records() }.0 })
     unsetenv("TASKQ_NO_CACHE")
-    results.detail("records(), full read of \(repo.taskCount) tasks (no cache): \(ms(full.median))")
+    results.detail("records(), full read of \(repo.taskCount) tasks (no cache): \(both(full))")
     func timed(_ prepare: () throws -> Void) throws -> Sample {
       Sample(
         try (0..<options.runs).map { _ in
@@ -171,9 +174,9 @@ final class Suite {
       if let id = next.next() { try store.cancel(id) }
     }
     results.detail(
-      "records() with the snapshot cache: building it (full read + write) \(ms(build.median)); "
-        + "file at the tip \(ms(fileHit.median)); file behind by a few transitions \(ms(fileBehind.median)); "
-        + "in memory at the tip \(ms(memoryHit.median)); in memory, one transition behind \(ms(memoryBehind.median))")
+      "records() with the snapshot cache: building it (full read + write) \(both(build)); "
+        + "file at the tip \(both(fileHit)); file behind by 1–\(options.runs) transitions \(both(fileBehind)); "
+        + "in memory at the tip \(both(memoryHit)); in memory, one transition behind \(both(memoryBehind))")
 
     // The full read split into walking + blob reads, and JSON decoding.
     let (walk, blobs) = try Clock.measure { try readRecordBlobs(repository) }
@@ -182,14 +185,14 @@ final class Suite {
       try blobs.map { try decoder.decode(TaskRecord.self, from: Data($0)) }
     }
     results.detail(
-      "full read split: walking trees and reading \(blobs.count) blobs \(ms(walk * 1000)), JSONDecoder \(ms(decode * 1000))"
-    )
+      "full read split: walking trees and reading \(blobs.count) blobs \(once(walk)), JSONDecoder \(once(decode))")
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let (encode, json) = try Clock.measure { try encoder.encode(records) }
+    let (direct, text) = Clock.measure { RecordJSON.array(records) }
     results.detail(
-      "JSONEncoder (pretty, sorted keys) of \(records.count) records, as `status --json` prints them: \(ms(encode * 1000)), \(json.count / 1024) KiB"
-    )
+      "`status --json` encoding of \(records.count) records (\(json.count / 1024) KiB): JSONEncoder \(once(encode)); "
+        + "RecordJSON \(once(direct)), \(Array(text.utf8) == Array(json) ? "identical bytes" : "DIFFERENT BYTES")")
   }
 
   /// Every `record.json` blob at the tip, read without decoding.
@@ -222,9 +225,9 @@ final class Suite {
       let repo = try BenchRepository(label: "add")
       try repo.populate(size, mix: .lived)
       try repo.pack()
-      var times: [Double] = []
+      var times: [Timing] = []
       var counter = 0
-      func addOne() throws -> Double {
+      func addOne() throws -> Timing {
         counter += 1
         return try Spawn.run(
           binary, ["add", "--id", "N-\(counter)", "--task", "Benchmark addition \(counter)"], in: repo.path)
@@ -237,7 +240,7 @@ final class Suite {
         Row(
           measure: "add", tasks: tasksLabel(size), value: ms(sample.median), target: "≤ 25 ms",
           met: sample.median <= 25, python: size == 1_000 ? Python.addAt1k : "",
-          note: "p90 \(ms(sample.p90)); \(repo.looseObjectCount()) loose objects after"))
+          note: "\(sample.spread); \(repo.looseObjectCount()) loose objects after"))
     }
     if let low = medians.min(), let high = medians.max(), medians.count > 1 {
       let spread = (high - low) / low * 100
@@ -263,12 +266,35 @@ final class Suite {
     results.add(
       Row(
         measure: "one transition in process (cancel)", tasks: tasksLabel(size), value: ms(cancels.median),
-        target: "≤ 2 ms", met: cancels.median <= 2, note: "p90 \(ms(cancels.p90)); QueueStore.cancel"))
+        target: "≤ 2 ms", met: cancels.median <= 2, note: "\(cancels.spread); QueueStore.cancel"))
     let claims = Sample(try (0..<options.runs).map { _ in try Clock.measure { try Claiming.claimOne(store) }.0 })
+    defer { try? fileSystemSensitivity(size: size) }
     results.add(
       Row(
         measure: "one claim in process (picks from all records)", tasks: tasksLabel(size), value: ms(claims.median),
-        target: "", met: nil, note: "p90 \(ms(claims.p90)); \(Claiming.implementation)"))
+        target: "", met: nil, note: "\(claims.spread); \(Claiming.implementation)"))
+  }
+
+  /// The same transition where the repository lives elsewhere: writing loose objects is file creation,
+  /// and its cost depends on the file system and on what else deletes files there.
+  func fileSystemSensitivity(size: Int) throws {
+    var figures: [String] = []
+    for directory in ["/dev/shm", "/tmp"] where access(directory, W_OK) == 0 {
+      let saved = BenchRepository.parentDirectory
+      BenchRepository.parentDirectory = directory
+      defer { BenchRepository.parentDirectory = saved }
+      let repo = try BenchRepository(label: "transition")
+      try repo.populate(size, mix: .lived)
+      try repo.pack()
+      let store = QueueStore(repository: try Repository.open(at: repo.path), worker: "bench:transition")
+      let ids = try todoIDs(repo, count: options.runs + 1)
+      try store.cancel(ids[0])
+      let sample = Sample(try ids.dropFirst().map { id in try Clock.measure { try store.cancel(id) }.0 })
+      figures.append("\(describeDirectory(directory)) \(ms(sample.median)) (cpu \(ms(sample.cpuMedian)))")
+    }
+    results.detail(
+      "one transition in process at \(tasksLabel(size)) tasks, repository elsewhere: " + figures.joined(separator: "; ")
+    )
   }
 
   // MARK: concurrency
