@@ -175,6 +175,53 @@ import Glibc
         + "\(commits) commits, \(String(format: "%.1f", duration)) s (\(String(format: "%.0f", Double(outcomes.count) / duration)) ops/s)")
   }
 
+  /// `remove A` racing `add B --depends-on A`: each validates against the tip it commits on, so exactly one
+  /// wins, and no task is left depending on a removed one.
+  @Test func aRemoveRacingADependentAddLetsExactlyOneWin() throws {
+    let repository = try ScratchRepository()
+    let rounds = 12
+    let store = try repository.store(worker: "setup")
+    for round in 0..<rounds { try repository.addTask("A-\(round)", store: store) }
+    let path = repository.path
+    let ledger = Ledger()
+    for round in 0..<rounds {
+      Self.onThreads(2) { side in
+        // The remove is quicker (no repository to resolve): a random head start for the add varies the winner.
+        if side == 0 { usleep(UInt32.random(in: 0...25_000)) }
+        let (operation, arguments) =
+          side == 0
+          ? ("remove", ["remove", "--id", "A-\(round)"])
+          : ("add", ["add", "--id", "B-\(round)", "--task", "x", "--depends-on", "A-\(round)"])
+        let result = try? Taskq.run(arguments, in: path, timeout: 60)
+        ledger.record(
+          Outcome(
+            worker: side, operation: operation, id: "\(round)", status: result?.status ?? -2,
+            stderr: result?.stderrText ?? "could not run"))
+      }
+    }
+    var removeWins = 0
+    for round in 0..<rounds {
+      let pair = ledger.all.filter { $0.id == "\(round)" }
+      #expect(pair.filter { $0.status == 0 }.count == 1, "round \(round): \(pair.map { "\($0.operation) \($0.status) \($0.stderr)" })")
+      if pair.contains(where: { $0.operation == "remove" && $0.status == 0 }) { removeWins += 1 }
+      for loser in pair where loser.status != 0 {
+        let expected =
+          loser.operation == "remove"
+          ? "error: cannot remove task 'A-\(round)': task 'B-\(round)' depends on it"
+          : "error: task 'B-\(round)' depends on 'A-\(round)', which is not in the queue"
+        #expect(loser.stderr.hasPrefix(expected), "\(loser.stderr)")
+      }
+    }
+    let records = try repository.taskqOK("status", "--json").jsonObjects()
+    let ids = Set(records.compactMap { $0["id"] as? String })
+    for record in records {
+      for dependency in record["depends_on"] as? [String] ?? [] {
+        #expect(ids.contains(dependency), "\(record["id"] ?? "?") depends on removed \(dependency)")
+      }
+    }
+    print("ConcurrencyTests (remove vs dependent add): \(rounds) races, remove won \(removeWins), add won \(rounds - removeWins)")
+  }
+
   /// A writer loop killed with SIGKILL at random moments, several rounds: the queue stays readable, every
   /// acknowledged write is there, and the next writer proceeds (recovering a lock the victim left behind).
   @Test func writersKilledWithSIGKILLLeaveAReadableQueue() throws {
