@@ -19,6 +19,7 @@ struct GitTaskq: AsyncParsableCommand {
     subcommands: [
       Add.self, Edit.self, Status.self, Show.self, Log.self, Approve.self, Cancel.self, Retry.self, Remove.self,
       Run.self, Review.self, Cleanup.self, Sync.self, Recover.self, Fsck.self, Config.self, Import.self,
+      Complete.self, GitCompletion.self,
     ]
   )
 }
