@@ -5,6 +5,7 @@ struct GitTaskq: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "git-taskq",
     abstract: "Queue AI-coding tasks in git and drive each through plan, build and review.",
+    usage: "git taskq <command> [<options>]",
     discussion: """
       The queue lives in the repository, on the ref refs/taskq/queue: every task record and every \
       transition is a commit, written with a compare-and-swap, so concurrent workers never lose or \
@@ -14,12 +15,26 @@ struct GitTaskq: AsyncParsableCommand {
 
       Exit status: 0 success; 1 the operation was refused or failed (the queue is unchanged); \
       64 bad usage; 128 not in a git repository.
+
+      Examples:
+        git taskq add --id T-001 --task "Implement feature X"
+        git taskq run --max-parallel 2
+        git taskq status --watch
+        git taskq review --id T-001
+        git taskq approve --id T-001 --merge
+        git taskq cleanup
+
+      See 'git taskq help <command>' for one command, and docs/ in the source for the storage format, the \
+      JSON output and every setting.
       """,
     version: "0.1.0",
-    subcommands: [
-      Add.self, Edit.self, Status.self, Show.self, Log.self, Approve.self, Cancel.self, Retry.self, Remove.self,
-      Run.self, Review.self, Cleanup.self, Sync.self, Recover.self, Fsck.self, Config.self, Import.self,
-      Complete.self, GitCompletion.self,
+    // Hidden helpers of shell completion.
+    subcommands: [Complete.self, GitCompletion.self],
+    groupedSubcommands: [
+      CommandGroup(name: "Queue", subcommands: [Add.self, Edit.self, Import.self, Status.self, Show.self, Log.self]),
+      CommandGroup(name: "Lifecycle", subcommands: [Approve.self, Cancel.self, Retry.self, Remove.self]),
+      CommandGroup(name: "Runtime", subcommands: [Run.self, Review.self, Cleanup.self, Recover.self]),
+      CommandGroup(name: "Sharing and checking", subcommands: [Sync.self, Fsck.self, Config.self]),
     ]
   )
 }

@@ -88,8 +88,8 @@ import Testing
       ], in: repository.path, scratch: repository.directory)
     #expect(replies[0] == ["status "])
     let subcommands = [
-      "add", "edit", "status", "show", "log", "approve", "cancel", "retry", "remove", "run", "review", "cleanup",
-      "sync", "recover", "fsck", "config", "import", "help",
+      "add", "edit", "import", "status", "show", "log", "approve", "cancel", "retry", "remove", "run", "review",
+      "cleanup", "recover", "sync", "fsck", "config", "help",
     ]
     #expect(replies[1] == subcommands.map { $0 + " " })
     #expect(replies[2] == ["--id ", "--merge ", "--help "])
@@ -131,6 +131,34 @@ import Testing
     #expect(files.stdoutText == "__files__\n")
     let hidden = try Taskq.run(["--help"], in: elsewhere.path)
     #expect(!hidden.stdoutText.contains("__complete"))
+  }
+
+  /// The command descriptions completion reads are also the help: every command has a one-line summary,
+  /// a discussion and examples, in the style of git's own.
+  @Test func everyCommandHasASummaryADiscussionAndExamples() throws {
+    let scratch = try ScratchDirectory()
+    let dump = try Taskq.run(["--experimental-dump-help"], in: scratch.path)
+    let tool = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout)) as? [String: Any])
+    let root = try #require(tool["command"] as? [String: Any])
+    let commands = try #require(root["subcommands"] as? [[String: Any]]).filter {
+      ($0["shouldDisplay"] as? Bool) != false && ($0["commandName"] as? String) != "help"
+    }
+    #expect(commands.count == 17)
+    for command in [root] + commands {
+      let name = command["commandName"] as? String ?? "?"
+      let abstract = command["abstract"] as? String ?? ""
+      let discussion = command["discussion"] as? String ?? ""
+      #expect(!abstract.isEmpty && !abstract.contains("\n") && abstract.count <= 90, "\(name): \(abstract)")
+      #expect(abstract.first?.isUppercase == true && abstract.hasSuffix("."), "\(name): \(abstract)")
+      let parts = discussion.components(separatedBy: "Examples:\n")
+      #expect(parts.count == 2, "\(name) has no 'Examples:'")
+      #expect(parts.first?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty == false, "\(name) has no discussion")
+      let examples = (parts.last ?? "").components(separatedBy: "\n\n").first?.split(separator: "\n") ?? []
+      #expect(!examples.isEmpty && examples.allSatisfy { $0.hasPrefix("  ") }, "\(name): \(examples)")
+      #expect(examples.contains { $0.contains("git taskq") }, "\(name): \(examples)")
+      let help = try Taskq.run(name == "git-taskq" ? ["--help"] : [name, "--help"], in: scratch.path)
+      #expect(help.status == 0 && help.stdoutText.hasPrefix("OVERVIEW: "), "\(name): \(help.summary)")
+    }
   }
 
   @Test(arguments: ["bash", "zsh", "fish"])

@@ -14,12 +14,18 @@ extension GitTaskq {
 
         --repo takes a path, or a short name looked up under taskq.reposRoot (~/documents/repos).
 
+        On a terminal, without --task and --task-file, add opens your editor (as 'git taskq edit' \
+        does: $GIT_EDITOR, core.editor, $VISUAL, $EDITOR, vi) on a template that shows the values \
+        of the flags given; write the task below the closing '---' and fill in 'id:'. A template left \
+        unchanged adds nothing.
+
         Examples:
           git taskq add --id T-001 --task "Implement cleanup feature"
           git taskq add --id T-002 --repo sisifo --task "Fix bug Y" --priority 5
           git taskq add --task-file queue/tasks/T-003.md
           git taskq add --task-file task.md --repo sisifo --branch feature/my-branch
           cat task.md | git taskq add --task-file - --id T-004 --depends-on T-001,T-002
+          git taskq add --priority 3
         """)
 
     @Option(help: ArgumentHelp("Task id (required with --task; else frontmatter 'id' or the file name).", valueName: "ID"))

@@ -24,7 +24,7 @@ extension GitTaskq {
           git taskq fsck --json
         """)
 
-    @Flag(help: "Print the findings as JSON: {\"ok\", \"findings\": [{severity, task, message, fix}]}.")
+    @Flag(help: "Print the findings as JSON: {ok, findings: [{severity, task, message, fix}]} (see docs/json.md).")
     var json = false
 
     struct Output: Encodable {

@@ -8,7 +8,10 @@ extension GitTaskq {
       abstract: "Show the history of the queue's transitions, newest first.",
       discussion: """
         Read from the commits of refs/taskq/queue and their Taskq-* trailers (the same history that \
-        'git log refs/taskq/queue' shows).
+        'git log refs/taskq/queue' shows). One line per operation: the abbreviated commit, the time \
+        (UTC), the subject (such as 'T-001: planning → building (plan made)') and the worker that made \
+        it. A removed task's history stays. --json prints an array of {commit, time, task, op, from, \
+        to, worker, subject} (see docs/json.md).
 
         Examples:
           git taskq log
@@ -22,7 +25,7 @@ extension GitTaskq {
     @Option(name: [.customShort("n"), .customLong("max-count")], help: ArgumentHelp("Show at most N entries.", valueName: "N"))
     var maxCount: Int?
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON (see docs/json.md).")
     var json = false
 
     struct Entry: Encodable {

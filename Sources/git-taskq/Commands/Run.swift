@@ -61,7 +61,7 @@ extension GitTaskq {
     @Option(help: ArgumentHelp("docker (default) or local.", valueName: "RUNTIME"))
     var runtime: String?
 
-    @Flag(help: "Print one JSON object per event on stdout.")
+    @Flag(help: "Print one JSON object per event on stdout (see docs/json.md).")
     var json = false
 
     @Option(

@@ -7,6 +7,12 @@ extension GitTaskq {
     static let configuration = CommandConfiguration(
       abstract: "Show one task: its record, its task file and its failure reports.",
       discussion: """
+        Prints the fields of the task's record that are set (status, repository, base, branch, \
+        worktree, container, port, session, attempt, priority, dependencies, worker and lease, times, \
+        the last error), then its task file as the queue stores it (the frontmatter with every \
+        resolved value, and the body), then the names of its failure reports, oldest first, as \
+        'git show' takes them. --json prints the same as one object (see docs/json.md).
+
         Examples:
           git taskq show --id T-001
           git taskq show --id T-001 --json
@@ -15,7 +21,7 @@ extension GitTaskq {
 
     @OptionGroup var task: TaskIDOption
 
-    @Flag(help: "Print JSON: {record, task_file, error_reports}.")
+    @Flag(help: "Print JSON: {record, task_file, error_reports} (see docs/json.md).")
     var json = false
 
     struct Output: Encodable {

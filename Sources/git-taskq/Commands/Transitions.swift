@@ -72,6 +72,7 @@ extension GitTaskq {
 
         Examples:
           git taskq cancel --id T-001
+          git taskq cancel --id T-001 && git taskq cleanup --id T-001
         """)
 
     @OptionGroup var task: TaskIDOption
@@ -92,6 +93,8 @@ extension GitTaskq {
 
         Examples:
           git taskq retry --id T-001
+          git taskq retry --id T-001 && git taskq run --id T-001 --dirty-run
+          git taskq edit --id T-001 && git taskq retry --id T-001
         """)
 
     @OptionGroup var task: TaskIDOption
@@ -111,6 +114,7 @@ extension GitTaskq {
 
         Examples:
           git taskq remove --id T-001
+          git taskq log --id T-001
         """)
 
     @OptionGroup var task: TaskIDOption
