@@ -159,6 +159,17 @@ import Testing
     #expect(problem.contains("YAML alias"), "\(name): \(problem)")
   }
 
+  /// Nesting deep enough to overflow a recursive composer's stack is refused by libyaml's nesting limit.
+  @Test(arguments: [("[", 200_000), ("{a: ", 50_000)])
+  func deepNestingIsRefusedWithoutACrash(opening: String, depth: Int) throws {
+    let start = monotonicSeconds()
+    let value = String(repeating: opening, count: depth)
+    let problem = try #require(refusal(Array("---\nid: \(value)\n---\nBody\n".utf8)))
+    #expect(problem.hasPrefix("malformed YAML frontmatter"), "\(problem.prefix(200))")
+    #expect(!problem.contains("\n"))
+    #expect(monotonicSeconds() - start < 5)
+  }
+
   @Test func anchorsAloneAreFineButAliasesAreRefused() throws {
     #expect(try parse("---\nid: &x T-1\n---\nBody").id == "T-1")
     let problem = try #require(refusal(Array("---\nid: &x T-1\nbase: *x\n---\nBody".utf8)))
