@@ -530,10 +530,8 @@ import Glibc
     #expect(FileManager.default.createFile(atPath: scratch.queueLockPath, contents: Data()))
     let second = Self.waitUntilEarlyInASecond(fraction: 0.2)
     try backdate(scratch.queueLockPath, "@\(second - 1).900000000")  // 0.1–0.3 s ago
-    withKnownIssue("QueueStore.age(of:) counts whole seconds: a 0.3 s old lock is waited out as a dead one") {
-      #expect(throws: QueueError.contention(attempts: 4)) { try scratch.addTask("T-2", store: store) }
-      #expect(FileManager.default.fileExists(atPath: scratch.queueLockPath))
-    }
+    #expect(throws: QueueError.contention(attempts: 4)) { try scratch.addTask("T-2", store: store) }
+    #expect(FileManager.default.fileExists(atPath: scratch.queueLockPath))
   }
 
   /// A lock held longer than a racing writer ever holds one (0.5 s) is waited out until it counts as stale,

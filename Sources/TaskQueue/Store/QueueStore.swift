@@ -135,7 +135,7 @@ public final class QueueStore {
   private func age(of info: stat) -> TimeInterval {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
-    return TimeInterval(ts.tv_sec - info.st_mtim.tv_sec)
+    return TimeInterval(ts.tv_sec - info.st_mtim.tv_sec) + TimeInterval(ts.tv_nsec - info.st_mtim.tv_nsec) / 1e9
   }
 
   /// The operations recorded in the ref's history, newest first, optionally for one task only.
