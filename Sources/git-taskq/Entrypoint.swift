@@ -6,7 +6,9 @@ struct Entrypoint {
     await GitTaskq.main(Self.expandBareOptions(Array(CommandLine.arguments.dropFirst())))
   }
 
-  /// Options whose value is optional, which argument-parser cannot express: a bare `--poll` (the seed's
+  /// Gives the options whose value is optional the value they stand for.
+  ///
+  /// argument-parser cannot express an optional value: a bare `--poll` (the seed's
   /// `--poll [SECONDS]`) or `--watch` gets the marker value that its command reads as "the configured
   /// interval", and a bare `--color` becomes `--color always`, as in git. A value that follows is kept
   /// (`--poll 10`, `--watch 0.5`, `--color never`).

@@ -52,7 +52,9 @@ import Testing
     let repository = try Self.reviewed()
     try repository.git("checkout", "-q", "-b", "elsewhere")
     let result = try repository.taskqOK("approve", "--id", "T-1")
-    #expect(result.stdoutText.contains("merge it:  git -C \(repository.path) switch main && git -C \(repository.path) merge task/T-1\n"))
+    #expect(
+      result.stdoutText.contains(
+        "merge it:  git -C \(repository.path) switch main && git -C \(repository.path) merge task/T-1\n"))
     #expect(result.stdoutText.contains("push it:   git -C \(repository.path) push -u <remote> task/T-1\n"))
   }
 
@@ -65,7 +67,9 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
     #expect(try repository.git("status", "--porcelain").isEmpty)
     #expect(try Self.status(repository) == .done)
-    #expect(try repository.git("log", "-1", "--format=%s", "refs/taskq/queue") == "T-1: review → done (merged into main, fast-forward)")
+    #expect(
+      try repository.git("log", "-1", "--format=%s", "refs/taskq/queue")
+        == "T-1: review → done (merged into main, fast-forward)")
   }
 
   @Test func fastForwardOfABaseNobodyHasCheckedOutMovesOnlyTheRef() throws {
@@ -103,7 +107,10 @@ import Testing
     let queue = try repository.queueTip()
     let result = try repository.taskq("approve", "--id", "T-1", "--merge")
     #expect(result.status == 1)
-    #expect(result.stderrText.hasPrefix("error: merging 'task/T-1' into 'main' conflicts in 'README.md'; the merge was aborted"), "\(result.stderrText)")
+    #expect(
+      result.stderrText.hasPrefix(
+        "error: merging 'task/T-1' into 'main' conflicts in 'README.md'; the merge was aborted"), "\(result.stderrText)"
+    )
     #expect(result.stderrText.contains("then 'git taskq approve --id T-1'"))
     #expect(try repository.git("rev-parse", "main") == main)
     #expect(try repository.git("status", "--porcelain").isEmpty)
@@ -135,7 +142,8 @@ import Testing
     let result = try repository.taskq("approve", "--id", "T-1", "--merge")
     #expect(result.status == 1)
     #expect(result.stderrText.contains("'task/T-1' and 'main' have diverged"))
-    #expect(result.stderrText.contains("git -C \(repository.path) switch main && git -C \(repository.path) merge task/T-1"))
+    #expect(
+      result.stderrText.contains("git -C \(repository.path) switch main && git -C \(repository.path) merge task/T-1"))
     #expect(try repository.git("rev-parse", "main") == main)
     #expect(try Self.status(repository) == .review)
   }
@@ -148,7 +156,8 @@ import Testing
     let main = try repository.git("rev-parse", "main")
     let result = try repository.taskq("approve", "--id", "T-1", "--merge")
     #expect(result.status == 1)
-    #expect(result.stderrText.contains("'main' is checked out in the linked worktree '\(linked)'"), "\(result.stderrText)")
+    #expect(
+      result.stderrText.contains("'main' is checked out in the linked worktree '\(linked)'"), "\(result.stderrText)")
     #expect(result.stderrText.contains("git -C \(linked) merge --ff-only task/T-1"))
     #expect(try repository.git("rev-parse", "main") == main)
     #expect(try Self.status(repository) == .review)

@@ -50,7 +50,8 @@ import Testing
 
       """
     for words in lines {
-      script += "t " + words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ") + "\n"
+      script +=
+        "t " + words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ") + "\n"
     }
     let system = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     let result = try ProcessRunner.run(
@@ -152,7 +153,8 @@ import Testing
       #expect(abstract.first?.isUppercase == true && abstract.hasSuffix("."), "\(name): \(abstract)")
       let parts = discussion.components(separatedBy: "Examples:\n")
       #expect(parts.count == 2, "\(name) has no 'Examples:'")
-      #expect(parts.first?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty == false, "\(name) has no discussion")
+      #expect(
+        parts.first?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty == false, "\(name) has no discussion")
       let examples = (parts.last ?? "").components(separatedBy: "\n\n").first?.split(separator: "\n") ?? []
       #expect(!examples.isEmpty && examples.allSatisfy { $0.hasPrefix("  ") }, "\(name): \(examples)")
       #expect(examples.contains { $0.contains("git taskq") }, "\(name): \(examples)")

@@ -35,10 +35,11 @@ import Glibc
   @Test func recordsTheEditedFileAsAnEditTransition() throws {
     let repository = try Self.repository()
     let editor = try Self.editor(
-      repository, """
-        sed -i 's/^Do the thing\\.$/Do the thing well./' "$1"
-        sed -i 's/^branch: task\\/T-1$/branch: task\\/T-1\\npriority: 7/' "$1"
-        """)
+      repository,
+      """
+      sed -i 's/^Do the thing\\.$/Do the thing well./' "$1"
+      sed -i 's/^branch: task\\/T-1$/branch: task\\/T-1\\npriority: 7/' "$1"
+      """)
     let before = try repository.store().snapshot().record("T-1")
     let result = try repository.taskqOK("edit", "--id", "T-1", environment: Self.using(editor))
     #expect(result.stdoutText == "T-1: edited (todo): priority, body\n")
@@ -68,7 +69,8 @@ import Glibc
     #expect(try repository.queueTip() == tip)
     // A comment added to the frontmatter is not a change either.
     let comment = try Self.editor(repository, "sed -i 's/^base: main$/base: main # the default/' \"$1\"")
-    #expect(try repository.taskqOK("edit", "--id", "T-1", environment: Self.using(comment)).stdoutText == "T-1: no changes\n")
+    #expect(
+      try repository.taskqOK("edit", "--id", "T-1", environment: Self.using(comment)).stdoutText == "T-1: no changes\n")
     #expect(try repository.queueTip() == tip)
   }
 
@@ -78,12 +80,14 @@ import Glibc
     let path = scratch.path + "/it's a $(touch PWNED) `touch PWNED2` dir"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     try Git.run(["init", "-q", "-b", "main"], in: path)
-    try Git.run(["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "init"], in: path)
+    try Git.run(
+      ["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "init"], in: path)
     let store = QueueStore(repository: try Repository.open(at: path), worker: "test")
     try store.add(NewTask(id: "T-1", repo: path, base: "main", body: "Do the thing."))
     // The editor is shell text with a quoted program path containing a space, and an argument.
     let script = try scratch.write(
-      "my editor/edit", "[ \"$1\" = --flag ] || exit 3\nprintf '%s' \"$2\" > \"$(dirname \"$0\")/seen\"\necho 'Extra line.' >> \"$2\"\n")
+      "my editor/edit",
+      "[ \"$1\" = --flag ] || exit 3\nprintf '%s' \"$2\" > \"$(dirname \"$0\")/seen\"\necho 'Extra line.' >> \"$2\"\n")
     let result = try Taskq.run(
       ["edit", "--id", "T-1"], in: path, environment: Self.using("sh '\(script)' --flag"))
     #expect(result.status == 0, "\(result.summary)")
@@ -149,7 +153,8 @@ import Glibc
       ])
     #expect(try repository.queueTip() == tip)
     // The next edit opens the kept text, which this editor fixes.
-    let fix = try Self.editor(repository, named: "fix", "grep -q '^Kept text.$' \"$1\" && sed -i 's/^id: T-2$/id: T-1/' \"$1\"")
+    let fix = try Self.editor(
+      repository, named: "fix", "grep -q '^Kept text.$' \"$1\" && sed -i 's/^id: T-2$/id: T-1/' \"$1\"")
     let again = try repository.taskqOK("edit", "--id", "T-1", environment: Self.using(fix))
     #expect(again.stderrText.hasPrefix("resuming your unfinished edit of 'T-1' from '\(draft)'"))
     #expect(again.stdoutText == "T-1: edited (todo): body\n")
@@ -222,7 +227,8 @@ import Glibc
       repository, "'\(Taskq.binary)' cancel --id T-1 >/dev/null\nsed -i 's/^Do the thing\\.$/Too late./' \"$1\"")
     let result = try repository.taskq("edit", "--id", "T-1", environment: Self.using(editor))
     #expect(result.status == 1)
-    #expect(result.stderrLines.first == "error: cannot edit task 'T-1': it is 'cancelled' (edit needs 'todo' or 'failed')")
+    #expect(
+      result.stderrLines.first == "error: cannot edit task 'T-1': it is 'cancelled' (edit needs 'todo' or 'failed')")
     #expect(try repository.store().snapshot().taskFile("T-1")?.contains("Too late.") == false)
   }
 
@@ -232,7 +238,8 @@ import Glibc
     let editor = try Self.editor(repository, "echo changed >> \"$1\"\nexit 4")
     let result = try repository.taskq("edit", "--id", "T-1", environment: Self.using(editor))
     #expect(result.status == 1)
-    #expect(result.stderrText.hasPrefix("error: there was a problem with the editor '\(editor)': it exited with status 4"))
+    #expect(
+      result.stderrText.hasPrefix("error: there was a problem with the editor '\(editor)': it exited with status 4"))
     #expect(try repository.queueTip() == tip)
   }
 
@@ -250,11 +257,12 @@ import Glibc
     let repository = try ScratchRepository()
     let template = repository.directory.path + "/template-seen"
     let editor = try Self.editor(
-      repository, """
-        cp "$1" '\(template)'
-        sed -i 's/^id: $/id: T-ED/' "$1"
-        printf 'Written in the editor.\\n' >> "$1"
-        """)
+      repository,
+      """
+      cp "$1" '\(template)'
+      sed -i 's/^id: $/id: T-ED/' "$1"
+      printf 'Written in the editor.\\n' >> "$1"
+      """)
     var environment = StatusWatchTests.environment(home: repository.directory.path)
     environment["EDITOR"] = editor
     let terminal = try TmuxTerminal(
@@ -288,6 +296,7 @@ import Glibc
     let repository = try ScratchRepository()
     let result = try repository.taskq("add", environment: Self.using("true"))
     #expect(result.status == 1)
-    #expect(result.stderrText == "error: nothing to add: pass --task TEXT, or --task-file PATH ('-' reads standard input)\n")
+    #expect(
+      result.stderrText == "error: nothing to add: pass --task TEXT, or --task-file PATH ('-' reads standard input)\n")
   }
 }

@@ -55,7 +55,9 @@ import Testing
     // One commit, an 'import' operation.
     #expect(try repository.queueMessages().count == before + 1)
     #expect(try repository.queueTrailers("Taskq-Op").first == "import")
-    #expect(try repository.git("log", "-1", "--format=%s", "refs/taskq/queue") == "T-001: added (done) (imported 8 task(s) from the Python taskq)")
+    #expect(
+      try repository.git("log", "-1", "--format=%s", "refs/taskq/queue")
+        == "T-001: added (done) (imported 8 task(s) from the Python taskq)")
 
     let store = try repository.store()
     let records = try store.snapshot().records()
@@ -81,7 +83,10 @@ import Testing
     // The task files: canonical frontmatter, the Python file's body.
     let t2 = try #require(try store.snapshot().taskFile("T-002"))
     #expect(t2.contains("branch: feature/my-branch\n"))
-    #expect(t2.hasSuffix("---\nAdd a `--dry-run` flag to the sync command.\n\nAcceptance criteria:\n- Prints what would change.\n- Changes nothing.\n"))
+    #expect(
+      t2.hasSuffix(
+        "---\nAdd a `--dry-run` flag to the sync command.\n\nAcceptance criteria:\n- Prints what would change.\n- Changes nothing.\n"
+      ))
   }
 
   @Test func errorReportsMoveIntoTheQueueAndErrorFilePointsAtTheNamedOne() throws {
@@ -148,7 +153,9 @@ import Testing
     let (repository, root) = try Self.world()
     try repository.addTask("T-004", body: "Our own T-004.")
     let result = try repository.taskqOK("import", "--from", root)
-    #expect(result.stdoutText.hasPrefix("imported 7 task(s) with 4 error report(s) from \(root)/queue in one commit (1 already in the queue: T-004)\n"))
+    #expect(
+      result.stdoutText.hasPrefix(
+        "imported 7 task(s) with 4 error report(s) from \(root)/queue in one commit (1 already in the queue: T-004)\n"))
     #expect(try repository.store().snapshot().taskFile("T-004")?.hasSuffix("Our own T-004.\n") == true)
   }
 

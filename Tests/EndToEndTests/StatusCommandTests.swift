@@ -22,7 +22,8 @@ import Testing
       var record = try tx.existing("T-4")
       record.port = 4123
       tx.put(record)
-      tx.operation = Operation(kind: "port", task: "T-4", from: .review, to: .review, worker: tx.worker, detail: "port 4123")
+      tx.operation = Operation(
+        kind: "port", task: "T-4", from: .review, to: .review, worker: tx.worker, detail: "port 4123")
     }
     try repository.addTask("T-5", store: store)
     try store.cancel("T-5")
@@ -54,7 +55,10 @@ import Testing
     #expect(byID["T-5"]?.contains("attempt") == false)
     #expect(byID["T-1"]?.contains("attempt") == false)
     // Columns line up: the branch starts at the same offset on every line.
-    let offsets = Set(byID.map { id, line in line.range(of: "task/\(id)").map { line.distance(from: line.startIndex, to: $0.lowerBound) } })
+    let offsets = Set(
+      byID.map { id, line in
+        line.range(of: "task/\(id)").map { line.distance(from: line.startIndex, to: $0.lowerBound) }
+      })
     #expect(offsets.count == 1, "\(result.stdoutText)")
     #expect(!result.stdoutText.contains("\u{1B}"))
     // No trailing blanks.
@@ -89,27 +93,28 @@ import Testing
   /// Whether `text` has an SGR escape sequence.
   static func isColored(_ text: String) -> Bool { text.contains("\u{1B}[") }
 
-  @Test(arguments: [
-    // (arguments, environment, git config, coloured?)
-    (["--color=always"], [:], [:], true),
-    (["--color"], [:], [:], true),
-    (["--color", "always"], [:], [:], true),
-    (["--color=never"], [:], ["color.ui": "always"], false),
-    (["--no-color"], [:], ["color.ui": "always"], false),
-    (["--color=auto"], [:], ["color.ui": "always"], false),
-    ([], [:], [:], false),
-    ([], [:], ["color.ui": "always"], true),
-    ([], [:], ["color.ui": "true"], false),
-    ([], [:], ["color.taskq": "always", "color.ui": "never"], true),
-    ([], [:], ["color.taskq": "never", "color.ui": "always"], false),
-    ([], ["NO_COLOR": "1"], ["color.ui": "always"], false),
-    (["--color=always"], ["NO_COLOR": "1"], [:], true),
-    ([], ["GIT_CONFIG_PARAMETERS": "'color.ui'='always'"], [:], true),
-    ([], ["GIT_CONFIG_PARAMETERS": "'color.ui=always'"], [:], true),
-    ([], ["GIT_CONFIG_PARAMETERS": "'color.taskq'='never'"], ["color.ui": "always"], false),
-    ([], ["GIT_PAGER_IN_USE": "true"], [:], true),
-    ([], ["GIT_PAGER_IN_USE": "true", "TERM": "dumb"], [:], false),
-  ] as [([String], [String: String], [String: String], Bool)])
+  @Test(
+    arguments: [
+      // (arguments, environment, git config, coloured?)
+      (["--color=always"], [:], [:], true),
+      (["--color"], [:], [:], true),
+      (["--color", "always"], [:], [:], true),
+      (["--color=never"], [:], ["color.ui": "always"], false),
+      (["--no-color"], [:], ["color.ui": "always"], false),
+      (["--color=auto"], [:], ["color.ui": "always"], false),
+      ([], [:], [:], false),
+      ([], [:], ["color.ui": "always"], true),
+      ([], [:], ["color.ui": "true"], false),
+      ([], [:], ["color.taskq": "always", "color.ui": "never"], true),
+      ([], [:], ["color.taskq": "never", "color.ui": "always"], false),
+      ([], ["NO_COLOR": "1"], ["color.ui": "always"], false),
+      (["--color=always"], ["NO_COLOR": "1"], [:], true),
+      ([], ["GIT_CONFIG_PARAMETERS": "'color.ui'='always'"], [:], true),
+      ([], ["GIT_CONFIG_PARAMETERS": "'color.ui=always'"], [:], true),
+      ([], ["GIT_CONFIG_PARAMETERS": "'color.taskq'='never'"], ["color.ui": "always"], false),
+      ([], ["GIT_PAGER_IN_USE": "true"], [:], true),
+      ([], ["GIT_PAGER_IN_USE": "true", "TERM": "dumb"], [:], false),
+    ] as [([String], [String: String], [String: String], Bool)])
   func colourFollowsGit(arguments: [String], environment: [String: String], config: [String: String], colored: Bool)
     throws
   {
@@ -127,11 +132,14 @@ import Testing
     let path = "\(Taskq.binaryDirectory):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")"
     let env = Self.plain.merging(["PATH": path]) { _, new in new }
     let always = try ProcessRunner.run(
-      ProcessSpec("git", ["-c", "color.ui=always", "taskq", "status"], environment: env, directory: repository.path, timeout: 60))
+      ProcessSpec(
+        "git", ["-c", "color.ui=always", "taskq", "status"], environment: env, directory: repository.path, timeout: 60))
     #expect(always.succeeded, "\(always.summary)")
     #expect(Self.isColored(always.stdoutText))
     let never = try ProcessRunner.run(
-      ProcessSpec("git", ["-c", "color.ui=never", "taskq", "status", "--color=auto"], environment: env, directory: repository.path, timeout: 60))
+      ProcessSpec(
+        "git", ["-c", "color.ui=never", "taskq", "status", "--color=auto"], environment: env,
+        directory: repository.path, timeout: 60))
     #expect(!Self.isColored(never.stdoutText))
   }
 
@@ -161,7 +169,8 @@ import Testing
     let repository = try ScratchRepository()
     try repository.addTask("T-1")
     let spec = ProcessSpec(
-      Taskq.binary, ["status", "--watch", "0.2"], environment: Self.plain.merging(["GIT_CONFIG_NOSYSTEM": "1"]) { _, n in n },
+      Taskq.binary, ["status", "--watch", "0.2"],
+      environment: Self.plain.merging(["GIT_CONFIG_NOSYSTEM": "1"]) { _, n in n },
       directory: repository.path, timeout: 1.5)
     let result = try ProcessRunner.run(spec)
     #expect(result.ending == .timedOut)

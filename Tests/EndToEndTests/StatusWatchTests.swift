@@ -8,8 +8,9 @@ import Testing
 import Glibc
 #endif
 
-/// A tmux server of its own (a private socket in a scratch directory), for checking what a person sees in
-/// a real terminal. `deinit` ends that server, and only it.
+/// A tmux server of its own (a private socket in a scratch directory).
+///
+/// For checking what a person sees in a real terminal. `deinit` ends that server, and only it.
 final class TmuxTerminal {
   static let program: String? = ["/usr/bin/tmux", "/usr/local/bin/tmux", "/bin/tmux"].first {
     FileManager.default.isExecutableFile(atPath: $0)
@@ -28,8 +29,10 @@ final class TmuxTerminal {
     // `env -i` so that nothing of the tmux server's own environment reaches the command.
     // remain-on-exit first, so that a command that ends at once leaves its screen (and its status).
     try tmux(
-      ["set-option", "-g", "remain-on-exit", "on", ";", "new-session", "-d", "-s", "taskq", "-x", "\(columns)", "-y",
-        "\(rows)", "-c", directory, "env", "-i"] + env + command)
+      [
+        "set-option", "-g", "remain-on-exit", "on", ";", "new-session", "-d", "-s", "taskq", "-x", "\(columns)", "-y",
+        "\(rows)", "-c", directory, "env", "-i",
+      ] + env + command)
   }
 
   deinit {
@@ -64,7 +67,9 @@ final class TmuxTerminal {
   /// The exit status of the ended command (`nil` while it runs).
   func exitStatus() throws -> Int? {
     guard try isDead() else { return nil }
-    return Int(try tmux(["display-message", "-p", "-t", "taskq", "#{pane_dead_status}"]).trimmingCharacters(in: .whitespacesAndNewlines))
+    return Int(
+      try tmux(["display-message", "-p", "-t", "taskq", "#{pane_dead_status}"]).trimmingCharacters(
+        in: .whitespacesAndNewlines))
   }
 
   /// Polls the screen until `condition` holds; throws with the last screen after `timeout` seconds.
@@ -84,7 +89,9 @@ final class TmuxTerminal {
 }
 
 /// `git taskq status --watch` in a real terminal (tmux), as a person sees it.
-@Suite(.enabled(if: TmuxTerminal.program != nil, "tmux is not installed (apt-get install tmux): the terminal test is skipped"))
+@Suite(
+  .enabled(
+    if: TmuxTerminal.program != nil, "tmux is not installed (apt-get install tmux): the terminal test is skipped"))
 struct StatusWatchTests {
   static func environment(home: String) -> [String: String] {
     [
@@ -146,7 +153,8 @@ struct StatusWatchTests {
     try repository.addTask("T-001")
     var environment = Self.environment(home: repository.directory.path)
     environment["NO_COLOR"] = "1"
-    let terminal = try TmuxTerminal([Taskq.binary, "status", "--watch", "1"], in: repository.path, environment: environment)
+    let terminal = try TmuxTerminal(
+      [Taskq.binary, "status", "--watch", "1"], in: repository.path, environment: environment)
     try terminal.waitFor("the first frame") { $0.contains("T-001") }
     let colored = try terminal.screen(escapes: true)
     #expect(!colored.contains("\u{1B}["), "\(colored)")

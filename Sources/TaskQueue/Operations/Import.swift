@@ -68,7 +68,8 @@ public struct PythonQueue: Sendable {
     let reports = Self.errorReports(in: directory + "/errors", ids: parsed.map(\.fields.id), problems: &queue.problems)
     for (line, fields) in parsed {
       do {
-        let file = try Self.taskFile(for: fields, root: (directory as NSString).deletingLastPathComponent, directory: directory)
+        let file = try Self.taskFile(
+          for: fields, root: (directory as NSString).deletingLastPathComponent, directory: directory)
         var record = fields.record
         let own = reports[fields.id] ?? []
         let named = fields.errorFile.map { (($0 as NSString).lastPathComponent) }
@@ -77,7 +78,8 @@ public struct PythonQueue: Sendable {
         if let errorFileName, let text = own.first(where: { $0.name == errorFileName })?.text {
           record.lastError = Self.summary(ofReport: text)
         }
-        queue.tasks.append(Task(record: record, file: file, errorReports: own, errorFileName: errorFileName, line: line))
+        queue.tasks.append(
+          Task(record: record, file: file, errorReports: own, errorFileName: errorFileName, line: line))
       } catch let problem as LineProblem {
         queue.problems.append("line \(line): task '\(fields.id)': \(problem.text)")
       }
@@ -141,8 +143,11 @@ public struct PythonQueue: Sendable {
       out = out.trimmingCharacters(in: .whitespaces)
       return out.count > 200 ? String(out.prefix(197)) + "..." : out
     }
-    if let heading = lines.firstIndex(where: { $0.hasPrefix("#") && $0.lowercased().contains("error") && !$0.hasPrefix("# ") }) {
-      if let line = lines[(heading + 1)...].first(where: { !$0.isEmpty && !$0.hasPrefix("```") && !$0.hasPrefix("~~~") }),
+    if let heading = lines.firstIndex(where: {
+      $0.hasPrefix("#") && $0.lowercased().contains("error") && !$0.hasPrefix("# ")
+    }) {
+      if let line = lines[(heading + 1)...].first(where: { !$0.isEmpty && !$0.hasPrefix("```") && !$0.hasPrefix("~~~") }
+      ),
         !line.hasPrefix("#")
       {
         return clean(line)
@@ -242,13 +247,19 @@ public struct PythonQueue: Sendable {
       record.container = try line.string("container")
       record.port = port
       record.sessionID = try line.string("session_id")
-      return Fields(id: id, taskFile: try line.string("task_file"), errorFile: try line.string("error_file"), record: record)
+      return Fields(
+        id: id, taskFile: try line.string("task_file"), errorFile: try line.string("error_file"), record: record)
     }
   }
 
   /// Any JSON value; numbers are integers when they are whole (a Python `int`), so `0` is never a boolean.
   enum JSONValue: Decodable {
-    case null, bool(Bool), integer(Int), number(Double), string(String), array([JSONValue])
+    case null
+    case bool(Bool)
+    case integer(Int)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
     case object([String: JSONValue])
 
     init(from decoder: any Decoder) throws {
@@ -294,19 +305,27 @@ public struct ImportReport: Sendable, Equatable {
 public let importedWorker = "python-taskq (imported)"
 
 extension QueueStore {
-  /// Imports the Python tool's tasks in one commit (operation `import`), keeping their ids, statuses,
-  /// timestamps, attempts, runtime fields and error reports (stored under `tasks/<bb>/<id>/errors/`, with
-  /// `error_file` pointing there). Tasks whose id the queue has already are left out, so importing again
-  /// changes nothing. A task that was `planning` or `building` keeps its status with an expired lease.
+  /// Imports the Python tool's tasks in one commit (operation `import`).
   ///
-  /// - Parameter dryRun: compute the report against the current queue without writing.
+  /// Keeps their ids, statuses, timestamps, attempts, runtime fields and error reports (stored under
+  /// `tasks/<bb>/<id>/errors/`, with `error_file` pointing there). Tasks whose id the queue has already are
+  /// left out, so importing again changes nothing. A task that was `planning` or `building` keeps its
+  /// status with an expired lease.
+  ///
+  /// - Parameters:
+  ///   - queue: what ``PythonQueue/read(from:)`` found.
+  ///   - dryRun: compute the report against the current queue without writing.
   /// - Returns: what was imported and what was left out.
+  /// - Throws: ``QueueError`` or ``GitError`` when the queue cannot be read or written; nothing is written
+  ///   then.
   @discardableResult
   public func importTasks(_ queue: PythonQueue, dryRun: Bool = false) throws -> ImportReport {
     if dryRun {
       let snapshot = try snapshot()
       var meta = snapshot.meta
-      return try Self.plan(queue, existing: { try snapshot.record($0) != nil }, meta: &meta, now: Timestamp.nowSeconds()).report
+      return try Self.plan(
+        queue, existing: { try snapshot.record($0) != nil }, meta: &meta, now: Timestamp.nowSeconds()
+      ).report
     }
     return try update { tx in
       var meta = tx.meta
@@ -350,7 +369,9 @@ extension QueueStore {
         )
       }
       if !FileManager.default.fileExists(atPath: record.repo) {
-        if !missingRepositories.contains(where: { $0.repo == record.repo }) { missingRepositories.append((record.repo, [])) }
+        if !missingRepositories.contains(where: { $0.repo == record.repo }) {
+          missingRepositories.append((record.repo, []))
+        }
         if let index = missingRepositories.firstIndex(where: { $0.repo == record.repo }) {
           missingRepositories[index].ids.append(record.id)
         }
@@ -364,7 +385,8 @@ extension QueueStore {
     }
     for (repo, ids) in missingRepositories {
       report.notes.append(
-        "the repository '\(repo)' of \(ids.joined(separator: ", ")) does not exist on this machine (clone it there, or give the tasks another repo with 'git taskq edit')")
+        "the repository '\(repo)' of \(ids.joined(separator: ", ")) does not exist on this machine (clone it there, or give the tasks another repo with 'git taskq edit')"
+      )
     }
     return (report, files)
   }

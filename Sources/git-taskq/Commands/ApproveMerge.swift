@@ -100,7 +100,8 @@ struct BranchMerger {
     let result = try git(["merge", isFastForward ? "--ff-only" : "--no-edit", branch], in: checkout.path)
     if result.succeeded { return isFastForward ? .fastForwarded : .merged }
     // Leave the working tree as it was: list the conflicts, then abort the merge git started.
-    let conflicts = (try? git(["diff", "--name-only", "--diff-filter=U"], in: checkout.path))?.stdoutText
+    let conflicts =
+      (try? git(["diff", "--name-only", "--diff-filter=U"], in: checkout.path))?.stdoutText
       .split(separator: "\n").map(String.init) ?? []
     var aborted = false
     if FileManager.default.fileExists(atPath: repository.commonDirectory + "MERGE_HEAD") {
@@ -121,7 +122,8 @@ struct BranchMerger {
   /// The commands that merge or push the branch by hand, for the output of a plain `approve`.
   func instructions(remote: String?) -> [String] {
     let repo = shellQuote(repositoryPath)
-    let checkedOut = (try? Repository.open(at: repositoryPath)).flatMap { try? Self.checkouts(of: $0).first?.branch } == base
+    let checkedOut =
+      (try? Repository.open(at: repositoryPath)).flatMap { try? Self.checkouts(of: $0).first?.branch } == base
     let merge =
       checkedOut
       ? "git -C \(repo) merge \(branch)"
@@ -133,6 +135,7 @@ struct BranchMerger {
   }
 
   /// Every working tree of `repository` and its checked-out branch (`nil`: detached), the main one first.
+  ///
   /// Read from the `HEAD` files git keeps for each (libgit2 1.5 has no call that names a worktree's branch).
   static func checkouts(of repository: Repository) throws -> [Checkout] {
     var result: [Checkout] = []

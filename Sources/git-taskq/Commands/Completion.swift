@@ -61,11 +61,14 @@ extension GitTaskq {
         """,
       shouldDisplay: false)
 
-    @Argument(help: ArgumentHelp("The shell (only bash: zsh and fish call git-taskq's own completion).", valueName: "shell"))
+    @Argument(
+      help: ArgumentHelp("The shell (only bash: zsh and fish call git-taskq's own completion).", valueName: "shell"))
     var shell: String
 
     func validate() throws {
-      guard shell == "bash" else { throw ValidationError("only 'bash' is supported (zsh and fish use --generate-completion-script)") }
+      guard shell == "bash" else {
+        throw ValidationError("only 'bash' is supported (zsh and fish use --generate-completion-script)")
+      }
     }
 
     func run() throws { print(Self.bash, terminator: "") }
@@ -180,7 +183,8 @@ struct Completer {
     let current = words.last ?? ""
     let before = Array(words.dropLast())
     let visible = (tool.subcommands ?? []).filter { $0.shouldDisplay != false }
-    guard let index = before.firstIndex(where: { word in visible.contains { $0.commandName == word } || word == "help" })
+    guard
+      let index = before.firstIndex(where: { word in visible.contains { $0.commandName == word } || word == "help" })
     else {
       if current.hasPrefix("-") { return Self.matching(["--help", "--version"], current) }
       return Self.matching(visible.map(\.commandName) + ["help"], current)
@@ -200,7 +204,8 @@ struct Completer {
       guard let argument = arguments.first(where: { $0.kind == "option" && $0.spellings.contains(option) }) else {
         return []
       }
-      return values(of: argument, spelled: option, command: name, prefix: String(current[current.index(after: equals)...]))
+      return values(
+        of: argument, spelled: option, command: name, prefix: String(current[current.index(after: equals)...]))
     }
     // The value of an option given as the previous word.
     if let previous = rest.last, previous.hasPrefix("-"), !previous.contains("="),

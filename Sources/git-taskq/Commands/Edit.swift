@@ -96,7 +96,8 @@ struct TaskEdit {
     let (edited, _) = try TaskFile.read(path: editedPath)
     if let newID = edited.id, newID != id {
       throw QueueError.taskFile(
-        path: editedPath, problem: "the id cannot change (it is '\(id)'; add a new task for '\(QueueError.printableID(newID))')")
+        path: editedPath,
+        problem: "the id cannot change (it is '\(id)'; add a new task for '\(QueueError.printableID(newID))')")
     }
     let before = try? TaskFile.parse(Array(original.utf8), path: "original")
     var request = AddRequest()
@@ -191,8 +192,9 @@ struct TaskDraft {
     try Data(base.utf8).write(to: URL(fileURLWithPath: basePath), options: .atomic)
   }
 
-  /// Whether a kept draft exists that started from `base` (the task has not changed since): then it is
-  /// opened again. A stale draft is replaced.
+  /// Whether a kept draft exists that started from `base`, so that it is opened again.
+  ///
+  /// A draft whose task changed since it was made is stale: it is replaced.
   func resume(basedOn base: String) -> Bool {
     guard FileManager.default.fileExists(atPath: path),
       let kept = FileManager.default.contents(atPath: basePath), kept == Data(base.utf8)
@@ -229,7 +231,8 @@ enum AddDraft {
     } else {
       try draft.start(text: template, basedOn: template)
     }
-    try Editor.launch(try Editor.resolve(configuration: try? context.repository.configuration()), on: draft.path, keeping: draft)
+    try Editor.launch(
+      try Editor.resolve(configuration: try? context.repository.configuration()), on: draft.path, keeping: draft)
     let text = try draft.read()
     if text == template {
       draft.discard()

@@ -32,7 +32,9 @@ extension GitTaskq {
           git taskq import --from ~/src/sisifo/queue --dry-run
         """)
 
-    @Option(help: ArgumentHelp("The directory that holds the Python tool's queue/ (default: this repository's top).", valueName: "DIR"))
+    @Option(
+      help: ArgumentHelp(
+        "The directory that holds the Python tool's queue/ (default: this repository's top).", valueName: "DIR"))
     var from: String?
 
     @Flag(help: "Show what would be imported, and write nothing.")
@@ -48,7 +50,9 @@ extension GitTaskq {
         print("nothing to import from \(queue.directory)" + Self.present(report))
       } else {
         let reports = report.errorReports > 0 ? " with \(report.errorReports) error report(s)" : ""
-        print("\(verb) \(report.imported.count) task(s)\(reports) from \(queue.directory)\(dryRun ? "" : " in one commit")" + Self.present(report))
+        print(
+          "\(verb) \(report.imported.count) task(s)\(reports) from \(queue.directory)\(dryRun ? "" : " in one commit")"
+            + Self.present(report))
         for status in TaskStatus.displayOrder {
           let ids = report.imported.filter { $0.status == status }.map(\.id)
           if !ids.isEmpty { print("  \(status.rawValue) (\(ids.count)): \(ids.joined(separator: " "))") }

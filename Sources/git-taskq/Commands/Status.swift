@@ -46,7 +46,8 @@ extension GitTaskq {
 
     @Option(
       name: .customLong("color"),
-      help: ArgumentHelp("When to colour: auto (default), always or never. A bare --color means always.", valueName: "WHEN"))
+      help: ArgumentHelp(
+        "When to colour: auto (default), always or never. A bare --color means always.", valueName: "WHEN"))
     var color: ColorWhen?
 
     @Flag(name: .customLong("no-color"), help: "Never colour (the same as --color=never).")
@@ -66,8 +67,12 @@ extension GitTaskq {
       if let watchValue, watchValue <= 0 && watchValue != -1 {
         throw ValidationError("--watch must be a positive number of seconds")
       }
-      if watchValue != nil && json { throw ValidationError("--watch redraws the text view; it cannot be combined with --json") }
-      if noColor && color != nil && color != .never { throw ValidationError("--no-color contradicts --color=\(color?.rawValue ?? "")") }
+      if watchValue != nil && json {
+        throw ValidationError("--watch redraws the text view; it cannot be combined with --json")
+      }
+      if noColor && color != nil && color != .never {
+        throw ValidationError("--no-color contradicts --color=\(color?.rawValue ?? "")")
+      }
     }
 
     func run(_ context: CommandContext) async throws {
@@ -107,8 +112,9 @@ extension GitTaskq {
       return lines.joined(separator: "\n")
     }
 
-    /// Redraws the screen every `interval` seconds until the process is interrupted. On a terminal each
-    /// frame replaces the last (cut to the window's size, as watch(1) does); in a pipe frames follow each
+    /// Redraws the screen every `interval` seconds until the process is interrupted.
+    ///
+    /// On a terminal each frame replaces the last (cut to the window's size, as watch(1) does); in a pipe frames follow each
     /// other, separated by a blank line.
     func watch(_ context: CommandContext, every interval: Double, colored: Bool) async throws {
       let terminal = Output.isTerminal(1)
@@ -154,7 +160,8 @@ extension GitTaskq {
     /// was fetched before and differs.
     static func remoteLine(_ context: CommandContext) -> String? {
       let remote = GitTaskq.Sync.defaultRemote(context.settings)
-      let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+      let sync = QueueSync(
+        store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
       guard let divergence = try? sync.divergence(remote: remote) else { return nil }
       let (ahead, behind) = divergence
       guard ahead > 0 || behind > 0 else { return nil }
@@ -176,7 +183,9 @@ enum ColorChoice {
   /// The value `Entrypoint` gives a bare `--color` (git: a bare `--color` means always).
   static let bareFlagValue = ColorWhen.always.rawValue
 
-  /// Resolves, first match wins: the flag; a non-empty `NO_COLOR` (never); `color.taskq`, then `color.ui`
+  /// Whether `status` colours its output.
+  ///
+  /// The first that applies wins: the flag; a non-empty `NO_COLOR` (never); `color.taskq`, then `color.ui`
   /// (from `git -c` first, then the repository's configuration); `auto`. `auto` colours when standard
   /// output is a terminal (or git's pager, `GIT_PAGER_IN_USE`) and `TERM` is not `dumb`.
   static func resolve(
@@ -197,8 +206,10 @@ enum ColorChoice {
     }
   }
 
-  /// `color.taskq`, else `color.ui`, each from `git -c` (GIT_CONFIG_PARAMETERS) before the configuration
-  /// files, as git reads them. Unknown values are skipped.
+  /// The colour setting of git's configuration: `color.taskq`, else `color.ui`.
+  ///
+  /// Each is read from `git -c` (GIT_CONFIG_PARAMETERS) before the configuration files, as git reads them.
+  /// Unknown values are skipped.
   static func configured(_ configuration: Configuration?, environment: [String: String]) -> ColorWhen? {
     let parameters = environment["GIT_CONFIG_PARAMETERS"].map(parseConfigParameters) ?? []
     for key in ["color.taskq", "color.ui"] {
@@ -293,8 +304,19 @@ enum TerminalSize {
 struct StatusView {
   /// SGR parameters of the colours used.
   enum Style: String {
-    case bold = "1", dim = "2", red = "31", green = "32", yellow = "33", blue = "34", magenta = "35", cyan = "36"
-    case boldRed = "1;31", boldGreen = "1;32", boldYellow = "1;33", boldCyan = "1;36", boldBlue = "1;34"
+    case bold = "1"
+    case dim = "2"
+    case red = "31"
+    case green = "32"
+    case yellow = "33"
+    case blue = "34"
+    case magenta = "35"
+    case cyan = "36"
+    case boldRed = "1;31"
+    case boldGreen = "1;32"
+    case boldYellow = "1;33"
+    case boldCyan = "1;36"
+    case boldBlue = "1;34"
   }
 
   /// A piece of a line and its colour.
