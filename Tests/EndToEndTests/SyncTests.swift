@@ -346,6 +346,44 @@ import Testing
     try a.taskqOK("cancel", "--id", "T-1")
   }
 
+  /// The remote refuses the queue's ref (here a pre-receive hook; elsewhere permissions or push rules):
+  /// one error line at once, with the remote's words, not a retry loop that ends in "other writers".
+  @Test func aRemoteThatRefusesTheQueueSaysSoAtOnce() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    try shared.scratch.write(
+      "remote.git/hooks/pre-receive", "#!/bin/sh\necho 'queue refs are read-only here' >&2\nexit 1\n",
+      executable: true)
+    try add(a, "T-1", shared)
+    let tip = try a.queueTip()
+    let result = try a.taskq("sync")
+    try expectRefused(
+      result, a, tip: tip, containing: "remote 'origin' refused refs/taskq/queue: pre-receive hook declined")
+    #expect(result.stderrText.contains("queue refs are read-only here"), "\(result.stderrText)")
+    #expect(result.duration < 3, "retried for \(result.duration) s")
+    #expect(try shared.queueTip() == nil)
+  }
+
+  /// The transport is git's own: an ssh command the user chose (`core.sshCommand`, `GIT_SSH`) is used, as
+  /// `git fetch` would use it.
+  @Test(arguments: ["core.sshCommand", "GIT_SSH"])
+  func theUsersSSHCommandIsUsed(setting: String) throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let log = a.root + "/ssh.log"
+    let ssh = try shared.scratch.write(
+      "fake-ssh", "#!/bin/sh\necho \"$@\" >> '\(log)'\necho 'fake-ssh: no network here' >&2\nexit 255\n",
+      executable: true)
+    try a.git("remote", "add", "far", "ssh://git.example.invalid/queue.git")
+    if setting == "GIT_SSH" { a.environment["GIT_SSH"] = ssh } else { try a.git("config", "core.sshCommand", ssh) }
+    try add(a, "T-1", shared)
+    let tip = try a.queueTip()
+    let result = try a.taskq("sync", "far")
+    try expectRefused(result, a, tip: tip, containing: "cannot reach remote 'far': fake-ssh: no network here")
+    let calls = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    #expect(calls.contains("git.example.invalid"), "\(calls)")
+  }
+
   /// Another repository's queue (no common commit) was pushed to the remote first.
   @Test func historiesThatShareNoBaseAreNotMerged() throws {
     let shared = try SharedRemote()

@@ -8,6 +8,9 @@ public struct GitCLITransport: QueueTransport {
   /// The queue repository's git directory.
   public var gitDirectory: String
   public var timeout: Double
+  /// Whether the user chose the ssh command (`GIT_SSH_COMMAND`, `GIT_SSH` or `core.sshCommand`), looked up
+  /// at the first fetch or push (so that `status`, which only reads, spawns nothing).
+  private let userChoseSSH = Memo()
 
   public init(gitDirectory: String, timeout: Double = 120) {
     self.gitDirectory = gitDirectory
@@ -15,12 +18,20 @@ public struct GitCLITransport: QueueTransport {
   }
 
   func git(_ arguments: [String]) throws -> ProcessResult {
-    // Never wait for a password prompt nobody will answer.
-    try ProcessRunner.run(
-      ProcessSpec(
-        "git", ["--git-dir=\(gitDirectory)"] + arguments,
-        environment: ["GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": ProcessInfo.processInfo.environment["GIT_SSH_COMMAND"] ?? "ssh -o BatchMode=yes"],
-        timeout: timeout))
+    // Never wait for a password prompt nobody will answer: git's own (GIT_TERMINAL_PROMPT), and ssh's, which
+    // asks on the terminal directly: batch mode, but only when the user chose no ssh command, since the
+    // variable would override theirs (core.sshCommand too), which must work as for any git command.
+    var environment = ["GIT_TERMINAL_PROMPT": "0"]
+    if !userChoseSSH.value({ chosenSSHCommand() }) { environment["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes" }
+    return try ProcessRunner.run(
+      ProcessSpec("git", ["--git-dir=\(gitDirectory)"] + arguments, environment: environment, timeout: timeout))
+  }
+
+  private func chosenSSHCommand() -> Bool {
+    let environment = ProcessInfo.processInfo.environment
+    if environment["GIT_SSH_COMMAND"] != nil || environment["GIT_SSH"] != nil { return true }
+    let spec = ProcessSpec("git", ["--git-dir=\(gitDirectory)", "config", "--get", "core.sshCommand"], timeout: 30)
+    return (try? ProcessRunner.run(spec))?.succeeded ?? false
   }
 
   public func remoteExists(_ remote: String) throws -> Bool {
@@ -46,8 +57,21 @@ public struct GitCLITransport: QueueTransport {
     let result = try git(["push", "--porcelain", remote, "\(commit.hex):\(Layout.refName)"])
     // Porcelain: "<flag>\t<from>:<to>\t<summary>"; '!' rejected, '=' up to date, ' ', '*', '+' updated.
     for line in result.stdoutText.split(separator: "\n") where line.contains(":\(Layout.refName)\t") {
+      let summary = String(line.split(separator: "\t").last ?? "")
       switch line.first {
-      case "!": return .rejected(String(line.split(separator: "\t").last ?? ""))
+      case "!" where summary.hasPrefix("[rejected]") || Self.racedOnTheServer(summary):
+        // Not a fast-forward of the remote's queue, or it moved while the push was under way: someone else
+        // wrote first.
+        return .rejected(summary)
+      case "!":
+        // "[remote rejected] (pre-receive hook declined)", "[remote failure]": the remote will not take
+        // the queue, and syncing again would not change that.
+        var reason = summary.replacingOccurrences(of: "[remote rejected] ", with: "")
+        reason = reason.hasPrefix("(") && reason.hasSuffix(")") ? String(reason.dropFirst().dropLast()) : reason
+        let said = result.stderrText.split(separator: "\n").filter { $0.hasPrefix("remote: ") }
+          .map { $0.dropFirst(8).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let first = said.first { reason += " (remote: \(first))" }
+        throw TransportError(remote: remote, reason: reason, refused: true)
       case "=": return .upToDate
       default: return .pushed
       }
@@ -56,9 +80,31 @@ public struct GitCLITransport: QueueTransport {
     throw TransportError(remote: remote, reason: Self.firstLine(result.stderrText, or: result.endingDescription))
   }
 
+  /// Whether a `[remote rejected]` summary means the ref moved under the push (receive-pack's compare-and-swap
+  /// lost: "failed to update ref" with "cannot lock ref …: is at X but expected Y"), not a refusal.
+  static func racedOnTheServer(_ summary: String) -> Bool {
+    ["failed to update ref", "failed to lock", "cannot lock ref", "non-fast-forward", "fetch first"]
+      .contains { summary.contains($0) }
+  }
+
   static func firstLine(_ text: String, or fallback: String) -> String {
     let line = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
       .first { !$0.isEmpty && !$0.hasPrefix("hint:") }
     return line.map { $0.hasPrefix("fatal: ") ? String($0.dropFirst(7)) : $0 } ?? fallback
+  }
+}
+
+/// A value computed once, on first use.
+private final class Memo: @unchecked Sendable {
+  private let lock = NSLock()
+  private var stored: Bool?
+
+  func value(_ compute: () -> Bool) -> Bool {
+    lock.withLock {
+      if let stored { return stored }
+      let value = compute()
+      stored = value
+      return value
+    }
   }
 }

@@ -28,11 +28,19 @@ public enum PushResult: Equatable, Sendable {
 public struct TransportError: Error, CustomStringConvertible {
   public var remote: String
   public var reason: String
-  public init(remote: String, reason: String) {
+  /// The remote was reached but will not take the queue's ref (a hook, permissions, push rules).
+  public var refused: Bool
+  public init(remote: String, reason: String, refused: Bool = false) {
     self.remote = remote
     self.reason = reason
+    self.refused = refused
   }
   public var description: String {
-    "cannot reach remote '\(remote)': \(reason) (the local queue is unchanged and still usable; sync again later)"
+    if refused {
+      return "remote '\(remote)' refused \(Layout.refName): \(reason) "
+        + "(nothing was published; the local queue keeps its operations)"
+    }
+    return "cannot reach remote '\(remote)': \(reason) "
+      + "(the local queue is unchanged and still usable; sync again later)"
   }
 }
