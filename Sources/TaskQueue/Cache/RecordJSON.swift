@@ -13,29 +13,26 @@ public enum RecordJSON {
   /// The records as a pretty-printed JSON array, keys sorted.
   public static func array(_ records: [TaskRecord]) -> String {
     guard isComplete else { return fallback(records) }
-    var out: [UInt8] = []
-    out.reserveCapacity(64 + records.count * 700)
+    var out = JSONBytes(capacity: 64 + records.count * 700)
     if records.isEmpty {
-      out.append(contentsOf: "[\n\n]".utf8)
+      out.append("[\n\n]")
     } else {
-      out.append(contentsOf: "[\n".utf8)
+      out.append("[\n  ")
       for (index, record) in records.enumerated() {
-        if index > 0 { out.append(contentsOf: ",\n".utf8) }
-        out.append(contentsOf: "  ".utf8)
-        write(record, indent: 2, to: &out)
+        if index > 0 { out.append(",\n  ") }
+        out.record(record, keys: keysInArray)
       }
-      out.append(contentsOf: "\n]".utf8)
+      out.append("\n]")
     }
-    return String(decoding: out, as: UTF8.self)
+    return String(decoding: out.bytes, as: UTF8.self)
   }
 
   /// One record as a pretty-printed JSON object, keys sorted.
   public static func object(_ record: TaskRecord) -> String {
     guard isComplete else { return fallback(record) }
-    var out: [UInt8] = []
-    out.reserveCapacity(800)
-    write(record, indent: 0, to: &out)
-    return String(decoding: out, as: UTF8.self)
+    var out = JSONBytes(capacity: 800)
+    out.record(record, keys: keysAtTop)
+    return String(decoding: out.bytes, as: UTF8.self)
   }
 
   private static func fallback<T: Encodable>(_ value: T) -> String {
@@ -44,94 +41,145 @@ public enum RecordJSON {
     return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
   }
 
-  /// Writes `record` at `indent` spaces; the keys in sorted order, as the coding keys spell them.
-  private static func write(_ r: TaskRecord, indent: Int, to out: inout [UInt8]) {
-    var first = true
-    func key(_ name: StaticString) {
-      out.append(contentsOf: first ? "{\n".utf8 : ",\n".utf8)
-      first = false
-      for _ in 0..<(indent + 2) { out.append(UInt8(ascii: " ")) }
-      out.append(UInt8(ascii: "\""))
-      name.withUTF8Buffer { out.append(contentsOf: $0) }
-      out.append(contentsOf: "\" : ".utf8)
-    }
-    func field(_ name: StaticString, _ value: String?) {
-      key(name)
-      guard let value else { return out.append(contentsOf: "null".utf8) }
-      appendString(value, to: &out)
-    }
-    func field(_ name: StaticString, _ value: Int?) {
-      key(name)
-      guard let value else { return out.append(contentsOf: "null".utf8) }
-      out.append(contentsOf: String(value).utf8)
-    }
-    field("attempt", r.attempt)
-    field("base", r.base)
-    field("branch", r.branch)
-    field("container", r.container)
-    field("created_at", r.createdAt)
-    key("depends_on")
-    if r.dependsOn.isEmpty {
-      out.append(contentsOf: "[\n\n".utf8)
-    } else {
-      out.append(contentsOf: "[\n".utf8)
-      for (index, dependency) in r.dependsOn.enumerated() {
-        if index > 0 { out.append(contentsOf: ",\n".utf8) }
-        for _ in 0..<(indent + 4) { out.append(UInt8(ascii: " ")) }
-        appendString(dependency, to: &out)
-      }
-      out.append(UInt8(ascii: "\n"))
-    }
-    for _ in 0..<(indent + 2) { out.append(UInt8(ascii: " ")) }
-    out.append(UInt8(ascii: "]"))
-    field("error_file", r.errorFile)
-    field("id", r.id)
-    field("last_error", r.lastError)
-    field("lease_expires_at", r.leaseExpiresAt)
-    field("port", r.port)
-    field("priority", r.priority)
-    field("repo", r.repo)
-    field("seq", r.seq)
-    field("session_id", r.sessionID)
-    field("status", r.status.rawValue)
-    field("status_changed_at", r.statusChangedAt)
-    field("task_file", r.taskFile)
-    field("updated_at", r.updatedAt)
-    field("worker", r.worker)
-    field("worktree_path", r.worktreePath)
-    out.append(UInt8(ascii: "\n"))
-    for _ in 0..<indent { out.append(UInt8(ascii: " ")) }
-    out.append(UInt8(ascii: "}"))
+  /// The coding keys of ``TaskRecord``, sorted as `.sortedKeys` sorts them.
+  static let sortedKeys = [
+    "attempt", "base", "branch", "container", "created_at", "depends_on", "error_file", "id", "last_error",
+    "lease_expires_at", "port", "priority", "repo", "seq", "session_id", "status", "status_changed_at",
+    "task_file", "updated_at", "worker", "worktree_path",
+  ]
+
+  /// What comes before each value: a newline, the indentation and `"key" : `; for a record at the top
+  /// level and for one inside the array.
+  fileprivate static let keysAtTop = KeyLines(indent: 0)
+  fileprivate static let keysInArray = KeyLines(indent: 2)
+}
+
+/// The bytes before each key's value, for one indentation.
+private struct KeyLines {
+  /// `\n<spaces>"key" : ` for each key of ``RecordJSON/sortedKeys``.
+  let lines: [[UInt8]]
+  /// The indentation of the closing brace and of the `depends_on` closing bracket.
+  let closing: [UInt8]
+  let bracket: [UInt8]
+  let element: [UInt8]
+
+  init(indent: Int) {
+    let inner = String(repeating: " ", count: indent + 2)
+    lines = RecordJSON.sortedKeys.map { Array("\n\(inner)\"\($0)\" : ".utf8) }
+    closing = Array(("\n" + String(repeating: " ", count: indent) + "}").utf8)
+    bracket = Array(("\n" + inner + "]").utf8)
+    element = Array(("\n" + String(repeating: " ", count: indent + 4)).utf8)
+  }
+}
+
+/// A growing buffer of JSON text.
+private struct JSONBytes {
+  var bytes: [UInt8] = []
+
+  init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+  mutating func append(_ text: StaticString) {
+    text.withUTF8Buffer { bytes.append(contentsOf: $0) }
   }
 
-  private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+  mutating func int(_ value: Int?) {
+    guard let value else { return append("null") }
+    bytes.append(contentsOf: String(value).utf8)
+  }
 
   /// A JSON string literal as `JSONEncoder` writes it: `"` and `\` escaped, the usual short escapes,
   /// other control characters as `\u00xx`, everything else (including `/` and non-ASCII) as is.
-  static func appendString(_ value: String, to out: inout [UInt8]) {
-    out.append(UInt8(ascii: "\""))
-    var value = value
-    value.withUTF8 { bytes in
+  mutating func string(_ value: String?) {
+    guard var value else { return append("null") }
+    bytes.append(UInt8(ascii: "\""))
+    value.withUTF8 { utf8 in
       var start = 0
-      for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+      for index in 0..<utf8.count {
+        let byte = utf8[index]
+        guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
         start = index + 1
         switch byte {
-        case 0x22: out.append(contentsOf: "\\\"".utf8)
-        case 0x5C: out.append(contentsOf: "\\\\".utf8)
-        case 0x08: out.append(contentsOf: "\\b".utf8)
-        case 0x0C: out.append(contentsOf: "\\f".utf8)
-        case 0x0A: out.append(contentsOf: "\\n".utf8)
-        case 0x0D: out.append(contentsOf: "\\r".utf8)
-        case 0x09: out.append(contentsOf: "\\t".utf8)
+        case 0x22: append("\\\"")
+        case 0x5C: append("\\\\")
+        case 0x08: append("\\b")
+        case 0x0C: append("\\f")
+        case 0x0A: append("\\n")
+        case 0x0D: append("\\r")
+        case 0x09: append("\\t")
         default:
-          out.append(contentsOf: "\\u00".utf8)
-          out.append(hexDigits[Int(byte >> 4)])
-          out.append(hexDigits[Int(byte & 0xF)])
+          append("\\u00")
+          bytes.append(hexDigit(byte >> 4))
+          bytes.append(hexDigit(byte & 0xF))
         }
       }
-      out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+      bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
     }
-    out.append(UInt8(ascii: "\""))
+    bytes.append(UInt8(ascii: "\""))
+  }
+
+  private func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 48 + value : 87 + value }
+
+  /// `{`, each key (in ``RecordJSON/sortedKeys`` order) and value, and the closing brace.
+  mutating func record(_ r: TaskRecord, keys: KeyLines) {
+    var key = 0
+    func next(_ out: inout JSONBytes) {
+      out.bytes.append(key == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","))
+      out.bytes.append(contentsOf: keys.lines[key])
+      key += 1
+    }
+    next(&self)
+    int(r.attempt)
+    next(&self)
+    string(r.base)
+    next(&self)
+    string(r.branch)
+    next(&self)
+    string(r.container)
+    next(&self)
+    string(r.createdAt)
+    next(&self)
+    if r.dependsOn.isEmpty {
+      append("[\n")
+    } else {
+      append("[")
+      for (index, dependency) in r.dependsOn.enumerated() {
+        if index > 0 { append(",") }
+        bytes.append(contentsOf: keys.element)
+        string(dependency)
+      }
+    }
+    bytes.append(contentsOf: keys.bracket)
+    next(&self)
+    string(r.errorFile)
+    next(&self)
+    string(r.id)
+    next(&self)
+    string(r.lastError)
+    next(&self)
+    string(r.leaseExpiresAt)
+    next(&self)
+    int(r.port)
+    next(&self)
+    int(r.priority)
+    next(&self)
+    string(r.repo)
+    next(&self)
+    int(r.seq)
+    next(&self)
+    string(r.sessionID)
+    next(&self)
+    string(r.status.rawValue)
+    next(&self)
+    string(r.statusChangedAt)
+    next(&self)
+    string(r.taskFile)
+    next(&self)
+    string(r.updatedAt)
+    next(&self)
+    string(r.worker)
+    next(&self)
+    string(r.worktreePath)
+    bytes.append(contentsOf: keys.closing)
   }
 }
