@@ -490,8 +490,8 @@ import Glibc
     try scratch.addTask("T-1", store: store)
     let tip = try scratch.queueTip()
     #expect(FileManager.default.createFile(atPath: scratch.queueLockPath, contents: Data("alive\n".utf8)))
-    // Dated a little ahead: the store counts a lock's age in whole seconds, so under load a lock taken now can
-    // look a second old before the attempts end (see aLockYoungerThanHalfASecondCountsAsARacingWriter).
+    // Dated a little ahead, so that it stays younger than the 0.5 s the store waits out, however slow the
+    // machine is.
     try backdate(scratch.queueLockPath, "30 seconds")
     store.maximumAttempts = 4
     var warnings: [String] = []
@@ -517,20 +517,19 @@ import Glibc
     }
   }
 
-  /// A lock 0.1–0.4 s old is a racing writer's (the store waits out only locks older than 0.5 s), but the
-  /// store counts a lock's age in whole seconds (QueueStore.age(of:) subtracts tv_sec only), so a lock
-  /// taken just before a second's boundary counts as a second old: the writer sleeps until the lock is stale
-  /// and removes it, instead of retrying within its bounded attempts.
+  /// A lock a tenth of a second old is a racing writer's: the store waits out only locks older than 0.5 s.
+  /// (Ages counted in whole seconds once made a lock taken just before a second's boundary look a second old,
+  /// so the writer slept until it was stale and removed it.)
   @Test func aLockYoungerThanHalfASecondCountsAsARacingWriter() throws {
     let scratch = try ScratchRepository()
     let store = try scratch.store()
     try scratch.addTask("T-1", store: store)
-    store.maximumAttempts = 4
+    store.maximumAttempts = 2
     store.staleLockAge = 2
     #expect(FileManager.default.createFile(atPath: scratch.queueLockPath, contents: Data()))
-    let second = Self.waitUntilEarlyInASecond(fraction: 0.2)
-    try backdate(scratch.queueLockPath, "@\(second - 1).900000000")  // 0.1–0.3 s ago
-    #expect(throws: QueueError.contention(attempts: 4)) { try scratch.addTask("T-2", store: store) }
+    let second = Self.waitUntilEarlyInASecond(fraction: 0.1)
+    try backdate(scratch.queueLockPath, "@\(second - 1).980000000")  // 0.02–0.12 s ago, in the last second
+    #expect(throws: QueueError.contention(attempts: 2)) { try scratch.addTask("T-2", store: store) }
     #expect(FileManager.default.fileExists(atPath: scratch.queueLockPath))
   }
 
@@ -541,10 +540,8 @@ import Glibc
     let store = try scratch.store()
     try scratch.addTask("T-1", store: store)
     #expect(FileManager.default.createFile(atPath: scratch.queueLockPath, contents: Data()))
-    // Its age (whole seconds) is 1 until the next second starts, at least half a second from now.
-    _ = Self.waitUntilEarlyInASecond(fraction: 0.5)
     try backdate(scratch.queueLockPath, "1 second ago")
-    store.staleLockAge = 1
+    store.staleLockAge = 1.5
     store.maximumAttempts = 2
     var warnings: [String] = []
     store.warn = { warnings.append($0) }
