@@ -254,7 +254,7 @@ import Testing
     let result = try a.taskqOK("sync")
     #expect(
       result.stdoutText == """
-        sync origin: received 3 commit(s), replayed 0 local operation(s), 2 dropped, pushed
+        sync origin: received 3 commit(s), replayed 0 local operation(s), 2 dropped
           T-1: setup dropped: it was retried on the remote (now attempt 2)
           T-1: build dropped: it was retried on the remote (now attempt 2)
 
@@ -266,6 +266,35 @@ import Testing
     #expect(record.worktreePath == nil)
     // B's report of the lost worker stays in the queue.
     #expect(try a.git("show", try #require(record.errorFile)) == "lost")
+    try expectConverged(shared, a, b)
+  }
+
+  /// Two workers claim the same task, each on its own clone, before either pushed (`run --id` claims before
+  /// its first push). The loser's claim is dropped, and so are the steps it took after it.
+  @Test func aWorkerWhoseClaimLostKeepsNoStepOnTheTask() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    let workerA = try a.store(worker: "host-a:1")
+    _ = try workerA.claimNext(only: "T-1")
+    try workerA.advance("T-1", kind: "setup", detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
+    _ = try b.store(worker: "host-b:2").claimNext(only: "T-1")
+    try b.taskqOK("sync")
+
+    let result = try a.taskqOK("sync")
+    #expect(
+      result.stdoutText == """
+        sync origin: received 1 commit(s), replayed 0 local operation(s), 2 dropped
+          T-1: claim dropped: it is already 'planning' on the remote (claimed by host-b:2)
+          T-1: setup dropped: it is claimed by host-b:2 on the remote
+
+        """, "\(result.summary)")
+    let record = try a.record("T-1")
+    #expect(record.worker == "host-b:2")
+    #expect(record.worktreePath == nil)
     try expectConverged(shared, a, b)
   }
 

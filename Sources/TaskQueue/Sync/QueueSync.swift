@@ -32,7 +32,9 @@ public struct SyncReport: Sendable, Equatable {
     case .pushed: return "sync \(remote): pushed \(sent) commit(s)"
     case .replayed:
       let drops = dropped.isEmpty ? "" : ", \(dropped.count) dropped"
-      return "sync \(remote): received \(received) commit(s), replayed \(sent) local operation(s)\(drops), pushed"
+      // Nothing replayed: the local queue just took the remote's, and nothing was pushed.
+      let pushed = sent == 0 ? "" : ", pushed"
+      return "sync \(remote): received \(received) commit(s), replayed \(sent) local operation(s)\(drops)\(pushed)"
     }
   }
 }
@@ -243,7 +245,16 @@ public final class QueueSync {
         // and erase that attempt's record and reports.
         return "it was retried on the remote (now attempt \(existing.attempt + 1))"
       }
-      if existing.status == from { return nil }
+      if existing.status == from {
+        // A worker's own step applies only while the remote has that worker holding the task: when its
+        // claim lost a race (and was dropped above), the step would take the task from the winner.
+        if from.isActive, let owner = try before.record(operation.task)?.worker, owner == operation.worker,
+          let holder = existing.worker, holder != owner
+        {
+          return "it is claimed by \(holder) on the remote"
+        }
+        return nil
+      }
       var reason = "it is '\(existing.status.rawValue)' on the remote, not '\(from.rawValue)'"
       if existing.status == operation.to {
         reason = "it is already '\(existing.status.rawValue)' on the remote"
