@@ -296,6 +296,14 @@ public final class Repository {
 
   /// Commits reachable from `tip`, newest first, stopping before `hiding` and its ancestors.
   public func history(from tip: ObjectID, hiding: ObjectID? = nil) throws -> [Commit] {
+    var commits: [Commit] = []
+    try walk(from: tip, hiding: hiding) { commits.append($0); return true }
+    return commits
+  }
+
+  /// Visits the commits reachable from `tip`, newest first (stopping before `hiding` and its ancestors),
+  /// until `visit` returns false: the history is read only as far as it is needed.
+  public func walk(from tip: ObjectID, hiding: ObjectID? = nil, _ visit: (Commit) throws -> Bool) throws {
     var walker: OpaquePointer?
     try GitError.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
     defer { git_revwalk_free(walker) }
@@ -305,15 +313,13 @@ public final class Repository {
     if var hide = hiding?.raw {
       try GitError.check(git_revwalk_hide(walker, &hide), "git_revwalk_hide")
     }
-    var commits: [Commit] = []
     var oid = git_oid()
     while true {
       let rc = git_revwalk_next(&oid, walker)
       if rc == GIT_ITEROVER.rawValue { break }
       try GitError.check(rc, "git_revwalk_next")
-      commits.append(try commit(ObjectID(oid)))
+      guard try visit(try commit(ObjectID(oid))) else { break }
     }
-    return commits
   }
 
   /// A read-only snapshot of the configuration in force here (repository, user, system).

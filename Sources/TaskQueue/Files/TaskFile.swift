@@ -116,6 +116,10 @@ public struct TaskFile: Equatable, Sendable {
         guard let text = value.scalar?.string else {
           throw QueueError.taskFile(path: path, problem: "frontmatter key '\(key)' must be a single value")
         }
+        // `id:`, `id: null`, `id: ~`: no value, not the word "null".
+        if value.null != nil {
+          throw QueueError.taskFile(path: path, problem: "frontmatter key '\(key)' has no value (remove it, or give one)")
+        }
         return text
       }
       switch key {

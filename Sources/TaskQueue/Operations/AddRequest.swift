@@ -59,7 +59,8 @@ public struct AddRequest: Sendable {
     guard Repository.isValidBranchName(resolvedBranch) else {
       throw QueueError.invalidValue(key: "--branch", value: resolvedBranch, expected: "a valid git branch name")
     }
-    let dependencies = dependsOn ?? file.dependsOn ?? []
+    var seen: Set<String> = []
+    let dependencies = (dependsOn ?? file.dependsOn ?? []).filter { seen.insert($0).inserted }
     let worktree = worktreePath ?? file.worktreePath
     // An empty path would expand to the current directory: the repository itself.
     if let worktree, worktree.trimmingCharacters(in: .whitespaces).isEmpty {

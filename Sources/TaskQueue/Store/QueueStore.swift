@@ -142,12 +142,12 @@ public final class QueueStore {
   public func history(task: String? = nil, limit: Int? = nil) throws -> [HistoryEntry] {
     guard let tip = try tip() else { return [] }
     var entries: [HistoryEntry] = []
-    for commit in try repository.history(from: tip) {
-      guard let operation = Operation.parse(message: commit.message) else { continue }
-      if let task, operation.task != task { continue }
+    try repository.walk(from: tip) { commit in
+      guard let operation = Operation.parse(message: commit.message) else { return true }
+      if let task, operation.task != task { return true }
       let subject = commit.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
       entries.append(HistoryEntry(commit: commit.id, time: Int(commit.time), subject: subject, operation: operation))
-      if let limit, entries.count >= limit { break }
+      return limit.map { entries.count < $0 } ?? true
     }
     return entries
   }

@@ -78,9 +78,10 @@ extension GitTaskq {
     @OptionGroup var task: TaskIDOption
 
     func run(_ context: CommandContext) async throws {
-      let before = try context.store.snapshot().record(task.id)
       let record = try context.store.cancel(task.id)
-      print("\(record.id): \(before?.status.rawValue ?? "?") → cancelled")
+      // The status it left, as the commit that cancelled it recorded (not a read from before the write).
+      let from = try context.store.history(task: task.id, limit: 1).first?.operation.from
+      print("\(record.id): \(from?.rawValue ?? "?") → cancelled")
     }
   }
 
