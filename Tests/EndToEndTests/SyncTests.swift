@@ -298,6 +298,35 @@ import Testing
     try expectConverged(shared, a, b)
   }
 
+  /// A recovers a task whose lease looked expired in its last fetched state, but the worker renewed it on
+  /// the remote meanwhile: the recovery no longer holds and is dropped, and the worker keeps its task.
+  @Test func aRecoveryOfATaskWhoseLeaseWasRenewedOnTheRemoteIsDropped() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    let worker = try b.store(worker: "host-b:2")
+    _ = try worker.claimNext(only: "T-1", leaseSeconds: 1)
+    try b.taskqOK("sync")
+    try a.taskqOK("sync")
+    usleep(2_200_000)
+    try worker.renewLease("T-1", seconds: 600)
+    try b.taskqOK("sync")
+
+    #expect(try a.taskqOK("status").stdoutText.contains("STALE"))
+    #expect(try a.taskqOK("recover").stdoutText.hasSuffix("recovered 1 task(s): T-1\n"))
+    let result = try a.taskqOK("sync")
+    #expect(
+      result.stdoutText.contains("  T-1: recover dropped: its worker renewed the lease on the remote"),
+      "\(result.summary)")
+    let record = try a.record("T-1")
+    #expect(record.status == .planning)
+    #expect(record.worker == "host-b:2")
+    try expectConverged(shared, a, b)
+  }
+
   // MARK: status
 
   @Test func statusSaysAheadAndBehindTheLastFetchedRemoteState() throws {

@@ -253,6 +253,13 @@ public final class QueueSync {
         {
           return "it is claimed by \(holder) on the remote"
         }
+        // A recovery was decided on a lease that looked expired here; a lease renewed (or a task claimed
+        // again) on the remote means the worker is alive.
+        if operation.kind == "recover", let previous = try before.record(operation.task),
+          previous.leaseExpiresAt != existing.leaseExpiresAt || previous.worker != existing.worker
+        {
+          return "its worker renewed the lease on the remote (until \(existing.leaseExpiresAt ?? "?"))"
+        }
         return nil
       }
       var reason = "it is '\(existing.status.rawValue)' on the remote, not '\(from.rawValue)'"
