@@ -218,9 +218,19 @@ printf '  export PATH="%s:$PATH"\n' "$bin_target"
 printf '  export MANPATH="%s:${MANPATH:-}"   # the trailing colon keeps the system manual pages\n' \
   "$prefix/share/man"
 if ((completions)); then
-  printf '\ncompletions: bash finds %s by itself when bash-completion is installed\n' "$bash_dir/git-taskq"
-  printf '  (for a prefix other than ~/.local add:  source %s  to ~/.bashrc);\n' "$bash_dir/git-taskq"
-  printf '  zsh: add  fpath=(%s $fpath)  before compinit in ~/.zshrc;\n' "$zsh_dir"
-  printf '  fish finds %s by itself.\n' "$fish_dir/git-taskq.fish"
+  # bash-completion and fish look under ~/.local/share (XDG_DATA_HOME) and the system's share directories
+  # by themselves; any other prefix has to be named.
+  printf '\ncompletions:\n'
+  case "$prefix" in
+    "${HOME:-}/.local" | /usr/local | /usr)
+      printf '  bash: found by bash-completion (with git'"'"'s completion) by itself\n'
+      printf '  fish: found by itself\n'
+      ;;
+    *)
+      printf '  bash: add  source %s  to ~/.bashrc (after git'"'"'s completion)\n' "$bash_dir/git-taskq"
+      printf '  fish: add  source %s  to ~/.config/fish/config.fish\n' "$fish_dir/git-taskq.fish"
+      ;;
+  esac
+  printf '  zsh: add  fpath=(%s $fpath)  before compinit in ~/.zshrc\n' "$zsh_dir"
 fi
 printf 'then try, in a git repository:  git taskq status   and   git taskq --help   and   git taskq <TAB>\n'
