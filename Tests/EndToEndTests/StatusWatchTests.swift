@@ -74,7 +74,7 @@ final class TmuxTerminal {
 
   /// Polls the screen until `condition` holds; throws with the last screen after `timeout` seconds.
   @discardableResult
-  func waitFor(_ what: String, timeout: Double = 15, history: Bool = false, _ condition: (String) -> Bool) throws
+  func waitFor(_ what: String, timeout: Double = 60, history: Bool = false, _ condition: (String) -> Bool) throws
     -> String
   {
     let deadline = monotonicSeconds() + timeout
@@ -143,7 +143,7 @@ struct StatusWatchTests {
 
     // Ctrl-C ends it.
     try terminal.send("C-c")
-    let deadline = monotonicSeconds() + 10
+    let deadline = monotonicSeconds() + 30
     while try !terminal.isDead(), monotonicSeconds() < deadline { usleep(100_000) }
     #expect(try terminal.isDead())
   }
