@@ -19,6 +19,23 @@ public final class Configuration {
     return String(cString: ptr)
   }
 
+  /// Every value of the multi-valued `key` (e.g. `taskq.trustedPath`), from every level, in the order git
+  /// reads them; empty when it is not set.
+  public func strings(_ key: String) throws -> [String] {
+    final class Values { var list: [String] = [] }
+    let values = Values()
+    let rc = withExtendedLifetime(values) {
+      git_config_get_multivar_foreach(pointer, key, nil, { entry, payload in
+        guard let entry, let payload, let value = entry.pointee.value else { return 0 }
+        Unmanaged<Values>.fromOpaque(payload).takeUnretainedValue().list.append(String(cString: value))
+        return 0
+      }, Unmanaged.passUnretained(values).toOpaque())
+    }
+    if rc == GIT_ENOTFOUND.rawValue { return [] }
+    try GitError.check(rc, "git_config_get_multivar_foreach")
+    return values.list
+  }
+
   /// The configuration level that supplies `key` (`local`, `global`, `system`, …), or `nil` when unset.
   public func origin(of key: String) throws -> String? {
     var entry: UnsafeMutablePointer<git_config_entry>?
@@ -33,5 +50,22 @@ public final class Configuration {
     case GIT_CONFIG_LEVEL_APP: return "app"
     default: return "config"
     }
+  }
+}
+
+extension Repository {
+  /// Adds `value` to the multi-valued `key` in this repository's own configuration (`.git/config`, the
+  /// local level), keeping the values already there (as `git config --add`).
+  ///
+  /// - Throws: ``GitError`` when the configuration cannot be opened or written.
+  public func addLocalConfigValue(_ key: String, _ value: String) throws {
+    var all: OpaquePointer?
+    try GitError.check(git_repository_config(&all, pointer), "git_repository_config")
+    defer { git_config_free(all) }
+    var local: OpaquePointer?
+    try GitError.check(git_config_open_level(&local, all, GIT_CONFIG_LEVEL_LOCAL), "git_config_open_level")
+    defer { git_config_free(local) }
+    // "^$" matches no existing value, so libgit2 appends a new one.
+    try GitError.check(git_config_set_multivar(local, key, "^$", value), "git_config_set_multivar")
   }
 }

@@ -15,4 +15,14 @@ import Testing
     #expect(try configuration.string("taskq.missing") == nil)
     #expect(try configuration.origin(of: "taskq.missing") == nil)
   }
+
+  @Test func readsAndAddsMultipleValues() throws {
+    let scratch = try ScratchRepository()
+    #expect(try scratch.open().configuration().strings("taskq.trustedPath") == [])
+    try scratch.git("config", "--add", "taskq.trustedPath", "/a")
+    try scratch.open().addLocalConfigValue("taskq.trustedPath", "/b c")
+    try scratch.open().addLocalConfigValue("taskq.trustedPath", "/a")
+    #expect(try scratch.open().configuration().strings("taskq.trustedPath") == ["/a", "/b c", "/a"])
+    #expect(try scratch.git("config", "--local", "--get-all", "taskq.trustedPath") == "/a\n/b c\n/a")
+  }
 }

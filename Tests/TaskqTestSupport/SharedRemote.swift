@@ -134,6 +134,9 @@ public final class Machine: @unchecked Sendable {
     try Git.run(["clone", "-q", url, path], in: root, environment: ["HOME": home])
     try git("config", "user.name", "Machine \(name)")
     try git("config", "user.email", "\(name.lowercased())@example.com")
+    // The machines share the target repository and worktree directories of the scratch tree: trust it
+    // here, as a team would trust its shared paths (records are untrusted input otherwise).
+    try git("config", "--add", "taskq.trustedPath", (root as NSString).deletingLastPathComponent)
   }
 
   /// This process's environment without `TASKQ_*`, `GIT_*`, `FAKE_*` and `OPENCODE_*` (so a developer's

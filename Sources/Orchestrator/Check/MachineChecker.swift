@@ -24,9 +24,10 @@ public struct MachineChecker {
     findings += programs()
     findings += containers(records)
     findings += worktrees(records)
-    for record in records { findings += RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory).problems(record).map {
-      Finding(.warning, task: record.id, $0, fix: "inspect 'git taskq log --id \(record.id)'; cancel or remove the task")
-    } }
+    let policy = RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory)
+    for record in records {
+      findings += policy.problems(record).map { Finding(.warning, task: record.id, $0.message, fix: $0.fix) }
+    }
     return findings
   }
 
@@ -69,7 +70,10 @@ public struct MachineChecker {
   func worktrees(_ records: [TaskRecord]) -> [Finding] {
     var findings: [Finding] = []
     let ids = Set(records.map(\.id))
-    let repositories = Set(records.map(\.repo) + [store.repository.mainWorkingDirectory])
+    // Only repositories this machine trusts are opened: a record's `repo` is untrusted input.
+    let policy = RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory)
+    let trusted = records.map(\.repo).filter(policy.isTrustedRepository)
+    let repositories = Set(trusted + [store.repository.mainWorkingDirectory])
     for path in repositories.sorted() {
       guard let repository = try? Repository.open(at: path), let names = try? repository.worktreeNames() else { continue }
       for name in names where !ids.contains(name) && TaskID.problem(with: name) == nil {
@@ -80,44 +84,5 @@ public struct MachineChecker {
       }
     }
     return findings
-  }
-}
-
-/// What a record from the queue may make `run`, `review` and `cleanup` do. The queue can be pushed by
-/// anyone with access to the remote, so values that would reach outside the configured roots or ports are
-/// reported (and refused where they would be acted on).
-public struct RecordPolicy {
-  let settings: RunSettings
-  let queueRepository: String
-
-  public init(settings: RunSettings, queueRepository: String) {
-    self.settings = settings
-    self.queueRepository = queueRepository
-  }
-
-  public func problems(_ record: TaskRecord) -> [String] {
-    var problems: [String] = []
-    if !record.repo.hasPrefix("/") {
-      problems.append("repo '\(record.repo)' is not an absolute path")
-    } else if TaskPipeline.normalize(record.repo) != TaskPipeline.normalize(queueRepository),
-      !TaskPipeline.normalize(record.repo).hasPrefix(settings.reposRoot + "/")
-    {
-      problems.append("repo '\(record.repo)' is outside taskq.reposRoot (\(settings.reposRoot)) and is not this repository")
-    }
-    if let worktree = record.worktreePath {
-      let normalized = TaskPipeline.normalize(worktree)
-      if !normalized.hasPrefix("/") || normalized.split(separator: "/").contains("..") {
-        problems.append("worktree_path '\(worktree)' is not a plain absolute path")
-      } else if !normalized.hasPrefix(settings.worktreesRoot + "/") {
-        problems.append("worktree_path '\(worktree)' is outside taskq.worktreesRoot (\(settings.worktreesRoot))")
-      }
-    }
-    if let container = record.container, !container.hasPrefix("task-\(record.id)-") {
-      problems.append("container '\(container)' is not named like one of ours (task-\(record.id)-…)")
-    }
-    if let port = record.port, !settings.portRange.contains(port) {
-      problems.append("port \(port) is outside taskq.portRange (\(settings.portRange.lowerBound)-\(settings.portRange.upperBound))")
-    }
-    return problems
   }
 }

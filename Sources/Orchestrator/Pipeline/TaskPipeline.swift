@@ -25,6 +25,8 @@ final class TaskPipeline {
     self.engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
   }
 
+  var policy: RecordPolicy { RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory) }
+
   /// Pushes the local queue to the remote (with `run --remote`). An unreachable remote is a warning: the
   /// transition is recorded locally and the next sync publishes it.
   func publish() {
@@ -54,6 +56,12 @@ final class TaskPipeline {
     leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? Timestamp.nowSeconds() + options.leaseSeconds
     do {
       events.event(id, "claimed by \(store.worker)", from: .todo, to: .planning, stage: "setup")
+      // The record may come from a remote: never create a worktree outside what this machine trusts.
+      if let refusal = policy.refusal(record, for: .run) {
+        throw StageFailure(
+          stage: "setup", summary: refusal,
+          detail: "Nothing was created: the task's repo or worktree_path is not trusted on this machine.")
+      }
       let worktree = try prepareWorktree(record)
       record = try store.advance(id, kind: "setup", detail: "worktree ready") { $0.worktreePath = worktree }
       publish()
@@ -275,7 +283,8 @@ final class TaskPipeline {
     let summary = interrupted ? "interrupted (run was stopped)" : failure.summary
     let current = (try? store.snapshot().record(id)) ?? nil
     guard let record = current else { return .failed(summary) }
-    let log = record.container.flatMap { engine.logTail($0) }
+    // Only a container named as ours is asked for its log (the record may name another program's).
+    let log = record.container.flatMap { $0.hasPrefix("task-\(id)-") ? engine.logTail($0) : nil }
     let report = ErrorReport(
       record: record, stage: stage, summary: summary, worker: store.worker, failure: failure, containerLog: log,
       note: interrupted ? "The run was interrupted (Ctrl-C or SIGTERM); `retry` brings the task back." : nil)
@@ -291,6 +300,10 @@ final class TaskPipeline {
   }
 
   func cleanUpAfterFailure(_ record: TaskRecord) {
+    if let refusal = policy.refusal(record, for: .cleanup) {
+      events.note("\(record.id): not cleaned up: \(refusal)")
+      return
+    }
     let result = Cleaner(settings: settings).clean(record, keepWorktree: false, force: false)
     _ = try? store.recordCleanup(record.id, result: result)
     for line in result.messages { events.note("\(record.id): \(line)") }

@@ -23,6 +23,8 @@ public struct RunSettings: Sendable {
   public var reviewProgram: String
   public var worktreesRoot: String
   public var reposRoot: String
+  /// `taskq.trustedPath`: further directories whose records this machine acts on (see ``RecordPolicy``).
+  public var trustedPaths: [String]
   /// Protect each task's server with `OPENCODE_SERVER_PASSWORD` (kept in ``ServerSecrets``).
   public var serverPassword: Bool
 
@@ -59,6 +61,7 @@ public struct RunSettings: Sendable {
     reviewProgram = try Self.program(settings, .reviewProgram)
     worktreesRoot = settings.path(.worktreesRoot)
     reposRoot = settings.path(.reposRoot)
+    trustedPaths = settings.trustedPaths
     switch settings.string(.serverPassword).lowercased() {
     case "true", "yes", "on", "1": serverPassword = true
     case "false", "no", "off", "0": serverPassword = false

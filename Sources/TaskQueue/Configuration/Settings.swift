@@ -99,6 +99,11 @@ public struct Settings {
 
   private var values: [String: (value: String, origin: Origin)] = [:]
 
+  /// `taskq.trustedPath`, every value from every git config level, expanded: directories outside the roots
+  /// that this machine lets queue records name as `repo` or `worktree_path`. Multi-valued, so it is read
+  /// here and not through ``SettingKey`` (a queue pulled from a remote is untrusted input; trust is local).
+  public private(set) var trustedPaths: [String] = []
+
   /// Resolves every key from `configuration`, `environment` and `overrides` (keyed by git config name).
   public init(
     configuration: Configuration?, environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -116,6 +121,8 @@ public struct Settings {
         values[key.name] = (key.defaultValue, .defaultValue)
       }
     }
+    let trusted = (try? configuration?.strings("taskq.trustedPath")) ?? nil
+    trustedPaths = (trusted ?? []).filter { !$0.isEmpty }.map(Paths.expand)
   }
 
   public func string(_ key: SettingKey) -> String { values[key.name]?.value ?? key.defaultValue }

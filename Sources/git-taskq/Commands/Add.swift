@@ -1,4 +1,6 @@
 import ArgumentParser
+import Git
+import Orchestrator
 import TaskQueue
 
 extension GitTaskq {
@@ -13,6 +15,10 @@ extension GitTaskq {
         unchanged; the canonical file, with every resolved value, is stored in the queue.
 
         --repo takes a path, or a short name looked up under taskq.reposRoot (~/documents/repos).
+
+        A repo or worktree path outside taskq.reposRoot and taskq.worktreesRoot is added to \
+        taskq.trustedPath in this repository's own config (and said so on stderr): records are \
+        trusted per machine, so 'run', 'review' and 'cleanup' act on such a path only where it is trusted.
 
         On a terminal, without --task and --task-file, add opens your editor (as 'git taskq edit' \
         does: $GIT_EDITOR, core.editor, $VISUAL, $EDITOR, vi) on a template that shows the values \
@@ -77,7 +83,29 @@ extension GitTaskq {
         throw DraftKept(error: error, path: draft?.path ?? "", retry: "git taskq add")
       }
       draft?.discard()
+      trust(record, context)
       print("\(record.id): added (todo) repo=\(record.repo) base=\(record.base) branch=\(record.branch)")
+    }
+
+    /// Trusts, on this machine, the explicit paths of a task just added outside the configured roots (the
+    /// user named them here), so that `run`, `review` and `cleanup` act on them; records from a remote
+    /// naming other paths stay refused.
+    func trust(_ record: TaskRecord, _ context: CommandContext) {
+      let policy = RecordPolicy(
+        reposRoot: context.settings.path(.reposRoot), worktreesRoot: context.settings.path(.worktreesRoot),
+        trustedPaths: context.settings.trustedPaths, portRange: nil,
+        queueRepository: context.repository.mainWorkingDirectory)
+      var paths: [String] = []
+      if !policy.isTrustedRepository(record.repo) { paths.append(record.repo) }
+      if let worktree = record.worktreePath, !policy.isTrustedWorktree(worktree) { paths.append(worktree) }
+      for path in paths {
+        do {
+          try context.repository.addLocalConfigValue("taskq.trustedPath", path)
+          Console.error("note: trusting \(path) for tasks on this machine (taskq.trustedPath)")
+        } catch {
+          Console.error("warning: could not trust \(path) (\(error)); run: git config --add taskq.trustedPath \(path)")
+        }
+      }
     }
   }
 }

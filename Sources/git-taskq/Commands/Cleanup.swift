@@ -64,7 +64,15 @@ extension GitTaskq {
       let cleaner = Cleaner(settings: settings)
       var kept = 0
       var cleaned = 0
+      var refused = 0
+      let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
       for record in targets {
+        // The record may come from a remote: touch nothing it names unless this machine trusts it.
+        if let refusal = policy.refusal(record, for: .cleanup) {
+          Console.error("error: \(refusal)")
+          refused += 1
+          continue
+        }
         let result = cleaner.clean(
           record, keepWorktree: keepWorktree, force: force,
           secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
@@ -74,6 +82,7 @@ extension GitTaskq {
         if updated != record || !result.messages.isEmpty { cleaned += 1 }
       }
       print("cleaned \(cleaned) task(s)" + (kept > 0 ? ", kept \(kept) worktree(s) with work in them" : ""))
+      if refused > 0 { throw ExitCode(1) }
     }
   }
 }

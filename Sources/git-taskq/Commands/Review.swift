@@ -34,15 +34,15 @@ extension GitTaskq {
       guard record.status == .review else {
         throw QueueError.illegalTransition(id: record.id, command: "review", status: record.status, needs: [.review])
       }
+      // The record may come from a remote: check it before looking at any path, container or port it names.
+      let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
+      if let refusal = policy.refusal(record, for: .review) { throw ReviewError(refusal) }
       guard let worktree = record.worktreePath, FileManager.default.fileExists(atPath: worktree) else {
         throw ReviewError("task '\(record.id)' has no worktree on this machine (it was cleaned up, or ran elsewhere)")
       }
       guard let port = record.port, let container = record.container else {
         throw ReviewError(
           "task '\(record.id)' ran on the local runtime: there is no server to attach; inspect it with 'git -C \(worktree) log -p \(record.base)..'")
-      }
-      guard settings.portRange.contains(port) else {
-        throw ReviewError("task '\(record.id)' records port \(port), outside taskq.portRange: refusing to connect")
       }
       let engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
       guard ProcessRunner.resolve(settings.containerProgram) != nil else {
