@@ -325,23 +325,28 @@ enum Editor {
   /// Ctrl-C and Ctrl-\ are left to the editor while it runs, as git does.
   static func launch(_ editor: String, on path: String, keeping draft: TaskDraft? = nil) throws {
     if editor == ":" { return }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", editor + " \"$@\"", editor, path]
-    do {
-      try process.run()
-    } catch {
-      throw QueueError.missingOption("cannot start the editor '\(editor)': \(error.localizedDescription)")
+    // posix_spawn and waitpid, not Foundation's Process: the editor shares our terminal (no pipes), and
+    // waiting must not depend on a run loop in an async context.
+    let script: String = editor + " \"$@\""
+    let words: [String] = ["sh", "-c", script, editor, path]
+    let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) }
+    defer { for word in argv { free(word) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, "/bin/sh", nil, nil, argv + [nil], environ)
+    guard rc == 0 else {
+      throw QueueError.missingOption("cannot start the editor '\(editor)': \(String(cString: strerror(rc)))")
     }
     let oldInterrupt = signal(SIGINT, SIG_IGN)
     let oldQuit = signal(SIGQUIT, SIG_IGN)
-    process.waitUntilExit()
+    var status: Int32 = 0
+    var waited: pid_t
+    repeat { waited = waitpid(pid, &status, 0) } while waited < 0 && errno == EINTR
     signal(SIGINT, oldInterrupt)
     signal(SIGQUIT, oldQuit)
-    guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-      let how =
-        process.terminationReason == .exit
-        ? "exited with status \(process.terminationStatus)" : "was killed by signal \(process.terminationStatus)"
+    let exited = status & 0x7f == 0
+    let code = exited ? (status >> 8) & 0xff : status & 0x7f
+    guard waited == pid, exited, code == 0 else {
+      let how = exited ? "exited with status \(code)" : "was killed by signal \(code)"
       let kept = draft.map { "; nothing was recorded, and your text is kept in '\($0.path)'" } ?? ""
       throw QueueError.missingOption("there was a problem with the editor '\(editor)': it \(how)\(kept)")
     }
