@@ -146,12 +146,15 @@ public struct QueueChecker {
   func checkHistory(_ records: [TaskRecord], tip: ObjectID) throws -> [Finding] {
     var findings: [Finding] = []
     var latest: [String: Operation] = [:]
+    /// Tasks whose newest mention is a bulk commit (`import`): their statuses are in their records only.
+    var addedInBulk: Set<String> = []
     for commit in try store.repository.history(from: tip) {
       guard let operation = Operation.parse(message: commit.message) else {
         findings.append(Finding(.warning, "commit \(commit.id.hex.prefix(12)) has no Taskq trailers (written by another tool?)"))
         continue
       }
-      if latest[operation.task] == nil { latest[operation.task] = operation }
+      if latest[operation.task] == nil && !addedInBulk.contains(operation.task) { latest[operation.task] = operation }
+      for other in operation.otherTasks where latest[other] == nil { addedInBulk.insert(other) }
     }
     let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     for (id, operation) in latest.sorted(by: { $0.key < $1.key }) {
@@ -166,7 +169,7 @@ public struct QueueChecker {
         break
       }
     }
-    for record in records where latest[record.id] == nil {
+    for record in records where latest[record.id] == nil && !addedInBulk.contains(record.id) {
       findings.append(Finding(.error, task: record.id, "no commit of the history mentions it"))
     }
     return findings

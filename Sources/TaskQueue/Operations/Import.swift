@@ -337,9 +337,11 @@ extension QueueStore {
         tx.records[record.id] = record
       }
       for (id, name, text) in files { tx.putFile(id, name, text) }
-      tx.operation = Operation(
+      var operation = Operation(
         kind: "import", task: first.id, from: nil, to: first.status, worker: tx.worker,
         detail: "imported \(report.imported.count) task(s) from the Python taskq")
+      operation.otherTasks = report.imported.map(\.id).filter { $0 != first.id }
+      tx.operation = operation
       return report
     }
   }

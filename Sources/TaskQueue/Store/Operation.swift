@@ -10,6 +10,9 @@ public struct Operation: Equatable, Sendable {
   public var worker: String
   /// A short phrase for the subject when the status does not change (e.g. `worktree ready`).
   public var detail: String?
+  /// Further tasks the commit adds as a whole (`import`): one more `Taskq-Task` trailer each. Their
+  /// statuses are in their records, not in `Taskq-To`.
+  public var otherTasks: [String] = []
 
   public init(
     kind: String, task: String, from: TaskStatus?, to: TaskStatus?, worker: String, detail: String? = nil
@@ -37,6 +40,7 @@ public struct Operation: Equatable, Sendable {
   /// The full commit message.
   public var message: String {
     var lines = [Self.oneLine(subject), "", "Taskq-Op: \(kind)", "Taskq-Task: \(task)"]
+    lines += otherTasks.map { "Taskq-Task: \($0)" }
     if let from { lines.append("Taskq-From: \(from.rawValue)") }
     if let to { lines.append("Taskq-To: \(to.rawValue)") }
     lines.append("Taskq-Worker: \(Self.oneLine(worker))")
@@ -46,16 +50,20 @@ public struct Operation: Equatable, Sendable {
   /// Reads an operation back from a commit message; `nil` when it has no `Taskq-Op`/`Taskq-Task` trailers.
   public static func parse(message: String) -> Operation? {
     var fields: [String: String] = [:]
+    var tasks: [String] = []
     for line in message.split(separator: "\n") where line.hasPrefix("Taskq-") {
       guard let colon = line.firstIndex(of: ":") else { continue }
       let key = String(line[..<colon])
       let value = line[line.index(after: colon)...].trimmingCharacters(in: " ")
-      fields[key] = value
+      if key == "Taskq-Task" { tasks.append(value) }
+      if fields[key] == nil { fields[key] = value }
     }
-    guard let kind = fields["Taskq-Op"], let task = fields["Taskq-Task"] else { return nil }
-    return Operation(
+    guard let kind = fields["Taskq-Op"], let task = tasks.first else { return nil }
+    var operation = Operation(
       kind: kind, task: task, from: fields["Taskq-From"].flatMap(TaskStatus.init(rawValue:)),
       to: fields["Taskq-To"].flatMap(TaskStatus.init(rawValue:)), worker: fields["Taskq-Worker"] ?? "")
+    operation.otherTasks = Array(tasks.dropFirst())
+    return operation
   }
 
   private static func oneLine(_ text: String) -> String {

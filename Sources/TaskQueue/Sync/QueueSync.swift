@@ -287,21 +287,33 @@ public final class QueueSync {
     if operation.to == nil {
       treeID = try repository.createTree(from: baseTree, applying: [.remove(directory)])
     } else {
-      guard let afterTree = after.tree, let subtree = try afterTree.entry(atPath: directory),
-        var record = try after.record(id)
-      else {
-        throw QueueError.corrupt("local queue commit \(commit.id.hex.prefix(12)) lacks task '\(id)'")
+      // One task, or with `import` several: each brought as the local commit left it.
+      var tree = baseTree
+      for (index, id) in ([operation.task] + operation.otherTasks).enumerated() {
+        // A bulk-added task the remote has meanwhile got on its own is the remote's.
+        if index > 0, try current.record(id) != nil { continue }
+        let directory = Layout.taskDirectory(id)
+        guard let afterTree = after.tree, let subtree = try afterTree.entry(atPath: directory),
+          var record = try after.record(id)
+        else {
+          throw QueueError.corrupt("local queue commit \(commit.id.hex.prefix(12)) lacks task '\(id)'")
+        }
+        if operation.from == nil {
+          record.seq = meta.nextSeq
+          meta.nextSeq += 1
+        } else if let existing = try current.record(id) {
+          record.seq = existing.seq
+        }
+        let withTask = try repository.tree(try repository.createTree(from: tree, applying: [.writeTree(directory, tree: subtree.id)]))
+        tree = try repository.tree(
+          try repository.createTree(
+            from: withTask, applying: [.write(Layout.recordPath(id), blob: try repository.writeBlob(try Self.encode(record)))]))
       }
-      if operation.from == nil {
-        record.seq = meta.nextSeq
-        meta.nextSeq += 1
-      } else if let existing = try current.record(id) {
-        record.seq = existing.seq
+      treeID = tree.id
+      if meta != current.meta {
+        treeID = try repository.createTree(
+          from: tree, applying: [.write(Layout.metaPath, blob: try repository.writeBlob(try Self.encode(meta)))])
       }
-      let withTask = try repository.tree(try repository.createTree(from: baseTree, applying: [.writeTree(directory, tree: subtree.id)]))
-      var updates: [TreeUpdate] = [.write(Layout.recordPath(id), blob: try repository.writeBlob(try Self.encode(record)))]
-      if meta != current.meta { updates.append(.write(Layout.metaPath, blob: try repository.writeBlob(try Self.encode(meta)))) }
-      treeID = try repository.createTree(from: withTask, applying: updates)
     }
     let signature = Signature(name: commit.committer.name, email: commit.committer.email)
     return try repository.createCommit(tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature)
