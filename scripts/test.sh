@@ -7,6 +7,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
+# The terminal tests (status --watch, the editor) drive a real terminal through tmux.
+if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null 2>&1 \
+    || echo "test: tmux could not be installed; the terminal tests will be skipped" >&2
+fi
 
 engine_started=""
 if [ -z "${TASKQ_NO_ENGINE:-}" ] && [ "$(id -u)" -eq 0 ]; then
