@@ -37,6 +37,7 @@ final class BenchRepository {
     var template = Array("\(Self.parentDirectory)/taskq-bench-\(label).XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else { throw Spawn.Failure(description: "mkdtemp failed") }
     root = String(cString: made)
+    Self.made.append(root)
     path = root + "/repo"
     mkdir(path, 0o755)
     try Spawn.git("init", "-q", "-b", "main", in: path)
@@ -49,10 +50,21 @@ final class BenchRepository {
     try Spawn.git("commit", "-q", "-m", "initial commit", in: path)
   }
 
-  deinit {
-    if ProcessInfo.processInfo.environment["TASKQ_BENCH_KEEP"] == nil {
-      try? FileManager.default.removeItem(atPath: root)
+  /// Every repository made so far, removed together by ``removeAll()`` when the run is over.
+  ///
+  /// Not one by one as each measurement ends: on a journal-less ext4, files created near recently deleted
+  /// inodes are slower to create for minutes, so deleting a finished measurement's repository would slow
+  /// the writes of the next one.
+  nonisolated(unsafe) private static var made: [String] = []
+
+  /// Removes every repository of this run (unless `TASKQ_BENCH_KEEP` is set, to look at them).
+  static func removeAll() {
+    guard ProcessInfo.processInfo.environment["TASKQ_BENCH_KEEP"] == nil else {
+      for root in made { print("kept \(root)") }
+      return
     }
+    for root in made { try? FileManager.default.removeItem(atPath: root) }
+    made = []
   }
 
   /// One imported task: its record and the files of its directory.

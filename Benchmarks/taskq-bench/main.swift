@@ -41,7 +41,9 @@ do {
   try suite.results.markdown(machine: machine, command: command, load: load).write(
     toFile: file, atomically: true, encoding: .utf8)
   print("\nwrote \(file)")
+  BenchRepository.removeAll()
 } catch {
+  BenchRepository.removeAll()
   printError("taskq-bench: \(error)\n")
   exit(1)
 }
