@@ -21,7 +21,9 @@ else
   swift build -c release --package-path "$root" --scratch-path "$root/.build-release" --product git-taskq >/dev/null
   bin="$root/.build-release/release/git-taskq"
 fi
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/taskq-bench-sync.XXXXXX")
+# /var/tmp, not /tmp: on this kind of machine, file creation in /tmp is slowed down by test suites deleting
+# files nearby (docs/performance.md, "The file system matters"), and every queue write creates files.
+scratch=$(mktemp -d "${TMPDIR:-/var/tmp}/taskq-bench-sync.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 # A scratch HOME: no user configuration (credential helpers, hooks, aliases) takes part.
 export HOME="$scratch/home" GIT_CONFIG_NOSYSTEM=1 NO_COLOR=1
@@ -50,9 +52,12 @@ world() {
   done
 }
 taskq() { local dir=$1; shift; (cd "$dir" && "$bin" "$@"); }
-add() { taskq "$1" add --id "$2" --repo "$3" --task "benchmark task $2" "${@:4}" >/dev/null 2>&1; }
+add() {
+  local out
+  out=$(taskq "$1" add --id "$2" --repo "$3" --task "benchmark task $2" "${@:4}" 2>&1) || fail "add $2: $out"
+}
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(git --version)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(git --version), load average $(cut -d" " -f1-3 /proc/loadavg)"
 
 # 1. Nothing to do.
 w="$scratch/idle"
@@ -126,6 +131,7 @@ world "$w"
 for i in $(seq -w 1 "$n"); do add "$w/a" "T-$i" "$w/target" --worktree-path "$w/worktrees/T-$i"; done
 git -C "$w/a" config taskq.runtime local
 git -C "$w/a" config taskq.agentProgram /bin/true
-t0=$(now); taskq "$w/a" run --max-parallel 4 >/dev/null; t1=$(now)
+t0=$(now); taskq "$w/a" run --max-parallel 4 >"$w/local.out" 2>&1 || fail "run without a remote failed: $(tail -3 "$w/local.out")"; t1=$(now)
 awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN {
   printf "for comparison, run without a remote, 4 workers, %d tasks, no-op agent: %.2f s, %.1f tasks per second\n", n, b - a, n / (b - a) }'
+echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg)"
