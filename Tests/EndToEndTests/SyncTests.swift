@@ -349,7 +349,7 @@ import Testing
     // A fetches as git would (what sync does first), without syncing.
     try a.git("fetch", "-q", "origin", "+refs/taskq/queue:refs/taskq/remotes/origin/queue")
     let both = try a.taskqOK("status").stdoutText
-    #expect(both.hasPrefix("queue: 1 ahead of and 2 behind origin"), "\(both)")
+    #expect(both.hasPrefix("queue: 1 ahead of, 2 behind origin"), "\(both)")
 
     try a.taskqOK("sync")
     try b.taskqOK("sync")

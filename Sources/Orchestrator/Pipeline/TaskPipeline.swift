@@ -42,7 +42,7 @@ final class TaskPipeline {
   /// Renews the lease when a third of it is left (and publishes the renewal).
   func renewLeaseIfDue(_ id: String) throws {
     let now = Timestamp.nowSeconds()
-    guard leaseExpiry - now < options.leaseSeconds / 3 else { return }
+    guard leaseExpiry - now <= max(1, options.leaseSeconds / 3) else { return }
     let record = try store.renewLease(id, seconds: options.leaseSeconds)
     leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? now + options.leaseSeconds
     publish()

@@ -43,7 +43,9 @@ public final class TaskRunner: @unchecked Sendable {
       recovered.append(record.id)
       events.event(record.id, "lease expired: worker lost", to: .failed)
     }
-    for record in try store.snapshot().records() where record.status.isActive {
+    // A dead process of this host: only without a remote, where a worker name (host:pid) is unique. Across
+    // machines two hosts may share a name; there the lease decides.
+    for record in try store.snapshot().records() where record.status.isActive && options.remote == nil {
       guard let owner = record.worker, let colon = owner.lastIndex(of: ":"), owner[..<colon] == host,
         let pid = Int32(owner[owner.index(after: colon)...]), !Self.isAlive(pid)
       else { continue }
@@ -66,7 +68,10 @@ public final class TaskRunner: @unchecked Sendable {
     var first: TaskRecord?
     if let id = options.onlyID {
       // Claimed here so that a task that is not runnable is a clear error before anything starts.
-      first = try openStore().claimNext(only: id, leaseSeconds: options.leaseSeconds)
+      // With a remote, the claim counts only once it is pushed, as for every worker.
+      let store = try openStore()
+      let sync = options.remote.map { _ in QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory)) }
+      first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
     let group = DispatchGroup()
@@ -112,13 +117,18 @@ public final class TaskRunner: @unchecked Sendable {
   /// Claims the next task. With a remote, the claim counts only once its push succeeded: the queue is
   /// synced first (to see the others' claims), then the claim is pushed; a claim the remote refused (someone
   /// else won) is dropped by the sync and this worker moves on; one that cannot be published is given back.
-  func claim(store: QueueStore, sync: QueueSync?) throws -> TaskRecord? {
+  func claim(store: QueueStore, sync: QueueSync?, only id: String? = nil) throws -> TaskRecord? {
     guard let sync, let remote = options.remote else {
-      return try store.claimNext(leaseSeconds: options.leaseSeconds)
+      return try store.claimNext(only: id, leaseSeconds: options.leaseSeconds)
     }
     for _ in 0..<20 {
-      _ = try sync.sync(remote: remote)
-      guard let claimed = try store.claimNext(leaseSeconds: options.leaseSeconds) else { return nil }
+      do {
+        _ = try sync.sync(remote: remote)
+      } catch QueueError.contention {
+        Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
+        continue
+      }
+      guard let claimed = try store.claimNext(only: id, leaseSeconds: options.leaseSeconds) else { return nil }
       do {
         _ = try sync.sync(remote: remote)
       } catch QueueError.contention {
@@ -132,6 +142,9 @@ public final class TaskRunner: @unchecked Sendable {
       }
       if let now = try store.snapshot().record(claimed.id), now.status == .planning, now.worker == store.worker {
         return now
+      }
+      if let id {
+        throw QueueError.lostClaim(id: id, status: try store.snapshot().record(id)?.status ?? .todo)
       }
       events.note("\(claimed.id): claimed by another worker first; trying the next task")
     }

@@ -168,7 +168,7 @@ extension GitTaskq {
       var parts: [String] = []
       if ahead > 0 { parts.append("\(ahead) ahead of") }
       if behind > 0 { parts.append("\(behind) behind") }
-      return "queue: \(parts.joined(separator: " and ")) \(remote) (as of the last fetch; run 'git taskq sync')"
+      return "queue: \(parts.joined(separator: ", ")) \(remote) (as of the last fetch; run 'git taskq sync')"
     }
   }
 }
