@@ -25,11 +25,13 @@ public final class Configuration {
     final class Values { var list: [String] = [] }
     let values = Values()
     let rc = withExtendedLifetime(values) {
-      git_config_get_multivar_foreach(pointer, key, nil, { entry, payload in
-        guard let entry, let payload, let value = entry.pointee.value else { return 0 }
-        Unmanaged<Values>.fromOpaque(payload).takeUnretainedValue().list.append(String(cString: value))
-        return 0
-      }, Unmanaged.passUnretained(values).toOpaque())
+      git_config_get_multivar_foreach(
+        pointer, key, nil,
+        { entry, payload in
+          guard let entry, let payload, let value = entry.pointee.value else { return 0 }
+          Unmanaged<Values>.fromOpaque(payload).takeUnretainedValue().list.append(String(cString: value))
+          return 0
+        }, Unmanaged.passUnretained(values).toOpaque())
     }
     if rc == GIT_ENOTFOUND.rawValue { return [] }
     try GitError.check(rc, "git_config_get_multivar_foreach")

@@ -1,4 +1,5 @@
 import CLibGit2
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -218,7 +219,7 @@ public final class Repository {
     var oid = git_oid()
     // The C structs borrow the path strings: keep them alive for the call.
     let paths = updates.map { strdup($0.path) }
-    defer { paths.forEach { free($0) } }
+    defer { for path in paths { free(path) } }
     var raw: [git_tree_update] = []
     raw.reserveCapacity(updates.count)
     for (index, update) in updates.enumerated() {
@@ -297,7 +298,10 @@ public final class Repository {
   /// Commits reachable from `tip`, newest first, stopping before `hiding` and its ancestors.
   public func history(from tip: ObjectID, hiding: ObjectID? = nil) throws -> [Commit] {
     var commits: [Commit] = []
-    try walk(from: tip, hiding: hiding) { commits.append($0); return true }
+    try walk(from: tip, hiding: hiding) {
+      commits.append($0)
+      return true
+    }
     return commits
   }
 

@@ -137,7 +137,9 @@ extension Repository {
       components = components.dropFirst()
       current += "/" + first
       if mkdir(current, 0o755) != 0 && errno != EEXIST {
-        throw GitError(code: .generic, message: "cannot create directory '\(current)': \(String(cString: strerror(errno)))", function: "mkdir")
+        throw GitError(
+          code: .generic, message: "cannot create directory '\(current)': \(String(cString: strerror(errno)))",
+          function: "mkdir")
       }
     }
   }

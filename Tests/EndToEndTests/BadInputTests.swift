@@ -20,7 +20,9 @@ import Glibc
     init() throws {
       repository = try ScratchRepository()
       let store = try repository.store()
-      for (id, status) in [("T-1", TaskStatus.todo), ("T-2", .review), ("T-3", .failed), ("T-4", .done), ("T-5", .cancelled)] {
+      for (id, status) in [
+        ("T-1", TaskStatus.todo), ("T-2", .review), ("T-3", .failed), ("T-4", .done), ("T-5", .cancelled),
+      ] {
         try repository.addTask(id, store: store)
         try repository.drive(id, to: status, store: store)
       }
@@ -57,35 +59,57 @@ import Glibc
   static func add(_ id: String) -> [String] { ["add", "--id", id, "--task", "Do it."] }
 
   static let unknownIDs: [Case] = [
-    Case(name: "approve unknown", arguments: ["approve", "--id", "NOPE"], message: "task 'NOPE' not found (see 'git taskq status')"),
+    Case(
+      name: "approve unknown", arguments: ["approve", "--id", "NOPE"],
+      message: "task 'NOPE' not found (see 'git taskq status')"),
     Case(name: "cancel unknown", arguments: ["cancel", "--id", "NOPE"], message: "task 'NOPE' not found"),
     Case(name: "retry unknown", arguments: ["retry", "--id", "NOPE"], message: "task 'NOPE' not found"),
     Case(name: "remove unknown", arguments: ["remove", "--id", "NOPE"], message: "task 'NOPE' not found"),
     Case(name: "show unknown", arguments: ["show", "--id", "NOPE"], message: "task 'NOPE' not found"),
     Case(name: "show --json unknown", arguments: ["show", "--id", "NOPE", "--json"], message: "task 'NOPE' not found"),
     Case(name: "status unknown", arguments: ["status", "--id", "NOPE"], message: "task 'NOPE' not found"),
-    Case(name: "status --json unknown", arguments: ["status", "--id", "NOPE", "--json"], message: "task 'NOPE' not found"),
+    Case(
+      name: "status --json unknown", arguments: ["status", "--id", "NOPE", "--json"], message: "task 'NOPE' not found"),
     Case(name: "log unknown", arguments: ["log", "--id", "NOPE"], message: "task 'NOPE' not found"),
   ]
 
   /// Illegal transitions say the status and what the command needs; duplicates are refused.
   static let transitions: [Case] = [
-    Case(name: "approve todo", arguments: ["approve", "--id", "T-1"], message: "cannot approve task 'T-1': it is 'todo' (approve needs 'review')"),
-    Case(name: "approve failed", arguments: ["approve", "--id", "T-3"], message: "cannot approve task 'T-3': it is 'failed' (approve needs 'review')"),
-    Case(name: "approve done", arguments: ["approve", "--id", "T-4"], message: "cannot approve task 'T-4': it is 'done'"),
-    Case(name: "retry todo", arguments: ["retry", "--id", "T-1"], message: "cannot retry task 'T-1': it is 'todo' (retry needs 'failed')"),
-    Case(name: "retry review", arguments: ["retry", "--id", "T-2"], message: "cannot retry task 'T-2': it is 'review' (retry needs 'failed')"),
-    Case(name: "cancel done", arguments: ["cancel", "--id", "T-4"], message: "cannot cancel task 'T-4': it is 'done' (cancel needs 'todo' or 'planning' or 'building' or 'review' or 'failed')"),
-    Case(name: "cancel cancelled", arguments: ["cancel", "--id", "T-5"], message: "cannot cancel task 'T-5': it is 'cancelled'"),
+    Case(
+      name: "approve todo", arguments: ["approve", "--id", "T-1"],
+      message: "cannot approve task 'T-1': it is 'todo' (approve needs 'review')"),
+    Case(
+      name: "approve failed", arguments: ["approve", "--id", "T-3"],
+      message: "cannot approve task 'T-3': it is 'failed' (approve needs 'review')"),
+    Case(
+      name: "approve done", arguments: ["approve", "--id", "T-4"], message: "cannot approve task 'T-4': it is 'done'"),
+    Case(
+      name: "retry todo", arguments: ["retry", "--id", "T-1"],
+      message: "cannot retry task 'T-1': it is 'todo' (retry needs 'failed')"),
+    Case(
+      name: "retry review", arguments: ["retry", "--id", "T-2"],
+      message: "cannot retry task 'T-2': it is 'review' (retry needs 'failed')"),
+    Case(
+      name: "cancel done", arguments: ["cancel", "--id", "T-4"],
+      message:
+        "cannot cancel task 'T-4': it is 'done' (cancel needs 'todo' or 'planning' or 'building' or 'review' or 'failed')"
+    ),
+    Case(
+      name: "cancel cancelled", arguments: ["cancel", "--id", "T-5"],
+      message: "cannot cancel task 'T-5': it is 'cancelled'"),
     Case(name: "duplicate id", arguments: add("T-1"), message: "task 'T-1' already exists"),
-    Case(name: "duplicate id from a file's stem", arguments: ["add", "--task-file", "FILES/U-5.md", "--id", "T-2"], message: "task 'T-2' already exists"),
+    Case(
+      name: "duplicate id from a file's stem", arguments: ["add", "--task-file", "FILES/U-5.md", "--id", "T-2"],
+      message: "task 'T-2' already exists"),
   ]
 
   /// Ids that are not safe as a ref component, branch, directory and container name.
   static let ids: [Case] = [
-    Case(name: "id ../x", arguments: add("../x"), message: "invalid task id '../x': it must start with a letter or digit"),
+    Case(
+      name: "id ../x", arguments: add("../x"), message: "invalid task id '../x': it must start with a letter or digit"),
     Case(name: "id a/b", arguments: add("a/b"), message: "invalid task id 'a/b': only letters"),
-    Case(name: "id -x", arguments: ["add", "--id=-x", "--task", "Do it."], message: "invalid task id '-x': it must start"),
+    Case(
+      name: "id -x", arguments: ["add", "--id=-x", "--task", "Do it."], message: "invalid task id '-x': it must start"),
     Case(name: "id a b", arguments: add("a b"), message: "invalid task id 'a b'"),
     Case(name: "id with newline", arguments: add("a\nb"), message: "invalid task id 'a\\u{a}b'"),
     Case(name: "id with escape", arguments: add("a\u{1B}[31mb"), message: "invalid task id 'a\\u{1b}[31mb'"),
@@ -96,52 +120,111 @@ import Glibc
     Case(name: "id a..b", arguments: add("a..b"), message: "invalid task id 'a..b': it must not contain '..'"),
     Case(name: "id a@{b", arguments: add("a@{b"), message: "invalid task id 'a@{b'"),
     Case(name: "id empty", arguments: add(""), message: "invalid task id '': it is empty"),
-    Case(name: "id from frontmatter", arguments: ["add", "--task-file", "FILES/bad-id.md"], message: "invalid task id '../etc'"),
+    Case(
+      name: "id from frontmatter", arguments: ["add", "--task-file", "FILES/bad-id.md"],
+      message: "invalid task id '../etc'"),
     Case(name: "cancel ../x", arguments: ["cancel", "--id", "../x"], message: "invalid task id '../x'"),
     Case(name: "show a/b", arguments: ["show", "--id", "a/b"], message: "invalid task id 'a/b'"),
-    Case(name: "status --id with newline", arguments: ["status", "--id", "a\nb"], message: "invalid task id 'a\\u{a}b'"),
+    Case(
+      name: "status --id with newline", arguments: ["status", "--id", "a\nb"], message: "invalid task id 'a\\u{a}b'"),
     Case(name: "log --id a@{b", arguments: ["log", "--id", "a@{b"], message: "invalid task id 'a@{b'"),
   ]
 
   static let taskFiles: [Case] = [
-    Case(name: "missing file", arguments: ["add", "--task-file", "FILES/nope.md"], message: "task file 'FILES/nope.md': no such file"),
-    Case(name: "directory as file", arguments: ["add", "--task-file", "FILES/a-directory.md"], message: "task file 'FILES/a-directory.md': is a directory"),
-    Case(name: "malformed YAML", arguments: ["add", "--task-file", "FILES/malformed.md"], message: "task file 'FILES/malformed.md': malformed YAML frontmatter"),
-    Case(name: "unknown key", arguments: ["add", "--task-file", "FILES/unknown-key.md"], message: "task file 'FILES/unknown-key.md': unknown frontmatter key 'colour'"),
-    Case(name: "unknown key with CRLF", arguments: ["add", "--task-file", "FILES/crlf-unknown.md"], message: "task file 'FILES/crlf-unknown.md': unknown frontmatter key 'foo'"),
-    Case(name: "empty body", arguments: ["add", "--task-file", "FILES/empty-body.md"], message: "task file 'FILES/empty-body.md': the task body is empty"),
-    Case(name: "no closing ---", arguments: ["add", "--task-file", "FILES/no-close.md"], message: "task file 'FILES/no-close.md': the frontmatter has no closing '---' line"),
-    Case(name: "non-mapping frontmatter", arguments: ["add", "--task-file", "FILES/list.md"], message: "task file 'FILES/list.md': the frontmatter must be a mapping"),
-    Case(name: "binary file", arguments: ["add", "--task-file", "FILES/binary.md", "--id", "U-6"], message: "task file 'FILES/binary.md': is binary"),
-    Case(name: "alias bomb", arguments: ["add", "--task-file", "FILES/alias.md", "--id", "U-7"], message: "task file 'FILES/alias.md': the frontmatter uses a YAML alias"),
-    Case(name: "1 MiB + 1", arguments: ["add", "--task-file", "FILES/big.md", "--id", "U-8"], message: "task file 'FILES/big.md': is larger than 1 MiB"),
     Case(
-      name: "stdin 1 MiB + 1", arguments: ["add", "--task-file", "-", "--id", "U-9"], message: "task file '<stdin>': is larger than 1 MiB",
+      name: "missing file", arguments: ["add", "--task-file", "FILES/nope.md"],
+      message: "task file 'FILES/nope.md': no such file"),
+    Case(
+      name: "directory as file", arguments: ["add", "--task-file", "FILES/a-directory.md"],
+      message: "task file 'FILES/a-directory.md': is a directory"),
+    Case(
+      name: "malformed YAML", arguments: ["add", "--task-file", "FILES/malformed.md"],
+      message: "task file 'FILES/malformed.md': malformed YAML frontmatter"),
+    Case(
+      name: "unknown key", arguments: ["add", "--task-file", "FILES/unknown-key.md"],
+      message: "task file 'FILES/unknown-key.md': unknown frontmatter key 'colour'"),
+    Case(
+      name: "unknown key with CRLF", arguments: ["add", "--task-file", "FILES/crlf-unknown.md"],
+      message: "task file 'FILES/crlf-unknown.md': unknown frontmatter key 'foo'"),
+    Case(
+      name: "empty body", arguments: ["add", "--task-file", "FILES/empty-body.md"],
+      message: "task file 'FILES/empty-body.md': the task body is empty"),
+    Case(
+      name: "no closing ---", arguments: ["add", "--task-file", "FILES/no-close.md"],
+      message: "task file 'FILES/no-close.md': the frontmatter has no closing '---' line"),
+    Case(
+      name: "non-mapping frontmatter", arguments: ["add", "--task-file", "FILES/list.md"],
+      message: "task file 'FILES/list.md': the frontmatter must be a mapping"),
+    Case(
+      name: "binary file", arguments: ["add", "--task-file", "FILES/binary.md", "--id", "U-6"],
+      message: "task file 'FILES/binary.md': is binary"),
+    Case(
+      name: "alias bomb", arguments: ["add", "--task-file", "FILES/alias.md", "--id", "U-7"],
+      message: "task file 'FILES/alias.md': the frontmatter uses a YAML alias"),
+    Case(
+      name: "1 MiB + 1", arguments: ["add", "--task-file", "FILES/big.md", "--id", "U-8"],
+      message: "task file 'FILES/big.md': is larger than 1 MiB"),
+    Case(
+      name: "stdin 1 MiB + 1", arguments: ["add", "--task-file", "-", "--id", "U-9"],
+      message: "task file '<stdin>': is larger than 1 MiB",
       input: String(repeating: "y", count: TaskFile.maximumSize + 1)),
-    Case(name: "stdin empty", arguments: ["add", "--task-file", "-", "--id", "U-9"], message: "task file '<stdin>': the task body is empty", input: ""),
-    Case(name: "file path with newline", arguments: ["add", "--task-file", "FILES/a\nb.md"], message: "task file 'FILES/a\\u{a}b.md': no such file"),
-    Case(name: "--task and --task-file", arguments: ["add", "--id", "U-10", "--task", "x", "--task-file", "FILES/U-5.md"], message: "--task and --task-file cannot be used together"),
+    Case(
+      name: "stdin empty", arguments: ["add", "--task-file", "-", "--id", "U-9"],
+      message: "task file '<stdin>': the task body is empty", input: ""),
+    Case(
+      name: "file path with newline", arguments: ["add", "--task-file", "FILES/a\nb.md"],
+      message: "task file 'FILES/a\\u{a}b.md': no such file"),
+    Case(
+      name: "--task and --task-file", arguments: ["add", "--id", "U-10", "--task", "x", "--task-file", "FILES/U-5.md"],
+      message: "--task and --task-file cannot be used together"),
     Case(name: "neither --task nor --task-file", arguments: ["add", "--id", "U-11"], message: "nothing to add"),
     Case(name: "--task without --id", arguments: ["add", "--task", "x"], message: "--id is required with --task"),
-    Case(name: "empty --task", arguments: ["add", "--id", "U-12", "--task", " \n "], message: "the task text is empty"),
+    Case(
+      name: "empty --task", arguments: ["add", "--id", "U-12", "--task", " \n "], message: "the task text is empty"),
   ]
 
   static let values: [Case] = [
-    Case(name: "--depends-on unknown", arguments: add("U-13") + ["--depends-on", "T-1,NOPE"], message: "task 'U-13' depends on 'NOPE', which is not in the queue"),
-    Case(name: "--depends-on itself", arguments: add("U-14") + ["--depends-on", "U-14"], message: "task 'U-14' cannot depend on itself"),
-    Case(name: "--depends-on invalid id", arguments: add("U-15") + ["--depends-on", "../x"], message: "invalid task id '../x'"),
-    Case(name: "--branch a..b", arguments: add("U-16") + ["--branch", "a..b"], message: "invalid value 'a..b' for --branch: expected a valid git branch name"),
+    Case(
+      name: "--depends-on unknown", arguments: add("U-13") + ["--depends-on", "T-1,NOPE"],
+      message: "task 'U-13' depends on 'NOPE', which is not in the queue"),
+    Case(
+      name: "--depends-on itself", arguments: add("U-14") + ["--depends-on", "U-14"],
+      message: "task 'U-14' cannot depend on itself"),
+    Case(
+      name: "--depends-on invalid id", arguments: add("U-15") + ["--depends-on", "../x"],
+      message: "invalid task id '../x'"),
+    Case(
+      name: "--branch a..b", arguments: add("U-16") + ["--branch", "a..b"],
+      message: "invalid value 'a..b' for --branch: expected a valid git branch name"),
     Case(name: "--branch -x", arguments: add("U-17") + ["--branch=-x"], message: "invalid value '-x' for --branch"),
-    Case(name: "--worktree-path empty", arguments: add("U-26") + ["--worktree-path", ""], message: "invalid value '' for --worktree-path: expected a directory path"),
-    Case(name: "worktree_path empty in the frontmatter", arguments: ["add", "--task-file", "FILES/empty-worktree.md"], message: "invalid value '' for --worktree-path"),
-    Case(name: "--repo missing path", arguments: add("U-18") + ["--repo", "/nonexistent/repo"], message: "repository '/nonexistent/repo' not found: no such directory"),
-    Case(name: "--repo missing short name", arguments: add("U-19") + ["--repo", "nosuchrepo"], message: "repository 'nosuchrepo' not found: no directory 'ROOT/nosuchrepo'"),
-    Case(name: "--repo not a repository", arguments: add("U-20") + ["--repo", "ROOT/not-a-repo"], message: "repository 'ROOT/not-a-repo' not found: 'ROOT/not-a-repo' is not a git repository"),
-    Case(name: "--repo with newline", arguments: add("U-21") + ["--repo", "/no\nsuch"], message: "repository '/no\\u{a}such' not found"),
-    Case(name: "--base missing", arguments: add("U-22") + ["--base", "nonexistent"], message: "base branch 'nonexistent' does not exist in 'REPO' (pass --base, or create it)"),
+    Case(
+      name: "--worktree-path empty", arguments: add("U-26") + ["--worktree-path", ""],
+      message: "invalid value '' for --worktree-path: expected a directory path"),
+    Case(
+      name: "worktree_path empty in the frontmatter", arguments: ["add", "--task-file", "FILES/empty-worktree.md"],
+      message: "invalid value '' for --worktree-path"),
+    Case(
+      name: "--repo missing path", arguments: add("U-18") + ["--repo", "/nonexistent/repo"],
+      message: "repository '/nonexistent/repo' not found: no such directory"),
+    Case(
+      name: "--repo missing short name", arguments: add("U-19") + ["--repo", "nosuchrepo"],
+      message: "repository 'nosuchrepo' not found: no directory 'ROOT/nosuchrepo'"),
+    Case(
+      name: "--repo not a repository", arguments: add("U-20") + ["--repo", "ROOT/not-a-repo"],
+      message: "repository 'ROOT/not-a-repo' not found: 'ROOT/not-a-repo' is not a git repository"),
+    Case(
+      name: "--repo with newline", arguments: add("U-21") + ["--repo", "/no\nsuch"],
+      message: "repository '/no\\u{a}such' not found"),
+    Case(
+      name: "--base missing", arguments: add("U-22") + ["--base", "nonexistent"],
+      message: "base branch 'nonexistent' does not exist in 'REPO' (pass --base, or create it)"),
     Case(name: "--base -x", arguments: add("U-23") + ["--base=-x"], message: "base branch '-x' does not exist"),
-    Case(name: "--base with newline", arguments: add("U-24") + ["--base", "a\nb"], message: "base branch 'a\\u{a}b' does not exist"),
-    Case(name: "--base a tree, not a commit", arguments: add("U-25") + ["--base", "main^{tree}"], message: "base branch 'main^{tree}' does not exist"),
+    Case(
+      name: "--base with newline", arguments: add("U-24") + ["--base", "a\nb"],
+      message: "base branch 'a\\u{a}b' does not exist"),
+    Case(
+      name: "--base a tree, not a commit", arguments: add("U-25") + ["--base", "main^{tree}"],
+      message: "base branch 'main^{tree}' does not exist"),
   ]
 
   /// One fixture per group (cases of a group run one after another on it; the groups run in parallel).
@@ -176,7 +259,10 @@ import Glibc
   /// argument-parser's own usage errors: `Error: …` first, then the usage; exit 64.
   @Test(arguments: [
     (["add", "--id", "-x", "--task", "x"], "Error: Missing value for '--id <ID>'"),
-    (["add", "--id", "U-1", "--task", "x", "--priority", "high"], "Error: The value 'high' is invalid for '--priority <N>'"),
+    (
+      ["add", "--id", "U-1", "--task", "x", "--priority", "high"],
+      "Error: The value 'high' is invalid for '--priority <N>'"
+    ),
     (["add", "--bogus"], "Error: Unknown option '--bogus'"),
     (["approve"], "Error: Missing expected argument '--id <ID>'"),
     (["approve", "--id"], "Error: Missing value for '--id <ID>'"),
@@ -234,7 +320,9 @@ import Glibc
       let result = try repository.taskq(arguments)
       #expect(result.status == 1, "\(arguments): \(result.summary)")
       #expect(
-        result.stderrLines == ["error: the queue uses storage format 2, this git-taskq reads up to 1 (upgrade git-taskq)"],
+        result.stderrLines == [
+          "error: the queue uses storage format 2, this git-taskq reads up to 1 (upgrade git-taskq)"
+        ],
         "\(arguments): \(result.stderrText)")
     }
     #expect(try repository.queueTip() == tip)

@@ -53,7 +53,8 @@ import Glibc
   /// The `Taskq-Op` trailers per task, from git's own parse of the history (oldest first).
   static func operationsByTask(_ repository: ScratchRepository) throws -> [String: [String]] {
     let out = try repository.git(
-      "log", "--reverse", "--format=%(trailers:key=Taskq-Task,valueonly,separator=)|%(trailers:key=Taskq-Op,valueonly,separator=)",
+      "log", "--reverse",
+      "--format=%(trailers:key=Taskq-Task,valueonly,separator=)|%(trailers:key=Taskq-Op,valueonly,separator=)",
       "refs/taskq/queue")
     var result: [String: [String]] = [:]
     for line in out.components(separatedBy: "\n") where !line.isEmpty {
@@ -80,7 +81,8 @@ import Glibc
         let outcome: Outcome
         do {
           let result = try Taskq.run(arguments, in: path, timeout: 120)
-          outcome = Outcome(worker: worker, operation: operation, id: id, status: result.status, stderr: result.stderrText)
+          outcome = Outcome(
+            worker: worker, operation: operation, id: id, status: result.status, stderr: result.stderrText)
         } catch {
           outcome = Outcome(worker: worker, operation: operation, id: id, status: -2, stderr: "\(error)")
         }
@@ -110,7 +112,8 @@ import Glibc
     // Own tasks: every command succeeded (nobody else touches them).
     let own = outcomes.filter { $0.id.hasPrefix("W") }
     for failure in own where failure.status != 0 {
-      Issue.record("\(failure.operation) \(failure.id) by worker \(failure.worker) failed: \(failure.status) \(failure.stderr)")
+      Issue.record(
+        "\(failure.operation) \(failure.id) by worker \(failure.worker) failed: \(failure.status) \(failure.stderr)")
     }
     // Contested cancels: exactly one wins; the others are told the task is cancelled.
     for k in 0..<contested {
@@ -127,7 +130,9 @@ import Glibc
       let attempts = outcomes.filter { $0.id == "D-\(k)" }
       #expect(attempts.filter { $0.status == 0 }.count == 1, "D-\(k): \(attempts.map(\.status))")
       for loser in attempts where loser.status != 0 {
-        #expect(loser.stderr == "error: task 'D-\(k)' already exists (choose another --id, or 'git taskq remove --id D-\(k)' first)\n")
+        #expect(
+          loser.stderr
+            == "error: task 'D-\(k)' already exists (choose another --id, or 'git taskq remove --id D-\(k)' first)\n")
       }
     }
 
@@ -143,7 +148,8 @@ import Glibc
       }
     }
     let records = try repository.taskqOK("status", "--json").jsonObjects()
-    let statuses = Dictionary(records.map { ($0["id"] as? String ?? "?", $0["status"] as? String ?? "?") }) { a, _ in a }
+    let statuses = Dictionary(records.map { ($0["id"] as? String ?? "?", $0["status"] as? String ?? "?") }) { a, _ in a
+    }
     #expect(records.count == statuses.count, "an id appears twice in status --json")
     #expect(statuses == expected)
     let legal = Set(TaskStatus.allCases.map(\.rawValue))
@@ -162,7 +168,9 @@ import Glibc
       #expect(ops.filter { $0 == "add" }.count == 1, "\(id): \(ops)")
     }
     for outcome in acknowledged where outcome.operation != "add" {
-      #expect(operations[outcome.id]?.filter { $0 == outcome.operation }.count == 1, "\(outcome.id): \(operations[outcome.id] ?? [])")
+      #expect(
+        operations[outcome.id]?.filter { $0 == outcome.operation }.count == 1,
+        "\(outcome.id): \(operations[outcome.id] ?? [])")
     }
     let commits = Int(try repository.git("rev-list", "--count", "refs/taskq/queue")) ?? -1
     #expect(commits == acknowledged.count + contested)
@@ -172,7 +180,8 @@ import Glibc
 
     print(
       "ConcurrencyTests: \(workers) processes at once, \(outcomes.count) operations, \(acknowledged.count) acknowledged, "
-        + "\(commits) commits, \(String(format: "%.1f", duration)) s (\(String(format: "%.0f", Double(outcomes.count) / duration)) ops/s)")
+        + "\(commits) commits, \(String(format: "%.1f", duration)) s (\(String(format: "%.0f", Double(outcomes.count) / duration)) ops/s)"
+    )
   }
 
   /// `remove A` racing `add B --depends-on A`: each validates against the tip it commits on, so exactly one
@@ -202,7 +211,9 @@ import Glibc
     var removeWins = 0
     for round in 0..<rounds {
       let pair = ledger.all.filter { $0.id == "\(round)" }
-      #expect(pair.filter { $0.status == 0 }.count == 1, "round \(round): \(pair.map { "\($0.operation) \($0.status) \($0.stderr)" })")
+      #expect(
+        pair.filter { $0.status == 0 }.count == 1,
+        "round \(round): \(pair.map { "\($0.operation) \($0.status) \($0.stderr)" })")
       if pair.contains(where: { $0.operation == "remove" && $0.status == 0 }) { removeWins += 1 }
       for loser in pair where loser.status != 0 {
         let expected =
@@ -219,7 +230,9 @@ import Glibc
         #expect(ids.contains(dependency), "\(record["id"] ?? "?") depends on removed \(dependency)")
       }
     }
-    print("ConcurrencyTests (remove vs dependent add): \(rounds) races, remove won \(removeWins), add won \(rounds - removeWins)")
+    print(
+      "ConcurrencyTests (remove vs dependent add): \(rounds) races, remove won \(removeWins), add won \(rounds - removeWins)"
+    )
   }
 
   /// A writer loop killed with SIGKILL at random moments, several rounds: the queue stays readable, every
@@ -270,12 +283,14 @@ import Glibc
       }
       let next = try repository.taskq("add", "--id", "NEXT-\(round)", "--task", "after the kill")
       #expect(next.status == 0, "round \(round): \(next.summary)")
-      #expect(next.stderrText.contains("warning: removed a stale lock") == lockLeft, "round \(round): \(next.stderrText)")
+      #expect(
+        next.stderrText.contains("warning: removed a stale lock") == lockLeft, "round \(round): \(next.stderrText)")
       #expect(!FileManager.default.fileExists(atPath: repository.queueLockPath))
     }
 
     let records = try repository.taskqOK("status", "--json").jsonObjects()
-    let statuses = Dictionary(records.map { ($0["id"] as? String ?? "?", $0["status"] as? String ?? "?") }) { a, _ in a }
+    let statuses = Dictionary(records.map { ($0["id"] as? String ?? "?", $0["status"] as? String ?? "?") }) { a, _ in a
+    }
     #expect(statuses.count == records.count)
     for line in acked {
       if line.hasPrefix("cancel ") {
@@ -297,7 +312,8 @@ import Glibc
     #expect(!fsck.output.contains("error"), "\(fsck.output)")
     print(
       "ConcurrencyTests (SIGKILL): \(rounds) rounds, \(kills) kills, \(acked.count) acknowledged operations, "
-        + "\(records.count) tasks, \(locksLeft) stale locks recovered, \(String(format: "%.1f", monotonicSeconds() - start)) s")
+        + "\(records.count) tasks, \(locksLeft) stale locks recovered, \(String(format: "%.1f", monotonicSeconds() - start)) s"
+    )
   }
 
   /// The lock a writer killed between taking it and renaming it leaves behind, old enough to be abandoned:

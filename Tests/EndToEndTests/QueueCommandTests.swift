@@ -96,7 +96,8 @@ import Testing
     #expect(try FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date == before)
     let show = try repository.taskqOK("show", "--id", "T-EXAMPLE", "--json").jsonObject()
     let stored = try #require(show["task_file"] as? String)
-    #expect(stored.hasSuffix("---\nImplement a small change with tests.\n\nAcceptance criteria:\n- Keep changes scoped.\n"))
+    #expect(
+      stored.hasSuffix("---\nImplement a small change with tests.\n\nAcceptance criteria:\n- Keep changes scoped.\n"))
     let record = try #require(show["record"] as? [String: Any])
     #expect(record["worktree_path"] as? String == "/tmp/wt/example")
   }
@@ -109,7 +110,8 @@ import Testing
     #expect(result.stdoutText == "T-003: added (todo) repo=\(repository.path) base=develop branch=from-flag\n")
     // --id wins over the frontmatter and the stem.
     let named = try repository.directory.write("stem.md", "---\nid: FROM-FILE\n---\nBody\n")
-    #expect(try repository.taskqOK("add", "--task-file", named, "--id", "FROM-FLAG").stdoutText.hasPrefix("FROM-FLAG: added"))
+    #expect(
+      try repository.taskqOK("add", "--task-file", named, "--id", "FROM-FLAG").stdoutText.hasPrefix("FROM-FLAG: added"))
     let crlf = try repository.directory.write("T-CRLF.md", "\u{FEFF}---\r\npriority: 2\r\n---\r\nWindows body\r\n")
     try repository.taskqOK("add", "--task-file", crlf)
     let record = try repository.taskqOK("status", "--id", "T-CRLF", "--json").jsonObject()
@@ -145,7 +147,8 @@ import Testing
     try repository.taskqOK("add", "--task-file", list)
     try repository.taskqOK("add", "--task-file", string)
     for id in ["L", "S"] {
-      #expect(try repository.taskqOK("status", "--id", id, "--json").jsonObject()["depends_on"] as? [String] == ["A", "B"])
+      #expect(
+        try repository.taskqOK("status", "--id", id, "--json").jsonObject()["depends_on"] as? [String] == ["A", "B"])
     }
   }
 
@@ -156,7 +159,8 @@ import Testing
     try FileManager.default.createDirectory(atPath: repository.path + "/deep/er", withIntermediateDirectories: true)
     let result = try repository.taskq(["add", "--id", "T-1", "--task", "x"], in: repository.path + "/deep/er")
     #expect(result.status == 0, "\(result.summary)")
-    #expect(try repository.taskqOK("status", "--id", "T-1", "--json").jsonObject()["repo"] as? String == repository.path)
+    #expect(
+      try repository.taskqOK("status", "--id", "T-1", "--json").jsonObject()["repo"] as? String == repository.path)
   }
 
   @Test func repoAsARelativePath() throws {
@@ -170,7 +174,8 @@ import Testing
     #expect(
       try repository.taskqOK("status", "--id", "T-1", "--json").jsonObject()["repo"] as? String
         == repository.directory.path + "/other")
-    #expect(try repository.taskqOK("status", "--id", "T-2", "--json").jsonObject()["repo"] as? String == repository.path)
+    #expect(
+      try repository.taskqOK("status", "--id", "T-2", "--json").jsonObject()["repo"] as? String == repository.path)
   }
 
   @Test func repoAsAShortNameUnderTheReposRootFromGitConfig() throws {
@@ -200,7 +205,9 @@ import Testing
     #expect(result.stdoutText.contains("repo=\(root.path)/sisifo "))
     // A short name from the frontmatter resolves the same way.
     let file = try repository.directory.write("T-2.md", "---\nrepo: sisifo\n---\nBody\n")
-    #expect(try repository.taskqOK("add", "--task-file", file, environment: env).stdoutText.contains("repo=\(root.path)/sisifo "))
+    #expect(
+      try repository.taskqOK("add", "--task-file", file, environment: env).stdoutText.contains(
+        "repo=\(root.path)/sisifo "))
     #expect(try repository.taskqOK("config", environment: env).stdoutText.contains("[environment TASKQ_REPOS_ROOT]"))
   }
 
@@ -211,7 +218,10 @@ import Testing
     #expect(try repository.taskqOK("add", "--id", "T-1", "--task", "x").stdoutText.contains(" base=trunk "))
     let missing = try repository.taskq("add", "--id", "T-2", "--task", "x", environment: ["TASKQ_BASE": "gone"])
     #expect(missing.status == 1)
-    #expect(missing.stderrLines == ["error: base branch 'gone' does not exist in '\(repository.path)' (pass --base, or create it)"])
+    #expect(
+      missing.stderrLines == [
+        "error: base branch 'gone' does not exist in '\(repository.path)' (pass --base, or create it)"
+      ])
   }
 
   // MARK: status
@@ -313,13 +323,20 @@ import Testing
     for (line, subject) in zip(lines, subjects) {
       #expect(line.contains("  \(subject)  ["), "\(line)")
     }
-    let hashes = try repository.git("log", "--format=%h", "--abbrev=9", "refs/taskq/queue").components(separatedBy: "\n")
+    let hashes = try repository.git("log", "--format=%h", "--abbrev=9", "refs/taskq/queue").components(
+      separatedBy: "\n")
     #expect(lines.map { String($0.prefix(9)) } == hashes)
 
-    let onlyT1 = try repository.taskqOK("log", "--id", "T-1").stdoutText.components(separatedBy: "\n").filter { !$0.isEmpty }
+    let onlyT1 = try repository.taskqOK("log", "--id", "T-1").stdoutText.components(separatedBy: "\n").filter {
+      !$0.isEmpty
+    }
     #expect(onlyT1.count == 3)
-    #expect(try repository.taskqOK("log", "-n", "1").stdoutText.components(separatedBy: "\n").filter { !$0.isEmpty }.count == 1)
-    #expect(try repository.taskqOK("log", "--max-count", "2").stdoutText.components(separatedBy: "\n").filter { !$0.isEmpty }.count == 2)
+    #expect(
+      try repository.taskqOK("log", "-n", "1").stdoutText.components(separatedBy: "\n").filter { !$0.isEmpty }.count
+        == 1)
+    #expect(
+      try repository.taskqOK("log", "--max-count", "2").stdoutText.components(separatedBy: "\n").filter { !$0.isEmpty }
+        .count == 2)
     // A removed task still has its history.
     #expect(try repository.taskqOK("log", "--id", "T-1", "--json").jsonObjects().count == 3)
   }
@@ -412,7 +429,8 @@ import Testing
     let tip = try repository.queueTip()
     let waited = try repository.taskq("remove", "--id", "A")
     #expect(waited.status == 1)
-    #expect(waited.stderrLines == ["error: cannot remove task 'A': task 'B' depends on it (remove or cancel 'B' first)"])
+    #expect(
+      waited.stderrLines == ["error: cannot remove task 'A': task 'B' depends on it (remove or cancel 'B' first)"])
     let running = try repository.taskq("remove", "--id", "C")
     #expect(running.status == 1)
     #expect(running.stderrLines.first?.hasPrefix("error: cannot remove task 'C': it is 'building'") == true)
@@ -432,7 +450,8 @@ import Testing
     }
     #expect(lines.contains { $0.hasPrefix("taskq.base ") && $0.hasSuffix("  main  [default]") })
     #expect(lines.contains { $0.hasPrefix("taskq.maxParallel ") && $0.hasSuffix("  4  [git config (local)]") })
-    #expect(lines.contains { $0.hasPrefix("taskq.image ") && $0.hasSuffix("  localhost/img:1  [environment TASKQ_IMAGE]") })
+    #expect(
+      lines.contains { $0.hasPrefix("taskq.image ") && $0.hasSuffix("  localhost/img:1  [environment TASKQ_IMAGE]") })
   }
 
   @Test(arguments: [["--version"], ["-h"], ["help"], ["add", "-h"], ["status", "--help"], ["help", "log"]])

@@ -12,7 +12,9 @@ enum RealEngine {
   /// Why the suite cannot run here, or `nil` when it can.
   static let unavailableReason: String? = {
     guard ProcessRunner.resolve("docker") != nil else { return "no 'docker' CLI on PATH" }
-    guard let version = try? ProcessRunner.run(ProcessSpec("docker", ["version", "--format", "{{.Server.Version}}"], timeout: 10)),
+    guard
+      let version = try? ProcessRunner.run(
+        ProcessSpec("docker", ["version", "--format", "{{.Server.Version}}"], timeout: 10)),
       version.succeeded
     else { return "no container engine answers the docker CLI (run scripts/engine/podman-engine.sh start)" }
     guard let inspect = try? ProcessRunner.run(ProcessSpec("docker", ["image", "inspect", image], timeout: 10)),
@@ -23,7 +25,9 @@ enum RealEngine {
 
   static func docker(_ arguments: String...) throws -> String {
     let result = try ProcessRunner.run(ProcessSpec("docker", arguments, timeout: 30))
-    guard result.succeeded else { throw TestFailure("docker \(arguments.joined(separator: " ")): \(result.stderrText)") }
+    guard result.succeeded else {
+      throw TestFailure("docker \(arguments.joined(separator: " ")): \(result.stderrText)")
+    }
     return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 }

@@ -115,9 +115,11 @@ import Testing
     #expect(tree.entries.map(\.name) == ["keep"])
     #expect(try tree.entry(atPath: "a") == nil)
 
-    let everything = try repository.createTree(from: try repository.tree(base), applying: [
-      .remove("keep"), .remove("a/b/only"),
-    ])
+    let everything = try repository.createTree(
+      from: try repository.tree(base),
+      applying: [
+        .remove("keep"), .remove("a/b/only"),
+      ])
     #expect(everything == (try repository.emptyTree().id))
   }
 
@@ -147,8 +149,9 @@ import Testing
     #expect(try scratch.git("cat-file", "-t", child.hex) == "commit")
     #expect(try scratch.git("rev-parse", "\(child.hex)^") == root.hex)
     #expect(try scratch.git("rev-parse", "\(child.hex)^{tree}") == tree.hex)
-    #expect(try scratch.git("log", "-1", "--format=%an <%ae>|%cn <%ce>", child.hex)
-      == "Ada Lovelace <ada@example.com>|Ada Lovelace <ada@example.com>")
+    #expect(
+      try scratch.git("log", "-1", "--format=%an <%ae>|%cn <%ce>", child.hex)
+        == "Ada Lovelace <ada@example.com>|Ada Lovelace <ada@example.com>")
     #expect(try scratch.git("log", "-1", "--format=%B", child.hex) == "second\n\nTaskq-Op: add")
     #expect(try scratch.git("rev-list", "--count", root.hex) == "1")
 

@@ -125,8 +125,9 @@ import Testing
     for name in ["refs/heads/task/a", "refs/heads/task/b", "refs/heads/other"] {
       try repository.updateReference(name, to: c[0], expected: nil, message: "m")
     }
-    #expect(try repository.referenceNames(matching: "refs/heads/task/*").sorted()
-      == ["refs/heads/task/a", "refs/heads/task/b"])
+    #expect(
+      try repository.referenceNames(matching: "refs/heads/task/*").sorted()
+        == ["refs/heads/task/a", "refs/heads/task/b"])
     try repository.deleteReference("refs/heads/task/a")
     try repository.deleteReference("refs/heads/task/missing")  // no error
     #expect(try repository.referenceNames(matching: "refs/heads/task/*") == ["refs/heads/task/b"])

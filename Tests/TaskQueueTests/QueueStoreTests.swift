@@ -25,9 +25,10 @@ import Glibc
     let scratch = try ScratchRepository()
     let record = try scratch.addTask("T-001", body: "Implement feature X.")
     let bucket = try sha256sumBucket("T-001")
-    #expect(try scratch.queuePaths() == [
-      "taskq.json", "tasks/\(bucket)/T-001/record.json", "tasks/\(bucket)/T-001/task.md",
-    ])
+    #expect(
+      try scratch.queuePaths() == [
+        "taskq.json", "tasks/\(bucket)/T-001/record.json", "tasks/\(bucket)/T-001/task.md",
+      ])
     let meta = try JSONSerialization.jsonObject(with: Data(try scratch.queueFile("taskq.json").utf8))
     let metaObject = try #require(meta as? [String: Any])
     #expect(metaObject["format"] as? Int == 1)
@@ -268,18 +269,20 @@ import Glibc
 
     let messages = try scratch.queueMessages()
     #expect(messages.count == 6)
-    #expect(messages.map { $0.components(separatedBy: "\n")[0] } == [
-      "T-1: removed (was cancelled)", "T-1: todo → cancelled", "T-1: failed → todo", "T-1: planning → failed",
-      "T-1: todo → planning", "T-1: added (todo)",
-    ])
-    #expect(messages.last == """
-      T-1: added (todo)
+    #expect(
+      messages.map { $0.components(separatedBy: "\n")[0] } == [
+        "T-1: removed (was cancelled)", "T-1: todo → cancelled", "T-1: failed → todo", "T-1: planning → failed",
+        "T-1: todo → planning", "T-1: added (todo)",
+      ])
+    #expect(
+      messages.last == """
+        T-1: added (todo)
 
-      Taskq-Op: add
-      Taskq-Task: T-1
-      Taskq-To: todo
-      Taskq-Worker: host-a:42
-      """)
+        Taskq-Op: add
+        Taskq-Task: T-1
+        Taskq-To: todo
+        Taskq-Worker: host-a:42
+        """)
     // git itself parses the trailers.
     #expect(try scratch.queueTrailers("Taskq-Op") == ["remove", "cancel", "retry", "fail", "claim", "add"])
     #expect(try scratch.queueTrailers("Taskq-Task") == Array(repeating: "T-1", count: 6))
@@ -292,7 +295,9 @@ import Glibc
 
     let history = try store.history()
     #expect(history.map(\.operation.kind) == ["remove", "cancel", "retry", "fail", "claim", "add"])
-    #expect(history.first?.operation == Operation(kind: "remove", task: "T-1", from: .cancelled, to: nil, worker: "host-a:42"))
+    #expect(
+      history.first?.operation == Operation(kind: "remove", task: "T-1", from: .cancelled, to: nil, worker: "host-a:42")
+    )
     #expect(try store.history(limit: 2).count == 2)
     #expect(try store.history(task: "other").isEmpty)
   }

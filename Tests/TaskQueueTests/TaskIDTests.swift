@@ -14,7 +14,8 @@ import Testing
 
   @Test(arguments: [
     ("", "empty"), ("../x", "start with"), ("a/b", "only letters"), ("-x", "start with"), ("a b", "only letters"),
-    ("a\nb", "only letters"), ("é", "start with"), ("aé", "only letters"), (String(repeating: "z", count: 65), "longer"),
+    ("a\nb", "only letters"), ("é", "start with"), ("aé", "only letters"),
+    (String(repeating: "z", count: 65), "longer"),
     ("x.lock", ".lock"), ("x.", "end in '.'"), ("a..b", "'..'"), ("a@{b", "only letters"), (".x", "start with"),
     ("_x", "start with"), ("a\u{7f}", "only letters"), ("a\tb", "only letters"), ("a:b", "only letters"),
     ("a~1", "only letters"), ("a^", "only letters"), ("a*", "only letters"), ("a\\b", "only letters"),

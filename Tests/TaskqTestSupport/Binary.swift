@@ -31,7 +31,8 @@ public enum Taskq {
     var env = environment
     env["GIT_CONFIG_NOSYSTEM"] = env["GIT_CONFIG_NOSYSTEM"] ?? "1"
     return try ProcessRunner.run(
-      ProcessSpec(binary, arguments, environment: env, directory: directory, input: input.map { Array($0.utf8) },
+      ProcessSpec(
+        binary, arguments, environment: env, directory: directory, input: input.map { Array($0.utf8) },
         timeout: timeout))
   }
 }

@@ -68,7 +68,8 @@ public struct ContainerEngine: Sendable {
     let spec = ProcessSpec(program, runArguments(request), environment: request.environment, timeout: timeout)
     let result = try ProcessRunner.run(spec, shouldStop: shouldStop)
     guard result.succeeded else {
-      throw StageFailure(stage: "container", summary: "\(program) run \(result.endingDescription)", spec: spec, result: result)
+      throw StageFailure(
+        stage: "container", summary: "\(program) run \(result.endingDescription)", spec: spec, result: result)
     }
     return result
   }
@@ -146,7 +147,9 @@ public struct StageFailure: Error, CustomStringConvertible {
   public var result: ProcessResult?
   public var detail: String?
 
-  public init(stage: String, summary: String, spec: ProcessSpec? = nil, result: ProcessResult? = nil, detail: String? = nil) {
+  public init(
+    stage: String, summary: String, spec: ProcessSpec? = nil, result: ProcessResult? = nil, detail: String? = nil
+  ) {
     self.stage = stage
     self.summary = summary
     self.spec = spec

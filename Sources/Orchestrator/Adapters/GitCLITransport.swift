@@ -39,12 +39,16 @@ public struct GitCLITransport: QueueTransport {
   }
 
   public func fetch(remote: String, into trackingRef: String) throws -> FetchResult {
-    var result = try git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, "+\(Layout.refName):\(trackingRef)"])
+    var result = try git([
+      "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, "+\(Layout.refName):\(trackingRef)",
+    ])
     // Another process fetching into the same tracking ref at this instant: try again shortly.
     var tries = 1
     while !result.succeeded && result.stderrText.contains("cannot lock ref") && tries < 10 {
       usleep(UInt32.random(in: 10_000...60_000))
-      result = try git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, "+\(Layout.refName):\(trackingRef)"])
+      result = try git([
+        "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, "+\(Layout.refName):\(trackingRef)",
+      ])
       tries += 1
     }
     if result.succeeded { return .fetched }

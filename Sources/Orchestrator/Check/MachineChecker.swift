@@ -19,7 +19,10 @@ public struct MachineChecker {
   public func check(records: [TaskRecord]) -> [Finding] {
     var findings: [Finding] = []
     if let age = store.lockAge(), age > store.staleLockAge {
-      findings.append(Finding(.warning, "stale lock '\(store.lockPath)' (\(Int(age))s old) left by a writer that died", fix: "rm \(store.lockPath) (the next write also removes it)"))
+      findings.append(
+        Finding(
+          .warning, "stale lock '\(store.lockPath)' (\(Int(age))s old) left by a writer that died",
+          fix: "rm \(store.lockPath) (the next write also removes it)"))
     }
     findings += programs()
     findings += containers(records)
@@ -34,13 +37,22 @@ public struct MachineChecker {
   func programs() -> [Finding] {
     var findings: [Finding] = []
     if settings.runtime == .docker, ProcessRunner.resolve(settings.containerProgram) == nil {
-      findings.append(Finding(.warning, "'\(settings.containerProgram)' is not on PATH: 'run' cannot start containers", fix: "install docker or podman, or git config taskq.runtime local"))
+      findings.append(
+        Finding(
+          .warning, "'\(settings.containerProgram)' is not on PATH: 'run' cannot start containers",
+          fix: "install docker or podman, or git config taskq.runtime local"))
     }
     if settings.runtime == .local, ProcessRunner.resolve(settings.agentProgram) == nil {
-      findings.append(Finding(.warning, "'\(settings.agentProgram)' is not on PATH: 'run --runtime local' cannot start the agent", fix: "install opencode, or git config taskq.agentProgram PATH"))
+      findings.append(
+        Finding(
+          .warning, "'\(settings.agentProgram)' is not on PATH: 'run --runtime local' cannot start the agent",
+          fix: "install opencode, or git config taskq.agentProgram PATH"))
     }
     if ProcessRunner.resolve(settings.reviewProgram) == nil {
-      findings.append(Finding(.warning, "'\(settings.reviewProgram)' is not on PATH: 'review' can only --print", fix: "install OpenChamber, or git config taskq.reviewProgram PATH"))
+      findings.append(
+        Finding(
+          .warning, "'\(settings.reviewProgram)' is not on PATH: 'review' can only --print",
+          fix: "install OpenChamber, or git config taskq.reviewProgram PATH"))
     }
     return findings
   }
@@ -50,7 +62,10 @@ public struct MachineChecker {
       let result = try? ProcessRunner.run(
         ProcessSpec(
           settings.containerProgram,
-          ["ps", "-a", "--filter", "label=\(ContainerLabel.managed)=true", "--format", "{{.Names}}\t{{.Label \"\(ContainerLabel.task)\"}}\t{{.Label \"\(ContainerLabel.repository)\"}}"],
+          [
+            "ps", "-a", "--filter", "label=\(ContainerLabel.managed)=true", "--format",
+            "{{.Names}}\t{{.Label \"\(ContainerLabel.task)\"}}\t{{.Label \"\(ContainerLabel.repository)\"}}",
+          ],
           timeout: 20)),
       result.succeeded
     else { return [] }
@@ -59,9 +74,14 @@ public struct MachineChecker {
     var findings: [Finding] = []
     for line in result.stdoutText.split(separator: "\n") {
       let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-      guard fields.count >= 3, fields[2] == ourRepository || records.contains(where: { $0.repo == fields[2] }) else { continue }
+      guard fields.count >= 3, fields[2] == ourRepository || records.contains(where: { $0.repo == fields[2] }) else {
+        continue
+      }
       if !ids.contains(fields[1]) {
-        findings.append(Finding(.warning, "container \(fields[0]) belongs to task '\(fields[1])', which is not in the queue", fix: "\(settings.containerProgram) rm -f \(fields[0])"))
+        findings.append(
+          Finding(
+            .warning, "container \(fields[0]) belongs to task '\(fields[1])', which is not in the queue",
+            fix: "\(settings.containerProgram) rm -f \(fields[0])"))
       }
     }
     return findings
@@ -75,12 +95,17 @@ public struct MachineChecker {
     let trusted = records.map(\.repo).filter(policy.isTrustedRepository)
     let repositories = Set(trusted + [store.repository.mainWorkingDirectory])
     for path in repositories.sorted() {
-      guard let repository = try? Repository.open(at: path), let names = try? repository.worktreeNames() else { continue }
+      guard let repository = try? Repository.open(at: path), let names = try? repository.worktreeNames() else {
+        continue
+      }
       for name in names where !ids.contains(name) && TaskID.problem(with: name) == nil {
         guard let worktree = try? repository.worktreePath(named: name),
           TaskPipeline.normalize(worktree).hasPrefix(settings.worktreesRoot + "/")
         else { continue }
-        findings.append(Finding(.warning, "worktree \(worktree) of \(path) belongs to task '\(name)', which is not in the queue", fix: "git -C \(path) worktree remove \(worktree)"))
+        findings.append(
+          Finding(
+            .warning, "worktree \(worktree) of \(path) belongs to task '\(name)', which is not in the queue",
+            fix: "git -C \(path) worktree remove \(worktree)"))
       }
     }
     return findings

@@ -66,7 +66,8 @@ public struct Cleaner {
         result.removedContainers.append(name)
         result.messages.append("removed container \(name)")
       } else {
-        result.messages.append("container \(name) could not be removed (try: \(settings.containerProgram) rm -f \(name))")
+        result.messages.append(
+          "container \(name) could not be removed (try: \(settings.containerProgram) rm -f \(name))")
       }
     }
   }
@@ -93,7 +94,8 @@ public struct Cleaner {
       if !changes.isEmpty {
         result.worktreeKept = true
         result.messages.append(
-          "kept worktree \(path): \(changes.count) uncommitted change(s) (commit them, or 'cleanup --id \(record.id) --force')")
+          "kept worktree \(path): \(changes.count) uncommitted change(s) (commit them, or 'cleanup --id \(record.id) --force')"
+        )
         return
       }
     }

@@ -32,7 +32,10 @@ public struct ErrorReport {
     out += "| | |\n|---|---|\n"
     out += "| stage | \(stage) |\n| attempt | \(record.attempt + 1) |\n| worker | \(worker) |\n"
     out += "| time | \(Timestamp.now()) |\n"
-    if let spec = failure?.spec { out += "| command | `\(Self.redact(spec.commandLine).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " "))` |\n" }
+    if let spec = failure?.spec {
+      out +=
+        "| command | `\(Self.redact(spec.commandLine).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " "))` |\n"
+    }
     if let result = failure?.result {
       out += "| ending | \(result.endingDescription) |\n"
       out += "| duration | \(String(format: "%.1f", result.duration)) s |\n"
@@ -70,7 +73,9 @@ public struct ErrorReport {
 
   /// Replaces the values of environment variables whose names look secret (`*TOKEN*`, `*KEY*`, `*SECRET*`,
   /// `*PASSWORD*`) with `[redacted]`, so reports pushed with the queue do not carry them.
-  public static func redact(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+  public static func redact(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+    -> String
+  {
     var out = text
     let secrets = environment.filter { key, value in
       let name = key.uppercased()

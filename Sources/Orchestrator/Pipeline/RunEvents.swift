@@ -33,7 +33,8 @@ public final class RunEvents: @unchecked Sendable {
   private var isStopped: Bool { lock.withLock { stopped } }
 
   /// A transition or stage change of task `id`.
-  public func event(_ id: String, _ what: String, from: TaskStatus? = nil, to: TaskStatus? = nil, stage: String? = nil) {
+  public func event(_ id: String, _ what: String, from: TaskStatus? = nil, to: TaskStatus? = nil, stage: String? = nil)
+  {
     lock.withLock {
       let now = Self.now()
       if let stage {
@@ -45,7 +46,9 @@ public final class RunEvents: @unchecked Sendable {
         var object: [String: Any] = ["time": Timestamp.now(), "task": id, "event": what]
         if let from { object["from"] = from.rawValue }
         if let to { object["to"] = to.rawValue }
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+        if let data = try? JSONSerialization.data(
+          withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        {
           write(String(decoding: data, as: UTF8.self) + "\n", to: 1)
         }
       case .lines:

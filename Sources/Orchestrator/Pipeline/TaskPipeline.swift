@@ -76,7 +76,8 @@ final class TaskPipeline {
 
       stage = "planning"
       events.event(id, "\(settings.planCommand) started", stage: settings.planCommand)
-      let plan = try runAgent(record, command: settings.planCommand, attach: attach, session: nil,
+      let plan = try runAgent(
+        record, command: settings.planCommand, attach: attach, session: nil,
         timeout: settings.planTimeout, stage: "planning")
       let session = AgentCommand.sessionID(in: plan.stdoutText)
       record = try store.advance(id, to: .building, kind: "build", detail: "plan made") { $0.sessionID = session }
@@ -84,7 +85,8 @@ final class TaskPipeline {
       events.event(id, "plan made", from: .planning, to: .building, stage: settings.buildCommand)
 
       stage = "building"
-      _ = try runAgent(record, command: settings.buildCommand, attach: attach, session: session,
+      _ = try runAgent(
+        record, command: settings.buildCommand, attach: attach, session: session,
         timeout: settings.buildTimeout, stage: "building")
       record = try store.advance(id, to: .review, kind: "review", detail: "ready for review") {
         $0.worker = nil
@@ -133,7 +135,8 @@ final class TaskPipeline {
       // someone's work: never touch it.
       guard !FileManager.default.fileExists(atPath: registered) else {
         throw StageFailure(
-          stage: "setup", summary: "a worktree named '\(record.id)' already exists in '\(record.repo)' at '\(registered)'",
+          stage: "setup",
+          summary: "a worktree named '\(record.id)' already exists in '\(record.repo)' at '\(registered)'",
           detail: "Remove it ('git -C \(record.repo) worktree remove \(registered)') if it is not needed, then retry.")
       }
       try repository.removeWorktree(named: record.id)
@@ -157,7 +160,8 @@ final class TaskPipeline {
     }
     guard let port = try store.reservePort(for: id, in: settings.portRange, isFree: Loopback.isFree) else {
       throw StageFailure(
-        stage: "container", summary: "no free port in \(settings.portRange.lowerBound)-\(settings.portRange.upperBound)",
+        stage: "container",
+        summary: "no free port in \(settings.portRange.lowerBound)-\(settings.portRange.upperBound)",
         detail: "Every port of taskq.portRange is held by an active task or bound by another program.")
     }
     let name = ContainerEngine.containerName(for: record)
@@ -211,7 +215,9 @@ final class TaskPipeline {
     }
     throw StageFailure(
       stage: "container",
-      summary: "the OpenCode server did not answer GET /global/health on 127.0.0.1:\(port) within \(Int(settings.healthTimeout)) s")
+      summary:
+        "the OpenCode server did not answer GET /global/health on 127.0.0.1:\(port) within \(Int(settings.healthTimeout)) s"
+    )
   }
 
   func runAgent(
@@ -269,7 +275,9 @@ final class TaskPipeline {
     }
     if cancelled { throw QueueError.lostClaim(id: record.id, status: .cancelled) }
     if let lost { throw QueueError.lostClaim(id: record.id, status: lost) }
-    if result.ending == .stopped { throw StageFailure(stage: stage, summary: "interrupted", spec: spec, result: result) }
+    if result.ending == .stopped {
+      throw StageFailure(stage: stage, summary: "interrupted", spec: spec, result: result)
+    }
     guard result.succeeded else {
       throw StageFailure(stage: stage, summary: "\(command) \(result.endingDescription)", spec: spec, result: result)
     }
@@ -289,7 +297,8 @@ final class TaskPipeline {
       record: record, stage: stage, summary: summary, worker: store.worker, failure: failure, containerLog: log,
       note: interrupted ? "The run was interrupted (Ctrl-C or SIGTERM); `retry` brings the task back." : nil)
     do {
-      let stored = try store.fail(id, kind: interrupted ? "interrupt" : "fail", summary: summary, report: report.markdown)
+      let stored = try store.fail(
+        id, kind: interrupted ? "interrupt" : "fail", summary: summary, report: report.markdown)
       publish()
       events.event(id, summary, from: record.status, to: stored.status)
       if options.cleanupOnFail { cleanUpAfterFailure(stored) }
@@ -321,7 +330,8 @@ final class TaskPipeline {
 
   /// The body of a canonical task file (everything after the frontmatter).
   static func body(ofTaskFile text: String) -> String {
-    guard text.hasPrefix("---\n"), let end = text.range(of: "\n---\n", range: text.index(text.startIndex, offsetBy: 3)..<text.endIndex)
+    guard text.hasPrefix("---\n"),
+      let end = text.range(of: "\n---\n", range: text.index(text.startIndex, offsetBy: 3)..<text.endIndex)
     else { return text }
     return String(text[end.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
   }

@@ -15,7 +15,8 @@ public final class TaskRunner: @unchecked Sendable {
   let events: RunEvents
   let worker: String
 
-  /// - Parameter gitDirectory: the queue repository's git directory; each thread opens its own handle.
+  /// A pool over the queue in `gitDirectory` (the queue repository's git directory; each worker thread
+  /// opens its own handle on it), with `settings` and `options`, reporting to `events` as `worker`.
   public init(
     gitDirectory: String, settings: RunSettings, options: RunOptions, events: RunEvents,
     worker: String = QueueStore.defaultWorker()
@@ -37,7 +38,8 @@ public final class TaskRunner: @unchecked Sendable {
     for record in try store.recoverStale(report: { record in
       ErrorReport(
         record: record, stage: record.status.rawValue, summary: "worker lost", worker: worker,
-        note: "The lease of worker \(record.worker ?? "?") expired at \(record.leaseExpiresAt ?? "?") while the task was \(record.status.rawValue): the worker stopped renewing it (killed, crashed, or cut off). `retry` brings the task back."
+        note:
+          "The lease of worker \(record.worker ?? "?") expired at \(record.leaseExpiresAt ?? "?") while the task was \(record.status.rawValue): the worker stopped renewing it (killed, crashed, or cut off). `retry` brings the task back."
       ).markdown
     }) {
       recovered.append(record.id)
@@ -51,9 +53,12 @@ public final class TaskRunner: @unchecked Sendable {
       else { continue }
       let report = ErrorReport(
         record: record, stage: record.status.rawValue, summary: "worker lost", worker: worker,
-        note: "Worker \(owner) no longer exists on this host (it was killed or crashed) while the task was \(record.status.rawValue). `retry` brings the task back.")
+        note:
+          "Worker \(owner) no longer exists on this host (it was killed or crashed) while the task was \(record.status.rawValue). `retry` brings the task back."
+      )
       do {
-        try store.fail(record.id, kind: "recover", summary: "worker lost (\(owner))", report: report.markdown, requireWorker: owner)
+        try store.fail(
+          record.id, kind: "recover", summary: "worker lost (\(owner))", report: report.markdown, requireWorker: owner)
         recovered.append(record.id)
         events.event(record.id, "worker \(owner) lost", from: record.status, to: .failed)
       } catch QueueError.lostClaim {
@@ -70,7 +75,9 @@ public final class TaskRunner: @unchecked Sendable {
       // Claimed here so that a task that is not runnable is a clear error before anything starts.
       // With a remote, the claim counts only once it is pushed, as for every worker.
       let store = try openStore()
-      let sync = options.remote.map { _ in QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory)) }
+      let sync = options.remote.map { _ in
+        QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory))
+      }
       first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
@@ -97,7 +104,8 @@ public final class TaskRunner: @unchecked Sendable {
 
   private func workerLoop(initial: TaskRecord?) throws {
     let store = try openStore()
-    let sync = options.remote.map { _ in QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory)) }
+    let sync = options.remote.map { _ in QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory))
+    }
     let pipeline = TaskPipeline(store: store, settings: settings, options: options, events: events, sync: sync)
     if let initial {
       events.finished(initial.id, pipeline.process(initial))

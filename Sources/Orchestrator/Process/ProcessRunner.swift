@@ -6,7 +6,8 @@ import Glibc
 
 /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), which Swift's Glibc module does not export.
 @_silgen_name("posix_spawn_file_actions_addchdir_np")
-private func spawnAddChdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>) -> Int32
+private func spawnAddChdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>)
+  -> Int32
 
 /// A program to run: an argv array (never a shell string), its environment, directory, input and timeout.
 public struct ProcessSpec: Sendable {
@@ -135,8 +136,8 @@ public enum ProcessRunner {
     let argv = ([executable] + spec.arguments).map { strdup($0) } + [nil]
     let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer {
-      argv.forEach { free($0) }
-      envp.forEach { free($0) }
+      for pointer in argv { free(pointer) }
+      for pointer in envp { free(pointer) }
     }
     var pid: pid_t = 0
     let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
@@ -174,7 +175,10 @@ public enum ProcessRunner {
 
     var stdout = OutputBuffer(limit: spec.outputLimit)
     var stderr = OutputBuffer(limit: spec.outputLimit)
-    var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+    var fds = [
+      pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+      pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+    ]
     var open = 2
     var status: Int32 = 0
     var exited = false

@@ -32,7 +32,8 @@ public struct RunSettings: Sendable {
   public init(_ settings: Settings) throws {
     let runtimeName = settings.string(.runtime)
     guard let runtime = RuntimeKind(rawValue: runtimeName) else {
-      throw QueueError.invalidValue(key: settings.describe(.runtime), value: runtimeName, expected: "'docker' or 'local'")
+      throw QueueError.invalidValue(
+        key: settings.describe(.runtime), value: runtimeName, expected: "'docker' or 'local'")
     }
     self.runtime = runtime
     containerProgram = try Self.program(settings, .containerProgram)
@@ -42,7 +43,8 @@ public struct RunSettings: Sendable {
     }
     containerPort = try settings.positiveInt(.containerPort)
     guard containerPort <= 65535 else {
-      throw QueueError.invalidValue(key: settings.describe(.containerPort), value: String(containerPort), expected: "a port number")
+      throw QueueError.invalidValue(
+        key: settings.describe(.containerPort), value: String(containerPort), expected: "a port number")
     }
     portRange = try settings.portRange(.portRange)
     agentProgram = try Self.program(settings, .agentProgram)
@@ -52,7 +54,8 @@ public struct RunSettings: Sendable {
     model = settings.string(.model)
     variant = settings.string(.variant)
     for key in [SettingKey.agent, .model, .variant] where settings.string(key).hasPrefix("-") {
-      throw QueueError.invalidValue(key: settings.describe(key), value: settings.string(key), expected: "a name, not an option")
+      throw QueueError.invalidValue(
+        key: settings.describe(key), value: settings.string(key), expected: "a name, not an option")
     }
     planTimeout = Double(try settings.positiveInt(.planTimeout))
     buildTimeout = Double(try settings.positiveInt(.buildTimeout))

@@ -27,7 +27,9 @@ public struct ServerSecrets {
     let secret = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     let fd = open(path(for: id), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
-      throw StageFailure(stage: "container", summary: "cannot store the server password in \(directory): \(String(cString: strerror(errno)))")
+      throw StageFailure(
+        stage: "container",
+        summary: "cannot store the server password in \(directory): \(String(cString: strerror(errno)))")
     }
     defer { close(fd) }
     fchmod(fd, 0o600)

@@ -42,7 +42,13 @@ public struct QueueChecker {
     do {
       snapshot = try store.snapshot(at: tip)
     } catch let error as QueueError {
-      return [Finding(.error, error.description, fix: "inspect 'git log refs/taskq/queue'; reset the ref to a good commit with 'git update-ref refs/taskq/queue <commit>'")]
+      return [
+        Finding(
+          .error, error.description,
+          fix:
+            "inspect 'git log refs/taskq/queue'; reset the ref to a good commit with 'git update-ref refs/taskq/queue <commit>'"
+        )
+      ]
     }
     guard let tree = snapshot.tree else { return findings }
     for entry in tree.entries where entry.name != Layout.metaPath && entry.name != Layout.tasksDirectory {
@@ -62,7 +68,10 @@ public struct QueueChecker {
             continue
           }
           if Layout.bucket(of: task.name) != bucket.name {
-            findings.append(Finding(.error, task: task.name, "stored in bucket '\(bucket.name)', expected '\(Layout.bucket(of: task.name))'"))
+            findings.append(
+              Finding(
+                .error, task: task.name, "stored in bucket '\(bucket.name)', expected '\(Layout.bucket(of: task.name))'"
+              ))
           }
           guard task.kind == .tree else {
             findings.append(Finding(.error, task: task.name, "'\(path)' is not a directory"))
@@ -77,7 +86,10 @@ public struct QueueChecker {
           do {
             record = try QueueSnapshot.decodeRecord(try store.repository.blob(recordEntry.id), path: path)
           } catch {
-            findings.append(Finding(.error, task: task.name, "'\(path)/record.json' cannot be read (not JSON, or a field or status is invalid)"))
+            findings.append(
+              Finding(
+                .error, task: task.name,
+                "'\(path)/record.json' cannot be read (not JSON, or a field or status is invalid)"))
             continue
           }
           if record.id != task.name {
@@ -88,7 +100,8 @@ public struct QueueChecker {
           }
           if let errorFile = record.errorFile {
             let prefix = Layout.refName + ":"
-            let target = errorFile.hasPrefix(prefix) ? try tree.entry(atPath: String(errorFile.dropFirst(prefix.count))) : nil
+            let target =
+              errorFile.hasPrefix(prefix) ? try tree.entry(atPath: String(errorFile.dropFirst(prefix.count))) : nil
             if target == nil {
               findings.append(Finding(.error, task: record.id, "error_file '\(errorFile)' does not exist in the queue"))
             }
@@ -101,7 +114,11 @@ public struct QueueChecker {
     findings += try checkHistory(records, tip: tip)
     let now = Timestamp.nowSeconds()
     for record in records where record.isStale(now: now) {
-      findings.append(Finding(.warning, task: record.id, "its lease expired at \(record.leaseExpiresAt ?? "?") while \(record.status.rawValue) (worker \(record.worker ?? "?") lost?)", fix: "git taskq recover"))
+      findings.append(
+        Finding(
+          .warning, task: record.id,
+          "its lease expired at \(record.leaseExpiresAt ?? "?") while \(record.status.rawValue) (worker \(record.worker ?? "?") lost?)",
+          fix: "git taskq recover"))
     }
     return findings
   }
@@ -116,10 +133,14 @@ public struct QueueChecker {
       }
       bySeq[record.seq] = record.id
       if record.seq >= meta.nextSeq {
-        findings.append(Finding(.error, task: record.id, "seq \(record.seq) is not below taskq.json's next_seq \(meta.nextSeq)"))
+        findings.append(
+          Finding(.error, task: record.id, "seq \(record.seq) is not below taskq.json's next_seq \(meta.nextSeq)"))
       }
       for dependency in record.dependsOn where byID[dependency] == nil {
-        findings.append(Finding(.warning, task: record.id, "depends on '\(dependency)', which is not in the queue", fix: "git taskq cancel --id \(record.id), or add '\(dependency)'"))
+        findings.append(
+          Finding(
+            .warning, task: record.id, "depends on '\(dependency)', which is not in the queue",
+            fix: "git taskq cancel --id \(record.id), or add '\(dependency)'"))
       }
     }
     // Dependency cycles (only possible through hand edits or merges of other tools).
@@ -150,7 +171,8 @@ public struct QueueChecker {
     var addedInBulk: Set<String> = []
     for commit in try store.repository.history(from: tip) {
       guard let operation = Operation.parse(message: commit.message) else {
-        findings.append(Finding(.warning, "commit \(commit.id.hex.prefix(12)) has no Taskq trailers (written by another tool?)"))
+        findings.append(
+          Finding(.warning, "commit \(commit.id.hex.prefix(12)) has no Taskq trailers (written by another tool?)"))
         continue
       }
       if latest[operation.task] == nil && !addedInBulk.contains(operation.task) { latest[operation.task] = operation }
@@ -160,11 +182,16 @@ public struct QueueChecker {
     for (id, operation) in latest.sorted(by: { $0.key < $1.key }) {
       switch (operation.to, byID[id]) {
       case (nil, let record?):
-        findings.append(Finding(.error, task: id, "the history's last operation removed it, but its record (\(record.status.rawValue)) is still there"))
+        findings.append(
+          Finding(
+            .error, task: id,
+            "the history's last operation removed it, but its record (\(record.status.rawValue)) is still there"))
       case (let to?, nil):
-        findings.append(Finding(.error, task: id, "the history's last operation left it '\(to.rawValue)', but it has no record"))
+        findings.append(
+          Finding(.error, task: id, "the history's last operation left it '\(to.rawValue)', but it has no record"))
       case (let to?, let record?) where to != record.status:
-        findings.append(Finding(.error, task: id, "the history says '\(to.rawValue)', the record says '\(record.status.rawValue)'"))
+        findings.append(
+          Finding(.error, task: id, "the history says '\(to.rawValue)', the record says '\(record.status.rawValue)'"))
       default:
         break
       }

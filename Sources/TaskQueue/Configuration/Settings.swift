@@ -86,7 +86,10 @@ extension SettingKey {
 /// The effective configuration: flags over `TASKQ_*` environment variables over git config over defaults.
 public struct Settings {
   public enum Origin: Equatable, Sendable, CustomStringConvertible {
-    case flag, environment(String), gitConfig(String), defaultValue
+    case flag
+    case environment(String)
+    case gitConfig(String)
+    case defaultValue
     public var description: String {
       switch self {
       case .flag: "command line"
@@ -146,7 +149,8 @@ public struct Settings {
     let text = string(key)
     let parts = text.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard parts.count == 2, parts[0] >= 1024, parts[1] <= 65535, parts[0] <= parts[1] else {
-      throw QueueError.invalidValue(key: describe(key), value: text, expected: "a range such as 4100-4999 within 1024-65535")
+      throw QueueError.invalidValue(
+        key: describe(key), value: text, expected: "a range such as 4100-4999 within 1024-65535")
     }
     return parts[0]...parts[1]
   }

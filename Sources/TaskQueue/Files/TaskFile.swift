@@ -118,7 +118,8 @@ public struct TaskFile: Equatable, Sendable {
         }
         // `id:`, `id: null`, `id: ~`: no value, not the word "null".
         if value.null != nil {
-          throw QueueError.taskFile(path: path, problem: "frontmatter key '\(key)' has no value (remove it, or give one)")
+          throw QueueError.taskFile(
+            path: path, problem: "frontmatter key '\(key)' has no value (remove it, or give one)")
         }
         return text
       }
@@ -147,7 +148,9 @@ public struct TaskFile: Equatable, Sendable {
       default:
         throw QueueError.taskFile(
           path: path,
-          problem: "unknown frontmatter key '\(QueueError.printable(key))' (allowed: \(TaskFile.allowedKeys.joined(separator: ", ")))")
+          problem:
+            "unknown frontmatter key '\(QueueError.printable(key))' (allowed: \(TaskFile.allowedKeys.joined(separator: ", ")))"
+        )
       }
     }
   }

@@ -36,7 +36,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .duplicate(let id):
       return "task '\(id)' already exists (choose another --id, or 'git taskq remove --id \(id)' first)"
     case .invalidID(let id, let reason):
-      return "invalid task id '\(Self.printable(id))': \(reason) (allowed: [A-Za-z0-9][A-Za-z0-9._-]*, at most \(TaskID.maximumLength) characters)"
+      return
+        "invalid task id '\(Self.printable(id))': \(reason) (allowed: [A-Za-z0-9][A-Za-z0-9._-]*, at most \(TaskID.maximumLength) characters)"
     case .illegalTransition(let id, let command, let status, let needs):
       let list = needs.map { "'\($0.rawValue)'" }.joined(separator: " or ")
       return "cannot \(command) task '\(id)': it is '\(status.rawValue)' (\(command) needs \(list))"
@@ -57,7 +58,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .invalidValue(let key, let value, let expected):
       return "invalid value '\(Self.printable(value))' for \(key): expected \(expected)"
     case .locked(let path, let age):
-      return "refs/taskq/queue is locked by '\(path)' (\(age)s old): another writer hangs; remove the file if no git-taskq is running"
+      return
+        "refs/taskq/queue is locked by '\(path)' (\(age)s old): another writer hangs; remove the file if no git-taskq is running"
     case .lostClaim(let id, let status):
       return "task '\(id)' is no longer held by this worker: it is '\(status.rawValue)'"
     case .notARepository(let path):

@@ -25,7 +25,8 @@ extension QueueStore {
         let waiting = try candidate.dependsOn.filter { try tx.record($0)?.status != .done }
         if !waiting.isEmpty {
           throw QueueError.dependency(
-            "cannot run task '\(id)': it waits on \(waiting.map { "'\($0)'" }.joined(separator: ", ")) (approve those first)")
+            "cannot run task '\(id)': it waits on \(waiting.map { "'\($0)'" }.joined(separator: ", ")) (approve those first)"
+          )
         }
       } else {
         let records = try tx.allRecords()
@@ -112,7 +113,9 @@ extension QueueStore {
       }
       edit(&record)
       tx.put(record)
-      tx.operation = Operation(kind: kind, task: id, from: from, to: record.status, worker: tx.worker, detail: summary.count > 60 ? String(summary.prefix(57)) + "..." : summary)
+      tx.operation = Operation(
+        kind: kind, task: id, from: from, to: record.status, worker: tx.worker,
+        detail: summary.count > 60 ? String(summary.prefix(57)) + "..." : summary)
       return record
     }
   }

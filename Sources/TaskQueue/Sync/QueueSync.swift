@@ -71,7 +71,8 @@ public final class QueueSync {
       throw QueueError.invalidValue(key: "remote", value: remote, expected: "a remote name such as 'origin'")
     }
     guard try transport.remoteExists(remote) else {
-      throw QueueError.missingOption("no such remote '\(remote)' (see 'git remote -v'; add one with 'git remote add \(remote) URL')")
+      throw QueueError.missingOption(
+        "no such remote '\(remote)' (see 'git remote -v'; add one with 'git remote add \(remote) URL')")
     }
     // One sync at a time per process: workers of one `run` share the local ref and the tracking ref.
     Self.processLock.lock()
@@ -148,7 +149,8 @@ public final class QueueSync {
       }
       guard let base = try repository.mergeBase(local, theirs) else {
         throw QueueError.git(
-          "the local queue and '\(remote)'s share no history: refusing to merge them (inspect both with 'git log refs/taskq/queue \(tracking)')")
+          "the local queue and '\(remote)'s share no history: refusing to merge them (inspect both with 'git log refs/taskq/queue \(tracking)')"
+        )
       }
       report.received = try repository.history(from: theirs, hiding: base).count
       let (newTip, sent, dropped) = try replay(from: base, local: local, onto: theirs)
@@ -304,10 +306,12 @@ public final class QueueSync {
         } else if let existing = try current.record(id) {
           record.seq = existing.seq
         }
-        let withTask = try repository.tree(try repository.createTree(from: tree, applying: [.writeTree(directory, tree: subtree.id)]))
+        let withTask = try repository.tree(
+          try repository.createTree(from: tree, applying: [.writeTree(directory, tree: subtree.id)]))
         tree = try repository.tree(
           try repository.createTree(
-            from: withTask, applying: [.write(Layout.recordPath(id), blob: try repository.writeBlob(try Self.encode(record)))]))
+            from: withTask,
+            applying: [.write(Layout.recordPath(id), blob: try repository.writeBlob(try Self.encode(record)))]))
       }
       treeID = tree.id
       if meta != current.meta {
@@ -316,7 +320,8 @@ public final class QueueSync {
       }
     }
     let signature = Signature(name: commit.committer.name, email: commit.committer.email)
-    return try repository.createCommit(tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature)
+    return try repository.createCommit(
+      tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature)
   }
 
   static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {

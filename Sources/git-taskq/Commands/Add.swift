@@ -34,13 +34,15 @@ extension GitTaskq {
           git taskq add --priority 3
         """)
 
-    @Option(help: ArgumentHelp("Task id (required with --task; else frontmatter 'id' or the file name).", valueName: "ID"))
+    @Option(
+      help: ArgumentHelp("Task id (required with --task; else frontmatter 'id' or the file name).", valueName: "ID"))
     var id: String?
 
     @Option(help: ArgumentHelp("Target repository: a path or a short name under taskq.reposRoot.", valueName: "REPO"))
     var repo: String?
 
-    @Option(help: ArgumentHelp("Base branch (default: frontmatter 'base', else taskq.base = main).", valueName: "BRANCH"))
+    @Option(
+      help: ArgumentHelp("Base branch (default: frontmatter 'base', else taskq.base = main).", valueName: "BRANCH"))
     var base: String?
 
     @Option(help: ArgumentHelp("Branch to create (default: task/<id>).", valueName: "NAME"))
@@ -79,7 +81,7 @@ extension GitTaskq {
       let record: TaskRecord
       do {
         record = try context.store.add(try request.resolve(settings: context.settings, current: context.repository))
-      } catch where draft != nil {
+      } catch  where draft != nil {
         throw DraftKept(error: error, path: draft?.path ?? "", retry: "git taskq add")
       }
       draft?.discard()

@@ -22,7 +22,9 @@ extension GitTaskq {
     @Option(help: ArgumentHelp("Only this task's history.", valueName: "ID"))
     var id: String?
 
-    @Option(name: [.customShort("n"), .customLong("max-count")], help: ArgumentHelp("Show at most N entries.", valueName: "N"))
+    @Option(
+      name: [.customShort("n"), .customLong("max-count")], help: ArgumentHelp("Show at most N entries.", valueName: "N")
+    )
     var maxCount: Int?
 
     @Flag(help: "Print JSON (see docs/json.md).")

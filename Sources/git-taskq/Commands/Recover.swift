@@ -18,13 +18,16 @@ extension GitTaskq {
           git taskq retry --id T-001 && git taskq run --id T-001 --dirty-run
         """)
 
-    @Option(help: ArgumentHelp("Sync with this remote before and after (default: taskq.remote, if set).", valueName: "REMOTE"))
+    @Option(
+      help: ArgumentHelp("Sync with this remote before and after (default: taskq.remote, if set).", valueName: "REMOTE")
+    )
     var remote: String?
 
     func run(_ context: CommandContext) async throws {
       let configured = context.settings.string(.remote)
       let remote = self.remote ?? (configured.isEmpty ? nil : configured)
-      let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+      let sync = QueueSync(
+        store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
       if let remote { _ = try sync.sync(remote: remote) }
       let events = RunEvents(mode: .lines)
       let runner = TaskRunner(
@@ -33,7 +36,9 @@ extension GitTaskq {
       let recovered = try runner.recoverLostWorkers()
       _ = events.stop()
       if let remote, !recovered.isEmpty { Swift.print(try sync.sync(remote: remote).summary) }
-      Swift.print(recovered.isEmpty ? "nothing to recover" : "recovered \(recovered.count) task(s): \(recovered.joined(separator: " "))")
+      Swift.print(
+        recovered.isEmpty
+          ? "nothing to recover" : "recovered \(recovered.count) task(s): \(recovered.joined(separator: " "))")
     }
   }
 }

@@ -42,7 +42,8 @@ extension GitTaskq {
       }
       guard let port = record.port, let container = record.container else {
         throw ReviewError(
-          "task '\(record.id)' ran on the local runtime: there is no server to attach; inspect it with 'git -C \(worktree) log -p \(record.base)..'")
+          "task '\(record.id)' ran on the local runtime: there is no server to attach; inspect it with 'git -C \(worktree) log -p \(record.base)..'"
+        )
       }
       let engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
       guard ProcessRunner.resolve(settings.containerProgram) != nil else {
@@ -50,12 +51,18 @@ extension GitTaskq {
       }
       guard engine.isRunning(container) == true else {
         throw ReviewError(
-          "container '\(container)' of task '\(record.id)' is not running (start it with '\(settings.containerProgram) start \(container)', or retry the task)")
+          "container '\(container)' of task '\(record.id)' is not running (start it with '\(settings.containerProgram) start \(container)', or retry the task)"
+        )
       }
       let password = ServerSecrets(commonDirectory: context.repository.commonDirectory).existing(for: record.id)
-      guard Loopback.httpStatus(port: port, path: "/global/health", timeout: 3, authorization: password.map(ServerSecrets.authorization)) == 200 else {
+      guard
+        Loopback.httpStatus(
+          port: port, path: "/global/health", timeout: 3, authorization: password.map(ServerSecrets.authorization))
+          == 200
+      else {
         throw ReviewError(
-          "the OpenCode server of task '\(record.id)' does not answer on 127.0.0.1:\(port) (see '\(settings.containerProgram) logs \(container)')")
+          "the OpenCode server of task '\(record.id)' does not answer on 127.0.0.1:\(port) (see '\(settings.containerProgram) logs \(container)')"
+        )
       }
       let url = "http://127.0.0.1:\(port)"
       var environment = ["OPENCODE_HOST": url, "OPENCODE_SKIP_START": "true"]
@@ -65,13 +72,15 @@ extension GitTaskq {
         Swift.print("url: \(url)")
         let passwordPart = password == nil ? "" : "OPENCODE_SERVER_PASSWORD=$(cat \(shellQuote(secretFile))) "
         Swift.print(
-          "command: cd \(shellQuote(worktree)) && \(passwordPart)OPENCODE_HOST=\(url) OPENCODE_SKIP_START=true \(settings.reviewProgram)")
+          "command: cd \(shellQuote(worktree)) && \(passwordPart)OPENCODE_HOST=\(url) OPENCODE_SKIP_START=true \(settings.reviewProgram)"
+        )
         if password != nil { Swift.print("user: opencode  password: in \(secretFile) (this machine only)") }
         return
       }
       guard let program = ProcessRunner.resolve(settings.reviewProgram) else {
         throw ReviewError(
-          "'\(settings.reviewProgram)' is not on PATH (install OpenChamber, or use 'git taskq review --id \(record.id) --print')")
+          "'\(settings.reviewProgram)' is not on PATH (install OpenChamber, or use 'git taskq review --id \(record.id) --print')"
+        )
       }
       // The review UI is interactive: replace this process with it, keeping the terminal.
       guard chdir(worktree) == 0 else { throw ReviewError("cannot enter the worktree '\(worktree)'") }

@@ -83,8 +83,12 @@ extension GitTaskq {
 
     func validate() throws {
       if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
-      if let pollValue, pollValue <= 0 && pollValue != -1 { throw ValidationError("--poll must be a positive number of seconds") }
-      if id != nil && pollValue != nil { throw ValidationError("--id runs one task once; it cannot be combined with --poll") }
+      if let pollValue, pollValue <= 0 && pollValue != -1 {
+        throw ValidationError("--poll must be a positive number of seconds")
+      }
+      if id != nil && pollValue != nil {
+        throw ValidationError("--id runs one task once; it cannot be combined with --poll")
+      }
     }
 
     func run(_ context: CommandContext) async throws {
@@ -112,7 +116,8 @@ extension GitTaskq {
         leaseSeconds: try context.settings.positiveInt(.lease), remote: remote)
       if let remote {
         // Fail early on a missing or unreachable remote, and start from the shared state.
-        let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+        let sync = QueueSync(
+          store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
         let report = try sync.sync(remote: remote)
         Console.error(report.summary)
       }
@@ -120,13 +125,16 @@ extension GitTaskq {
         gitDirectory: context.repository.gitDirectory, settings: settings, options: options, events: events)
       Interrupts.install()
       if try !runner.recoverLostWorkers().isEmpty, let remote {
-        _ = try? QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
-          .sync(remote: remote)
+        _ = try? QueueSync(
+          store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory)
+        )
+        .sync(remote: remote)
       }
       let outcomes = try runner.run()
       if let remote {
         // Publish what the last transitions left behind (a worker's own push may have lost a race).
-        let sync = QueueSync(store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+        let sync = QueueSync(
+          store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
         do {
           Console.error(try sync.sync(remote: remote).summary)
         } catch {
