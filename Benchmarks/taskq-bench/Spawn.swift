@@ -174,15 +174,19 @@ final class SpawnedProcess {
     self.pid = pid
   }
 
-  /// Waits for the child and returns the integer it printed.
-  func wait() throws -> Int {
+  /// Waits for the child and returns the integer it printed, and the CPU time it used.
+  func wait() throws -> (value: Int, cpu: Double) {
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    let cpu =
+      Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+      + Double(usage.ru_stime.tv_usec) / 1e6
     defer { unlink(outputPath) }
     let text = String(decoding: try readFile(outputPath), as: UTF8.self)
     guard status == 0, let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
       throw Spawn.Failure(description: "worker \(pid) failed (status \(status)): \(text)")
     }
-    return value
+    return (value, cpu)
   }
 }

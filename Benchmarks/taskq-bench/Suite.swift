@@ -310,18 +310,25 @@ final class Suite {
 
   func measureConcurrency() throws {
     let label = tasksLabel(options.concurrentTasks)
-    func rates(_ round: () throws -> (done: Int, wall: Double, failed: Int)) throws -> (String, Double, String) {
+    func rates(_ round: () throws -> (done: Int, wall: Double, failed: Int, cpu: Double)) throws -> (
+      String, Double, String
+    ) {
       var figures: [(rate: Double, done: Int, wall: Double, failed: Int)] = []
+      var cpu = 0.0
+      var done = 0
       for _ in 0..<Self.concurrencyRounds {
-        let (done, wall, failed) = try round()
-        figures.append((Double(done) / wall, done, wall, failed))
+        let round = try round()
+        figures.append((Double(round.done) / round.wall, round.done, round.wall, round.failed))
+        cpu += round.cpu
+        done += round.done
       }
       let sorted = figures.sorted { $0.rate < $1.rate }
       let median = sorted[sorted.count / 2]
       let range = sorted.map { String(format: "%.0f", $0.rate) }.joined(separator: ", ")
       let failed = figures.map(\.failed).reduce(0, +)
       let note =
-        "median of \(figures.count) rounds (\(range) /s); \(median.done) in \(String(format: "%.2f", median.wall)) s"
+        "median of \(figures.count) rounds (\(range) /s); \(median.done) in \(String(format: "%.2f", median.wall)) s; "
+        + "cpu \(ms(cpu * 1000 / Double(max(done, 1)))) per operation, process start included"
         + (failed > 0 ? "; \(failed) failed" : "")
       return (String(format: "%.0f /s", median.rate), median.rate, note)
     }
@@ -332,8 +339,8 @@ final class Suite {
       try repo.populate(options.concurrentTasks, mix: .allTodo)
       try repo.pack()
       let ids = Array(repo.taskIDs.prefix(options.concurrentOperations))
-      let (wall, failures) = try runConcurrently(ids: ids, in: repo)
-      return (ids.count - failures.count, wall, failures.count)
+      let (wall, failures, cpu) = try runConcurrently(ids: ids, in: repo)
+      return (ids.count - failures.count, wall, failures.count, cpu)
     }
     results.add(
       Row(
@@ -351,10 +358,15 @@ final class Suite {
         try SpawnedProcess(executablePath(), ["--worker-claim", repo.path, String(perWorker)], in: repo.path)
       }
       var claimed = 0
-      for worker in workers { claimed += try worker.wait() }
+      var cpu = 0.0
+      for worker in workers {
+        let (count, used) = try worker.wait()
+        claimed += count
+        cpu += used
+      }
       let wall = Clock.now() - start
       try verifyClaims(repo, expected: claimed)
-      return (claimed, wall, 0)
+      return (claimed, wall, 0, cpu)
     }
     results.add(
       Row(
@@ -372,7 +384,7 @@ final class Suite {
   }
 
   /// Runs `processes` loops at once, each spawning the binary once per id of its share.
-  func runConcurrently(ids: [String], in repo: BenchRepository) throws -> (Double, [String]) {
+  func runConcurrently(ids: [String], in repo: BenchRepository) throws -> (Double, [String], Double) {
     let shares = (0..<options.processes).map { worker in
       stride(from: worker, to: ids.count, by: options.processes).map { ids[$0] }
     }
@@ -386,7 +398,7 @@ final class Suite {
       let thread = Thread {
         for id in share {
           do {
-            try Spawn.run(binary, Claiming.command(for: id), in: path)
+            failures.addCPU(try Spawn.run(binary, Claiming.command(for: id), in: path).cpu)
           } catch {
             failures.append("\(error)")
           }
@@ -396,14 +408,25 @@ final class Suite {
       thread.start()
     }
     group.wait()
-    return (Clock.now() - start, failures.all)
+    return (Clock.now() - start, failures.all, failures.cpu)
   }
 }
 
-/// Failures reported by concurrent loops.
+/// Failures (and the CPU time of the children) reported by concurrent loops.
 final class FailureLog: @unchecked Sendable {
   private let lock = NSLock()
   private var items: [String] = []
+  private var cpuTotal = 0.0
+  func addCPU(_ seconds: Double) {
+    lock.lock()
+    cpuTotal += seconds
+    lock.unlock()
+  }
+  var cpu: Double {
+    lock.lock()
+    defer { lock.unlock() }
+    return cpuTotal
+  }
   func append(_ item: String) {
     lock.lock()
     items.append(item)
