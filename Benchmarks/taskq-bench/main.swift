@@ -30,7 +30,8 @@ do {
       + "repositories in \(describeDirectory(BenchRepository.parentDirectory))")
   try suite.run()
   let load =
-    "Load average (1 min): \(loadBefore) before, \(loadAverage()) after, on \(ProcessInfo.processInfo.activeProcessorCount) cores."
+    "Temporary repositories in \(describeDirectory(BenchRepository.parentDirectory)). "
+    + "Load average (1 min): \(loadBefore) before, \(loadAverage()) after, on \(ProcessInfo.processInfo.activeProcessorCount) cores."
   let machine = options.machine ?? Machine.describe()
   let command =
     (["scripts/bench.sh"]
