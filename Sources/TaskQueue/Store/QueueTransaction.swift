@@ -43,6 +43,8 @@ public struct QueueTransaction {
 
   /// Every record as this transaction sees it, in FIFO order.
   public func allRecords() throws -> [TaskRecord] {
+    // Nothing pending yet (a claim's first look): the snapshot's list, as it is (cached, in FIFO order).
+    if records.isEmpty && removedTasks.isEmpty { return try base.records() }
     var byID: [String: TaskRecord] = [:]
     for record in try base.records() where !removedTasks.contains(record.id) { byID[record.id] = record }
     for (id, record) in records { byID[id] = record }

@@ -81,9 +81,9 @@ extension GitTaskq {
         let snapshot = try context.store.snapshot()
         if let id {
           guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
-          print(try Console.json(record))
+          print(RecordJSON.object(record))
         } else {
-          print(try Console.json(try snapshot.records()))
+          print(RecordJSON.array(try snapshot.records()))
         }
         return
       }
@@ -350,12 +350,15 @@ struct StatusView {
     let groups = TaskStatus.displayOrder.map { status in
       (status, Self.sortedForDisplay(records.filter { $0.status == status }))
     }.filter { !$0.1.isEmpty }
-    let rows = groups.flatMap(\.1).map { row(for: $0, byID: byID) }
+    // `lastPathComponent` once per repository, not once per task.
+    var repoNames: [String: String] = [:]
+    for repo in Set(records.map(\.repo)) { repoNames[repo] = (repo as NSString).lastPathComponent }
+    let rows = groups.flatMap(\.1).map { row(for: $0, byID: byID, repoName: repoNames[$0.repo] ?? $0.repo) }
     // Column widths over the whole screen, so every group lines up; a column empty everywhere takes no room.
     let columnCount = rows.map(\.columns.count).max() ?? 0
     var widths = [Int](repeating: 0, count: columnCount)
     for row in rows {
-      for (index, cell) in row.columns.enumerated() { widths[index] = max(widths[index], cell.text.count) }
+      for (index, cell) in row.columns.enumerated() { widths[index] = max(widths[index], Self.width(cell.text)) }
     }
     widths[0] = min(widths[0], 24)
     var lines: [String] = []
@@ -367,7 +370,7 @@ struct StatusView {
         index += 1
         var spans: [Span] = []
         for (column, cell) in row.columns.enumerated() where widths[column] > 0 {
-          let padding = String(repeating: " ", count: max(0, widths[column] - cell.text.count))
+          let padding = String(repeating: " ", count: max(0, widths[column] - Self.width(cell.text)))
           spans.append(cell)
           spans.append(Span(text: padding + "  ", style: nil))
         }
@@ -385,7 +388,9 @@ struct StatusView {
   private func join(_ spans: [Span]) -> String {
     var spans = spans
     while let last = spans.last, last.style == nil {
-      let trimmed = String(last.text.reversed().drop(while: { $0 == " " }).reversed())
+      var bytes = Array(last.text.utf8)
+      while bytes.last == UInt8(ascii: " ") { bytes.removeLast() }
+      let trimmed = String(decoding: bytes, as: UTF8.self)
       if trimmed.isEmpty {
         spans.removeLast()
       } else {
@@ -401,7 +406,14 @@ struct StatusView {
   }
 
   /// The cells of one task: fixed columns, then free-form notes.
-  func row(for r: TaskRecord, byID: [String: TaskRecord]) -> (columns: [Span], notes: [Span]) {
+  /// The width of a cell in columns: its UTF-8 length when it is ASCII (ids, ages, branches nearly always
+  /// are), which is much cheaper than counting grapheme clusters; else its characters.
+  static func width(_ text: String) -> Int {
+    let utf8 = text.utf8
+    return utf8.allSatisfy { $0 < 0x80 } ? utf8.count : text.count
+  }
+
+  func row(for r: TaskRecord, byID: [String: TaskRecord], repoName: String) -> (columns: [Span], notes: [Span]) {
     let since = Timestamp.parse(r.statusChangedAt ?? r.updatedAt) ?? now
     // A cancelled task shows an attempt only when it ran (it has a worktree or a container).
     let ran =
@@ -410,7 +422,7 @@ struct StatusView {
     let columns = [
       Span(text: r.id, style: .bold),
       Span(text: Timestamp.age(now - since), style: nil),
-      Span(text: (r.repo as NSString).lastPathComponent + "@" + r.base, style: nil),
+      Span(text: repoName + "@" + r.base, style: nil),
       Span(text: r.branch, style: r.status == .review ? .green : nil),
       Span(text: ran ? "attempt \(r.attempt + 1)" : "", style: nil),
       Span(text: r.port.map { "port \($0)" } ?? "", style: nil),
