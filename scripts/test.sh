@@ -24,6 +24,10 @@ fi
 cleanup() { if [ -n "$engine_started" ]; then scripts/engine/podman-engine.sh stop || true; fi; }
 trap cleanup EXIT
 
+if swift format --version >/dev/null 2>&1; then
+  echo "==> swift format lint --strict"
+  git ls-files -z '*.swift' | xargs -0 swift format lint --strict
+fi
 echo "==> swift build --build-tests"
 swift build --build-tests
 echo "==> swift test"
