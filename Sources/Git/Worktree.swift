@@ -1,4 +1,5 @@
 import CLibGit2
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -166,4 +167,28 @@ func removeTree(_ path: String) {
   }
   closedir(dir)
   rmdir(path)
+}
+
+extension Repository {
+  /// Linked worktrees whose registration is half-written (a process killed inside `git_worktree_add`):
+  /// their `HEAD` is missing, empty, or names no commit. `git fsck` reports them ("HEAD points at nothing").
+  public func brokenWorktreeNames() throws -> [String] {
+    var broken: [String] = []
+    for name in try worktreeNames() {
+      let head = commonDirectory + "worktrees/" + name + "/HEAD"
+      guard let data = FileManager.default.contents(atPath: head),
+        let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+        !text.isEmpty
+      else {
+        broken.append(name)
+        continue
+      }
+      if text.hasPrefix("ref: ") { continue }
+      guard let id = ObjectID(hex: text), (try? commit(id)) != nil else {
+        broken.append(name)
+        continue
+      }
+    }
+    return broken
+  }
 }

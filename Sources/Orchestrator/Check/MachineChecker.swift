@@ -98,6 +98,13 @@ public struct MachineChecker {
       guard let repository = try? Repository.open(at: path), let names = try? repository.worktreeNames() else {
         continue
       }
+      for name in (try? repository.brokenWorktreeNames()) ?? [] where ids.contains(name) {
+        findings.append(
+          Finding(
+            .warning, task: name,
+            "its worktree registration in \(path) is half-written (a worker was killed while making it)",
+            fix: "git taskq recover"))
+      }
       for name in names where !ids.contains(name) && TaskID.problem(with: name) == nil {
         guard let worktree = try? repository.worktreePath(named: name),
           TaskPipeline.normalize(worktree).hasPrefix(settings.worktreesRoot + "/")

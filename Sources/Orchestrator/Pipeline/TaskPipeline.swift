@@ -121,6 +121,8 @@ final class TaskPipeline {
     }
     let repoName = (repository.mainWorkingDirectory as NSString).lastPathComponent
     let path = record.worktreePath ?? "\(settings.worktreesRoot)/\(repoName)/\(record.id)"
+    // A registration half-written by a worker killed inside libgit2 holds no work: start again.
+    if try repository.brokenWorktreeNames().contains(record.id) { try repository.removeWorktree(named: record.id) }
     let registered = try repository.worktreePath(named: record.id).map(Self.normalize)
     if FileManager.default.fileExists(atPath: path) {
       if options.dirtyRun && registered == Self.normalize(path) { return path }

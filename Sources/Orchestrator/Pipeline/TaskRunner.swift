@@ -65,7 +65,27 @@ public final class TaskRunner: @unchecked Sendable {
         continue
       }
     }
+    try repairHalfMadeWorktrees(store: store)
     return recovered
+  }
+
+  /// Removes worktree registrations that a worker killed inside libgit2's worktree creation left half-written
+  /// (for tasks no live worker holds): nothing ran in them, and `git fsck` would report them.
+  func repairHalfMadeWorktrees(store: QueueStore) throws {
+    let records = try store.snapshot().records()
+    let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let repositories = Set(records.map(\.repo) + [store.repository.mainWorkingDirectory])
+    let policy = RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory)
+    for path in repositories.sorted() {
+      guard policy.isTrustedRepository(path), let repository = try? Repository.open(at: path),
+        let broken = try? repository.brokenWorktreeNames()
+      else { continue }
+      for name in broken {
+        guard let record = byID[name], !record.status.isActive else { continue }
+        try? repository.removeWorktree(named: name)
+        events.note("\(name): removed a half-made worktree registration in \(path) (its worker was killed)")
+      }
+    }
   }
 
   /// Runs the pool; returns each processed task's outcome, in the order they finished.
