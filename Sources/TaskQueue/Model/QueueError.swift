@@ -83,7 +83,7 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   }
 
   /// ``oneLine(_:)``, shortened to 80 characters (for ids and values quoted inside a longer message).
-  static func printable(_ text: String) -> String {
+  public static func printable(_ text: String) -> String {
     let out = oneLine(text)
     return out.count > 80 ? String(out.prefix(77)) + "..." : out
   }

@@ -97,7 +97,7 @@ struct TaskEdit {
     if let newID = edited.id, newID != id {
       throw QueueError.taskFile(
         path: editedPath,
-        problem: "the id cannot change (it is '\(id)'; add a new task for '\(QueueError.printableID(newID))')")
+        problem: "the id cannot change (it is '\(id)'; add a new task for '\(QueueError.printable(newID))')")
     }
     let before = try? TaskFile.parse(Array(original.utf8), path: "original")
     var request = AddRequest()
@@ -350,20 +350,5 @@ enum Editor {
       let kept = draft.map { "; nothing was recorded, and your text is kept in '\($0.path)'" } ?? ""
       throw QueueError.missingOption("there was a problem with the editor '\(editor)': it \(how)\(kept)")
     }
-  }
-}
-
-extension QueueError {
-  /// An id as it may appear in a message: control characters escaped, at most 80 characters.
-  static func printableID(_ text: String) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars {
-      if scalar.value < 0x20 || scalar.value == 0x7f {
-        out += "\\u{\(String(scalar.value, radix: 16))}"
-      } else {
-        out.unicodeScalars.append(scalar)
-      }
-    }
-    return out.count > 80 ? String(out.prefix(77)) + "..." : out
   }
 }
