@@ -8,6 +8,9 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
 
   /// Parses a full 40-digit hexadecimal id; `nil` when `hex` is not one.
   public init?(hex: String) {
+    // A parse error is recorded in libgit2's thread state, which exists only once libgit2 is initialised:
+    // without this, the first id parsed in a process could crash it.
+    Library.ensureInitialised()
     var oid = git_oid()
     guard hex.utf8.count == 40, git_oid_fromstr(&oid, hex) == 0 else { return nil }
     self.raw = oid
