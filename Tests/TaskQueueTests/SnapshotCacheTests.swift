@@ -27,17 +27,7 @@ import Glibc
 
   /// Moves `id` from `todo` along legal transitions to `status`.
   static func drive(_ id: String, to status: TaskStatus, store: QueueStore) throws {
-    let path: [TaskStatus] =
-      switch status {
-      case .todo: []
-      case .planning: [.planning]
-      case .building: [.planning, .building]
-      case .review: [.planning, .building, .review]
-      case .failed: [.planning, .failed]
-      case .done: [.planning, .building, .review, .done]
-      case .cancelled: [.cancelled]
-      }
-    for step in path { try store.transition(id, to: step, command: "test") }
+    for step in ScratchRepository.path(to: status) { try store.transition(id, to: step, command: "test") }
   }
 
   /// Runs the built `git-taskq` in the repository and returns its stdout.

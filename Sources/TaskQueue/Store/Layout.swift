@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where things live in a queue commit's tree (storage format version 1, see docs/storage-format.md).
 public enum Layout {
   public static let refName = "refs/taskq/queue"
@@ -15,6 +17,16 @@ public enum Layout {
   public static func recordPath(_ id: String) -> String { "\(taskDirectory(id))/record.json" }
   public static func taskFilePath(_ id: String) -> String { "\(taskDirectory(id))/task.md" }
   public static func errorsDirectory(_ id: String) -> String { "\(taskDirectory(id))/errors" }
+
+  /// How `record.json` and `taskq.json` are written: pretty JSON, keys sorted, slashes unescaped, and a
+  /// final newline. Every writer (transactions, sync's replay) uses this, so the bytes never differ.
+  public static func storedJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    var data = try encoder.encode(value)
+    data.append(UInt8(ascii: "\n"))
+    return Array(data)
+  }
 
   /// A `<rev>:<path>` name that `git show` understands.
   public static func revisionPath(_ path: String) -> String { "\(refName):\(path)" }

@@ -104,20 +104,14 @@ public struct QueueTransaction {
     for id in removedTasks.sorted() where records[id] == nil {
       updates.append(.remove(Layout.taskDirectory(id)))
     }
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     for (id, record) in records.sorted(by: { $0.key < $1.key }) {
-      var json = try encoder.encode(record)
-      json.append(UInt8(ascii: "\n"))
-      updates.append(.write(Layout.recordPath(id), blob: try repository.writeBlob(Array(json))))
+      updates.append(.write(Layout.recordPath(id), blob: try repository.writeBlob(try Layout.storedJSON(record))))
     }
     for (path, bytes) in files.sorted(by: { $0.key < $1.key }) {
       updates.append(.write(path, blob: try repository.writeBlob(bytes)))
     }
     if meta != base.meta || base.commit == nil {
-      var json = try encoder.encode(meta)
-      json.append(UInt8(ascii: "\n"))
-      updates.append(.write(Layout.metaPath, blob: try repository.writeBlob(Array(json))))
+      updates.append(.write(Layout.metaPath, blob: try repository.writeBlob(try Layout.storedJSON(meta))))
     }
     return updates
   }

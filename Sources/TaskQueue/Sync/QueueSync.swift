@@ -311,25 +311,17 @@ public final class QueueSync {
         tree = try repository.tree(
           try repository.createTree(
             from: withTask,
-            applying: [.write(Layout.recordPath(id), blob: try repository.writeBlob(try Self.encode(record)))]))
+            applying: [.write(Layout.recordPath(id), blob: try repository.writeBlob(try Layout.storedJSON(record)))]))
       }
       treeID = tree.id
       if meta != current.meta {
         treeID = try repository.createTree(
-          from: tree, applying: [.write(Layout.metaPath, blob: try repository.writeBlob(try Self.encode(meta)))])
+          from: tree, applying: [.write(Layout.metaPath, blob: try repository.writeBlob(try Layout.storedJSON(meta)))])
       }
     }
     let signature = Signature(name: commit.committer.name, email: commit.committer.email)
     return try repository.createCommit(
       tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature)
-  }
-
-  static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    var data = try encoder.encode(value)
-    data.append(UInt8(ascii: "\n"))
-    return Array(data)
   }
 }
 
