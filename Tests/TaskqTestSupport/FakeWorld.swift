@@ -306,7 +306,8 @@ public func isProcessAlive(_ pid: Int32) -> Bool {
   return stat[close.upperBound...].first != "Z"
 }
 
-/// A `git-taskq` started in the background by ``FakeWorld/start(_:environment:timeout:)``.
+/// A `git-taskq` started in the background (``FakeWorld/start(_:environment:timeout:)``,
+/// ``Machine/start(_:timeout:)``), waited for on a thread of its own.
 public final class BackgroundRun: @unchecked Sendable {
   /// The pid of the `git-taskq` process.
   public internal(set) var pid: Int32 = 0
@@ -331,6 +332,9 @@ public final class BackgroundRun: @unchecked Sendable {
   public func signal(_ signal: Int32) {
     if pid > 0 && !isFinished { Glibc.kill(pid, signal) }
   }
+
+  /// Sends SIGKILL to the process only (its agents live in process groups of their own).
+  public func killNow() { signal(SIGKILL) }
 
   /// Waits for the process to end; throws when it has not after `timeout` seconds.
   public func wait(timeout: Double = 60) throws -> ProcessResult {

@@ -123,7 +123,7 @@ public final class Machine: @unchecked Sendable {
   public let root: String
   /// Extra variables for every run on this machine.
   public var environment: [String: String] = [:]
-  private var background: [BackgroundProcess] = []
+  private var background: [BackgroundRun] = []
 
   init(name: String, root: String, cloneFrom url: String) throws {
     self.name = name
@@ -230,14 +230,14 @@ public final class Machine: @unchecked Sendable {
   }
 
   /// Starts `git-taskq ARGS` in the background; its pid is known once this returns.
-  public func start(_ arguments: String..., timeout: Double = 120) throws -> BackgroundProcess {
+  public func start(_ arguments: String..., timeout: Double = 120) throws -> BackgroundRun {
     let pidFile = root + "/background-\(UUID().uuidString).pid"
     // `sh` writes its pid and execs the binary, which keeps that pid.
     let spec = ProcessSpec(
       "/bin/sh",
       ["-c", "echo $$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\" && exec \"$@\"", pidFile, Taskq.binary] + arguments,
       environment: runEnvironment(), inheritEnvironment: false, directory: path, timeout: timeout)
-    let process = BackgroundProcess(spec: spec)
+    let process = BackgroundRun(spec: spec)
     background.append(process)
     try waitUntil("\(name)'s background git-taskq to start", timeout: 20) {
       readPID(pidFile) != nil || process.isFinished
@@ -249,47 +249,6 @@ public final class Machine: @unchecked Sendable {
 
   func stopBackground() {
     for process in background { process.kill() }
-  }
-}
-
-/// A process started by ``Machine/start(_:timeout:)``, waited for on a thread of its own.
-public final class BackgroundProcess: @unchecked Sendable {
-  public internal(set) var pid: Int32 = 0
-  private let lock = NSLock()
-  private var outcome: Result<ProcessResult, any Error>?
-  private let finished = DispatchSemaphore(value: 0)
-
-  init(spec: ProcessSpec) {
-    let thread = Thread { [self] in
-      let result = Result { try ProcessRunner.run(spec) }
-      lock.withLock { outcome = result }
-      finished.signal()
-    }
-    thread.start()
-  }
-
-  public var isFinished: Bool { lock.withLock { outcome != nil } }
-
-  /// Waits for the process to end; throws when it has not after `timeout` seconds.
-  public func wait(timeout: Double = 60) throws -> ProcessResult {
-    if finished.wait(timeout: .now() + timeout) == .timedOut {
-      throw TestFailure("git-taskq (pid \(pid)) still runs after \(timeout) s")
-    }
-    finished.signal()
-    guard let outcome = lock.withLock({ self.outcome }) else { throw TestFailure("git-taskq left no outcome") }
-    return try outcome.get()
-  }
-
-  /// Sends SIGKILL to the process only (its agents live in process groups of their own).
-  public func killNow() {
-    if pid > 0 && !isFinished { Glibc.kill(pid, SIGKILL) }
-  }
-
-  func kill() {
-    guard pid > 0, !isFinished else { return }
-    Glibc.kill(pid, SIGKILL)
-    _ = finished.wait(timeout: .now() + 10)
-    finished.signal()
   }
 }
 
