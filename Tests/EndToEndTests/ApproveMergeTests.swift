@@ -62,7 +62,11 @@ import Testing
     let repository = try Self.reviewed()
     let tip = try repository.git("rev-parse", "task/T-1")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText == "T-1: review → done; merged 'task/T-1' into 'main' (fast-forward)\n")
+    #expect(
+      result.stdoutText.range(
+        of:
+          #"^T-1: review → done; merged 1 commit\(s\) of 'task/T-1' into 'main' \(fast-forward, [0-9a-f]{7}\.\.[0-9a-f]{7}\)\n$"#,
+        options: .regularExpression) != nil, "\(result.stdoutText)")
     #expect(try repository.git("rev-parse", "main") == tip)
     #expect(FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
     #expect(try repository.git("status", "--porcelain").isEmpty)
@@ -77,7 +81,7 @@ import Testing
     try repository.git("checkout", "-q", "-b", "elsewhere")
     let tip = try repository.git("rev-parse", "task/T-1")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText.contains("merged 'task/T-1' into 'main' (fast-forward)"))
+    #expect(result.stdoutText.contains("merged 1 commit(s) of 'task/T-1' into 'main' (fast-forward, "))
     #expect(try repository.git("rev-parse", "main") == tip)
     // The working tree (on 'elsewhere') is untouched.
     #expect(try repository.git("symbolic-ref", "--short", "HEAD") == "elsewhere")
@@ -90,7 +94,7 @@ import Testing
     let repository = try Self.reviewed()
     try Self.commit(repository, "other.txt", "other\n", "meanwhile on main")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText.contains("merged 'task/T-1' into 'main' (merge commit)"))
+    #expect(result.stdoutText.contains("merged 1 commit(s) of 'task/T-1' into 'main' (merge commit, "))
     #expect(try repository.git("rev-list", "--parents", "-n", "1", "main").split(separator: " ").count == 3)
     #expect(try repository.git("merge-base", "--is-ancestor", "task/T-1", "main").isEmpty)
     #expect(FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
@@ -167,7 +171,8 @@ import Testing
     let repository = try Self.reviewed()
     try repository.git("merge", "-q", "--ff-only", "task/T-1")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText == "T-1: review → done; 'task/T-1' was already merged into 'main'\n")
+    #expect(
+      result.stdoutText == "T-1: review → done; 'task/T-1' was already merged into 'main' (nothing new to merge)\n")
     #expect(try Self.status(repository) == .done)
   }
 
