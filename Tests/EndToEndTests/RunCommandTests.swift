@@ -100,7 +100,7 @@ import Testing
     #expect(runs.count == 1)
     #expect(
       runs.first?.arguments == [
-        "run", "-d", "--name", FakeWorld.containerName(record),
+        "run", "-d", "--init", "--name", FakeWorld.containerName(record),
         "--label", "git-taskq.managed=true",
         "--label", "git-taskq.task=T-001",
         "--label", "git-taskq.repo=\(world.path)",

@@ -98,8 +98,10 @@ public struct ContainerEngine: Sendable {
 
   /// The argv of `docker run` for `request` (published on 127.0.0.1 only).
   public func runArguments(_ request: ContainerRequest) -> [String] {
+    // `--init`: a small init as PID 1 passes SIGTERM on to the server (PID 1 itself ignores signals it has
+    // no handler for, so `docker stop` would wait out its grace) and reaps what `docker exec` leaves.
     var args = [
-      "run", "-d", "--name", request.name,
+      "run", "-d", "--init", "--name", request.name,
       "--label", "\(ContainerLabel.managed)=true",
       "--label", "\(ContainerLabel.task)=\(request.taskID)",
       "--label", "\(ContainerLabel.repository)=\(request.repository)",
