@@ -221,6 +221,61 @@ import Glibc
     #expect(try world.repository.git("rev-list", "--count", "main..task/T-001") == "1")
   }
 
+  /// A pid that now belongs to another process (same pid, other start time) does not keep a dead worker's
+  /// task: `recover` fails it at once, and stops an agent of the task still running in its worktree
+  /// (one started without the guard, by an older version or by hand).
+  @Test func recoverFailsAReusedPidsTaskAndStopsItsLeftoverAgent() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.runtime", "local")
+    try world.repository.addTask("T-001")
+    let start = try #require(WorkerProcess.startTime(of: getpid()))
+    // This test process is alive, but was not the worker: the start time differs.
+    let dead = "\(FakeWorld.hostName):\(getpid())@\(start + 7)"
+    let holder = try world.repository.store(worker: dead)
+    _ = try holder.claimNext(only: "T-001")
+    let worktree = world.worktree("T-001")
+    try FileManager.default.createDirectory(atPath: worktree, withIntermediateDirectories: true)
+    _ = try holder.advance("T-001", kind: "setup", detail: "worktree ready") { $0.worktreePath = worktree }
+    let leftover = try world.start(
+      "__guard", "--", "/bin/sleep", "60", environment: ["TASKQ_TASK_ID": "T-001", "TASKQ_WORKTREE": worktree])
+    try world.waitUntil("the leftover agent to run") {
+      AgentProcesses.running(taskID: "T-001", worktree: worktree).count > 0
+    }
+
+    let fsck = try world.taskq("fsck")
+    #expect(fsck.stdoutText.contains("its worker \(dead) no longer runs on this host"), "\(fsck.stdoutText)")
+    let recover = try world.taskq("recover")
+    #expect(recover.stdoutText.contains("recovered 1 task(s): T-001"), "\(recover.summary)")
+    #expect(recover.stdoutText.contains("stopped the agent left running"), "\(recover.stdoutText)")
+    #expect(try world.record("T-001").lastError == "worker lost (\(dead))")
+    #expect(AgentProcesses.running(taskID: "T-001", worktree: worktree).isEmpty)
+    _ = try leftover.wait(timeout: 10)
+  }
+
+  /// Never two agents in one worktree: a new attempt refuses while an agent of an earlier one still runs
+  /// there.
+  @Test func aNewAttemptRefusesWhileAnEarlierAgentRunsInTheWorktree() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.runtime", "local")
+    try world.repository.addTask("T-001")
+    #expect(try world.taskq("run", environment: ["FAKE_OPENCODE_FAIL": "make-plan"]).status == 1)
+    let worktree = try #require(try world.record("T-001").worktreePath)
+    let stray = try world.start(
+      "__guard", "--", "/bin/sleep", "60", environment: ["TASKQ_TASK_ID": "T-001", "TASKQ_WORKTREE": worktree])
+    defer { stray.killNow() }
+    try world.waitUntil("the stray agent to run") {
+      AgentProcesses.running(taskID: "T-001", worktree: worktree).count > 0
+    }
+    try world.taskq("retry", "--id", "T-001")
+    let run = try world.taskq("run")
+    #expect(run.status == 1)
+    let record = try world.record("T-001")
+    #expect(
+      record.lastError?.hasPrefix("an agent of an earlier attempt still runs in '\(worktree)'") == true,
+      "\(record.lastError ?? "")")
+    #expect(try world.calls("opencode").count == 1, "a second agent was started")
+  }
+
   @Test func aLiveWorkersTaskIsNotRecovered() throws {
     let world = try FakeWorld()
     try world.repository.addTask("T-001")
