@@ -32,6 +32,36 @@ import Testing
     try repository.store().snapshot().record(id)?.status
   }
 
+  /// Work the agent left uncommitted is not on the branch: approve refuses, naming it, unless --force.
+  @Test(arguments: [false, true])
+  func uncommittedWorkInTheTasksWorktreeIsRefusedWithoutForce(_ merge: Bool) throws {
+    let repository = try Self.reviewed()
+    let worktree = repository.directory.path + "/wt-T-1"
+    try repository.git("worktree", "add", "-q", worktree, "task/T-1")
+    let store = try repository.store()
+    _ = try store.update { tx in
+      var record = try tx.existing("T-1")
+      record.worktreePath = worktree
+      tx.put(record)
+      tx.operation = Operation(kind: "setup", task: "T-1", from: .review, to: .review, worker: tx.worker)
+      return record
+    }
+    try "draft\n".write(toFile: worktree + "/notes.txt", atomically: true, encoding: .utf8)
+    let tip = try repository.queueTip()
+    let refused = try repository.taskq(["approve", "--id", "T-1"] + (merge ? ["--merge"] : []))
+    #expect(refused.status == 1)
+    #expect(
+      refused.stderrText.hasPrefix(
+        "error: the worktree of task 'T-1' has uncommitted or untracked changes that are not on 'task/T-1': 'notes.txt'"
+      ),
+      "\(refused.stderrText)")
+    #expect(try repository.queueTip() == tip)
+    #expect(try Self.status(repository) == .review)
+    let forced = try repository.taskq(["approve", "--id", "T-1", "--force"] + (merge ? ["--merge"] : []))
+    #expect(forced.status == 0, "\(forced.summary)")
+    #expect(try Self.status(repository) == .done)
+  }
+
   @Test func plainApprovePrintsHowToMergeAndPush() throws {
     let repository = try Self.reviewed()
     try repository.git("remote", "add", "origin", repository.directory.path + "/nowhere.git")

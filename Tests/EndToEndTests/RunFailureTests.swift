@@ -18,7 +18,7 @@ import Testing
     #expect(record.lastError?.contains("docker run exit status 125") == true, "\(record.lastError ?? "")")
     let report = try world.errorReport("T-001")
     #expect(report.contains("| stage | container |"), "\(report)")
-    #expect(report.contains("`docker run -d --name \(FakeWorld.containerName(record))"))
+    #expect(report.contains("`docker run -d --init --name \(FakeWorld.containerName(record))"))
     #expect(report.contains("| ending | exit status 125 |"))
     #expect(report.contains("pull access denied for example.test/opencode:fake"))
     // The password's name is in the command, never its value.
@@ -152,7 +152,7 @@ import Testing
     #expect(result.status == 1, "\(result.summary)")
     let record = try world.record("T-001")
     #expect(record.status == .failed)
-    let name = try #require(try world.dockerCalls("run").first?.arguments.dropFirst(3).first)
+    let name = try #require(try world.dockerCalls("run").first?.arguments.dropFirst(4).first)
     #expect(try world.dockerCalls("rm").map(\.arguments) == [["rm", "-f", name]])
     #expect(try world.containers().isEmpty)
     #expect(!FileManager.default.fileExists(atPath: world.worktree("T-001")))
@@ -264,6 +264,22 @@ import Testing
     #expect(run.status == 0, "\(run.summary)")
     #expect(try world.record("T-001").status == .review)
     #expect(try world.repository.git("worktree", "list").contains(world.worktree("T-001")))
+  }
+
+  /// An engine that does not answer: one refusal up front, nothing claimed; `fsck` says so too.
+  @Test func anEngineThatIsDownIsRefusedBeforeAnythingIsClaimed() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let tip = try world.repository.queueTip()
+    let result = try world.taskq("run", environment: ["FAKE_DOCKER_DOWN": "1"])
+    #expect(result.status == 1)
+    #expect(
+      result.stderrText
+        == "error: the container engine does not answer ('docker version': Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?): start it, or use --runtime local (nothing was claimed)\n"
+    )
+    #expect(try world.repository.queueTip() == tip)
+    let fsck = try world.taskq("fsck", environment: ["FAKE_DOCKER_DOWN": "1"])
+    #expect(fsck.stdoutText.contains("the container engine does not answer"), "\(fsck.stdoutText)")
   }
 
   @Test func anExhaustedPortRangeFailsTheTaskThatGetsNoPort() throws {
