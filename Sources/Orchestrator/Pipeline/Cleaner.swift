@@ -114,7 +114,7 @@ public struct Cleaner {
       guard engine.isOurs(name, of: record, queue: queue) else {
         if name == record.container && engine.isRunning(name) != nil {
           result.messages.append(
-            "container \(name) not removed: it is not git-taskq's container of this task in this repository")
+            "container \(name) not removed: it does not carry git-taskq's labels for this task of this repository")
         }
         continue
       }
