@@ -365,3 +365,47 @@ struct RunTerminalInterruptTests {
     #expect(screen.contains("interrupted (3):"), "\(screen)")
   }
 }
+
+/// The guard every agent runs under (`git-taskq __guard -- PROGRAM ARGS…`): transparent while its worker
+/// lives, deadly to the agent once the worker is gone.
+@Suite struct AgentGuardTests {
+  @Test func itPassesOutputInputAndExitStatusThrough() throws {
+    let result = try ProcessRunner.run(
+      ProcessSpec(
+        Taskq.binary, ["__guard", "--", "/bin/sh", "-c", "cat; echo out; echo err >&2; exit 7"],
+        input: Array("in\n".utf8), timeout: 20))
+    #expect(result.ending == .exited(7))
+    #expect(result.stdoutText == "in\nout\n")
+    #expect(result.stderrText == "err\n")
+  }
+
+  @Test func anAgentKilledByASignalEndsTheGuardTheSameWay() throws {
+    let result = try ProcessRunner.run(
+      ProcessSpec(Taskq.binary, ["__guard", "--", "/bin/sh", "-c", "kill -USR1 $$"], timeout: 20))
+    #expect(result.ending == .signalled(SIGUSR1))
+  }
+
+  /// The worker (here a shell) is killed: the guard stops the agent and everything it started.
+  @Test func anAgentDoesNotOutliveItsWorker() throws {
+    let scratch = try ScratchDirectory()
+    let pids = scratch.path + "/pids"
+    // The "worker" starts the guarded agent in the background, in a session of its own (so that the kill
+    // of the worker's process group below cannot reach it), and waits.
+    let worker = try ProcessRunner.run(
+      ProcessSpec(
+        "/bin/sh",
+        [
+          "-c",
+          "setsid \"$1\" __guard -- /bin/sh -c 'sleep 300 & echo $$ $! > \"$0\"; wait' \"$2\" & sleep 60", "sh",
+          Taskq.binary, pids,
+        ], timeout: 1), grace: 0)
+    #expect(worker.ending == .timedOut)
+    let text = try String(contentsOfFile: pids, encoding: .utf8).split(separator: " ").compactMap {
+      Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+    #expect(text.count == 2)
+    let start = monotonicSeconds()
+    while text.contains(where: isProcessAlive) && monotonicSeconds() - start < 5 { usleep(20_000) }
+    #expect(!text.contains(where: isProcessAlive), "the agent outlived its worker")
+  }
+}
