@@ -185,12 +185,14 @@ import Glibc
 
     // SIGKILL: no handler runs, the task stays `planning` under a dead worker. The agent does not outlive
     // it: its guard sees the worker gone and stops it (and the container, for a container task).
+    let killedAt = monotonicSeconds()
     run.signal(SIGKILL)
     let killed = try run.wait(timeout: 20)
     #expect(killed.ending == .signalled(SIGKILL))
     try world.waitUntil("the orphans to be gone", timeout: 5) {
       !isProcessAlive(hung.agent) && !isProcessAlive(hung.child)
     }
+    print("measured: kill -9 of run to its agent gone: \(String(format: "%.2f", monotonicSeconds() - killedAt)) s")
     #expect(try world.record("T-001").status == .planning)
     let stale = try #require(try world.record("T-001").container)
 
