@@ -159,8 +159,8 @@ public final class QueueSync {
       report.action = .replayed
       // Local first (a compare-and-swap against the tip we replayed), then the remote.
       do {
-        try repository.updateReference(Layout.refName, to: newTip, expected: local, message: "taskq: sync \(remote)")
-      } catch let error as GitError where [.modified, .locked, .exists].contains(error.code) {
+        try store.compareAndSwap(to: newTip, expected: local, message: "taskq: sync \(remote)")
+      } catch let error as GitError where [.modified, .exists].contains(error.code) {
         return report.retry()
       }
       if newTip == theirs { return report.done() }
@@ -170,9 +170,9 @@ public final class QueueSync {
 
   private func moveLocal(from old: ObjectID?, to new: ObjectID, report: SyncReport) throws -> SyncReport {
     do {
-      try store.repository.updateReference(Layout.refName, to: new, expected: old, message: "taskq: sync fast-forward")
+      try store.compareAndSwap(to: new, expected: old, message: "taskq: sync fast-forward")
       return report.done()
-    } catch let error as GitError where [.modified, .locked, .exists].contains(error.code) {
+    } catch let error as GitError where [.modified, .exists].contains(error.code) {
       return report.retry()
     }
   }
@@ -320,8 +320,9 @@ public final class QueueSync {
       }
     }
     let signature = Signature(name: commit.committer.name, email: commit.committer.email)
-    return try repository.createCommit(
-      tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature)
+    return try store.writeCommit(
+      tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature
+    ).id
   }
 }
 
