@@ -42,4 +42,12 @@ if [ $# -eq 0 ]; then
   echo "==> swift test --filter LibGit2BoundaryTests (release binary, MALLOC_PERTURB_=165)"
   TASKQ_BINARY="$root/.build/release/git-taskq" MALLOC_PERTURB_=165 \
     swift test --skip-build --filter LibGit2BoundaryTests
+
+  # AddressSanitizer over the suites that drive libgit2 in process (the Git wrapper and the queue store):
+  # it catches our own out-of-bounds and use-after-free in Swift and C; not a read inside libgit2, which is
+  # what the release run above is for. Leak reports are off: they come from XCTest and libpcre2.
+  echo "==> swift test --sanitize=address --filter 'GitTests|TaskQueueTests'"
+  swift build --build-tests --sanitize=address --scratch-path .build-asan
+  ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --scratch-path .build-asan \
+    --filter 'GitTests|TaskQueueTests'
 fi
