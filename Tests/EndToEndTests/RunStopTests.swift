@@ -278,6 +278,26 @@ import Glibc
     #expect(try world.calls("opencode").count == 1, "a second agent was started")
   }
 
+  /// A worker killed while `docker run` works: the engine client does not live on (its guard stops it and
+  /// removes the container it may have made), and the next run removes nothing but the task's own.
+  @Test func aKilledWorkersDockerRunDoesNotLiveOn() throws {
+    let world = try FakeWorld()
+    try world.config("taskq.setupTimeout", "60")
+    try world.repository.addTask("T-001")
+    let run = try world.start("run", environment: ["FAKE_DOCKER_RUN_HANG": "1"])
+    let pidFile = world.state + "/docker-run-hang.pid"
+    try world.waitUntil("docker run to hang") { FileManager.default.fileExists(atPath: pidFile) }
+    let client = try #require(
+      Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    run.signal(SIGKILL)
+    _ = try run.wait(timeout: 20)
+    try world.waitUntil("the docker run client to be gone", timeout: 5) { !isProcessAlive(client) }
+    let name = try #require(try world.record("T-001").container)
+    try world.waitUntil("the guard to remove the container", timeout: 5) {
+      try world.dockerCalls("rm").map(\.arguments).contains(["rm", "-f", name])
+    }
+  }
+
   @Test func aLiveWorkersTaskIsNotRecovered() throws {
     let world = try FakeWorld()
     try world.repository.addTask("T-001")

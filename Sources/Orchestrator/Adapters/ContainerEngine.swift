@@ -125,7 +125,9 @@ public struct ContainerEngine: Sendable {
   /// `shouldStop`, polled while the engine works, ends a slow start (an image pull can take minutes) early.
   public func start(_ request: ContainerRequest, shouldStop: (() -> Bool)? = nil) throws -> ProcessResult {
     let spec = ProcessSpec(program, runArguments(request), environment: request.environment, timeout: timeout)
-    let result = try ProcessRunner.run(spec, shouldStop: shouldStop)
+    // Guarded: if the worker dies while the engine works (a pull can take minutes), the container goes too.
+    let guarded = AgentGuard.wrap(spec, stopContainer: (program, request.name), removeContainer: true)
+    let result = try ProcessRunner.run(guarded, shouldStop: shouldStop)
     guard result.succeeded else {
       throw StageFailure(
         stage: "container", summary: "\(program) run \(result.endingDescription)", spec: spec, result: result)

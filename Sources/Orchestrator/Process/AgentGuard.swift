@@ -30,9 +30,12 @@ public enum AgentGuard {
 
   /// `spec` run under the guard, or `spec` itself when no guard is available or its program is not found
   /// (the runner then reports that).
-  public static func wrap(_ spec: ProcessSpec, stopContainer: (program: String, name: String)? = nil)
-    -> ProcessSpec
-  {
+  ///
+  /// With `stopContainer`, an orphaned guard also stops that container; with `removeContainer` too, it
+  /// removes it (for `docker run`, whose container is of no use once its worker is gone).
+  public static func wrap(
+    _ spec: ProcessSpec, stopContainer: (program: String, name: String)? = nil, removeContainer: Bool = false
+  ) -> ProcessSpec {
     guard let executable, let program = ProcessRunner.resolve(spec.program, environment: spec.environment) else {
       return spec
     }
@@ -41,7 +44,7 @@ public enum AgentGuard {
     var arguments = [command]
     if let stopContainer {
       let engine = ProcessRunner.resolve(stopContainer.program, environment: spec.environment) ?? stopContainer.program
-      arguments += ["--stop-container", engine, stopContainer.name]
+      arguments += [removeContainer ? "--remove-container" : "--stop-container", engine, stopContainer.name]
     }
     wrapped.arguments = arguments + ["--", program] + spec.arguments
     return wrapped
@@ -51,7 +54,9 @@ public enum AgentGuard {
   public static func main(_ arguments: [String]) -> Int32 {
     var rest = arguments[...]
     var container: (program: String, name: String)?
-    if rest.first == "--stop-container", rest.count >= 3 {
+    var removes = false
+    if rest.first == "--stop-container" || rest.first == "--remove-container", rest.count >= 3 {
+      removes = rest.first == "--remove-container"
       container = (rest[rest.startIndex + 1], rest[rest.startIndex + 2])
       rest = rest.dropFirst(3)
     }
@@ -94,8 +99,8 @@ public enum AgentGuard {
     // Orphaned: the worker is gone, so is the reason to run.
     kill(0, SIGTERM)
     if let container {
-      _ = try? ProcessRunner.run(
-        ProcessSpec(container.program, ["stop", "-t", "2", container.name], timeout: 30))
+      let arguments = removes ? ["rm", "-f", container.name] : ["stop", "-t", "2", container.name]
+      _ = try? ProcessRunner.run(ProcessSpec(container.program, arguments, timeout: 30))
     }
     let deadline = ProcessRunner.monotonic() + 2
     while ProcessRunner.monotonic() < deadline {
