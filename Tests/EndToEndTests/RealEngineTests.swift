@@ -95,6 +95,7 @@ struct RealEngineTests {
   }
 
   @Test func runReviewAndCleanupDriveARealContainer() throws {
+    defer { RealEngine.removeContainers(of: repo.path) }
     #expect(try taskq("add", "--id", "RE-1", "--task", "-a prompt that starts with a dash").status == 0)
     let run = try taskq("run", "--max-parallel", "2")
     #expect(run.status == 0, "run failed: \(run.stdoutText) \(run.stderrText)")
@@ -147,6 +148,7 @@ struct RealEngineTests {
   }
 
   @Test func aServerThatNeverAnswersFailsTheTaskWithTheContainerLog() throws {
+    defer { RealEngine.removeContainers(of: repo.path) }
     // An image whose entrypoint exits at once: the container dies before it answers.
     try repo.git("config", "taskq.image", "localhost/taskq-standin-broken:latest")
     try repo.git("config", "taskq.healthTimeout", "10")

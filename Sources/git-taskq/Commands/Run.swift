@@ -62,7 +62,7 @@ extension GitTaskq {
     @Flag(help: "Remove the task's container and (clean) worktree when it fails.")
     var cleanupOnFail = false
 
-    @Flag(help: "Reuse an existing worktree and remove stale task containers before setup.")
+    @Flag(help: "Also reuse a registered worktree of the task that the queue does not record as its own.")
     var dirtyRun = false
 
     @Option(help: ArgumentHelp("docker (default) or local.", valueName: "RUNTIME"))
