@@ -147,6 +147,54 @@ import Glibc
     #expect(try world.record("T-001").status == .review)
   }
 
+  /// One Ctrl-C often arrives twice within milliseconds (the terminal's process group, and git forwarding
+  /// it): that is one interrupt, stopped gracefully, never the "second Ctrl-C" that exits at once.
+  @Test func twoSignalsWithinASecondAreOneInterrupt() throws {
+    let world = try FakeWorld()
+    for id in ["T-001", "T-002"] { try world.repository.addTask(id) }
+    let run = try world.start("run", "--max-parallel", "2", environment: ["FAKE_OPENCODE_HANG": "make-plan"])
+    try world.waitUntil("both agents to hang") {
+      world.hangingAgent("T-001", "make-plan") != nil && world.hangingAgent("T-002", "make-plan") != nil
+    }
+    run.signal(SIGINT)
+    usleep(30_000)
+    run.signal(SIGINT)
+    let result = try run.wait(timeout: 20)
+    #expect(result.status == 130, "\(result.summary)")
+    #expect(result.stdoutText.contains("interrupted (2):"), "\(result.stdoutText)")
+    for id in ["T-001", "T-002"] { #expect(try world.record(id).status == .failed, "\(id)") }
+  }
+
+  /// SIGINT to the process group of `git taskq run` (git and git-taskq), as a terminal sends it.
+  @Test func aProcessGroupSigintThroughGitIsOneInterrupt() throws {
+    let world = try FakeWorld()
+    for id in ["T-001", "T-002"] { try world.repository.addTask(id) }
+    let spec = ProcessSpec(
+      "git", ["taskq", "run", "--max-parallel", "2"],
+      environment: world.runEnvironment(["FAKE_OPENCODE_HANG": "make-plan"]), inheritEnvironment: false,
+      directory: world.path, timeout: 60)
+    let box = ResultBox()
+    // ProcessRunner starts git in a process group of its own, which git-taskq joins: the group is found
+    // from the worker's pid.
+    let thread = Thread { box.set(Result { try ProcessRunner.run(spec) }) }
+    thread.start()
+    try world.waitUntil("both agents to hang") {
+      world.hangingAgent("T-001", "make-plan") != nil && world.hangingAgent("T-002", "make-plan") != nil
+    }
+    let owner = try #require(try world.record("T-001").worker)
+    let worker = try #require(WorkerProcess(owner))
+    let group = getpgid(worker.pid)
+    #expect(group > 1 && group != getpgrp())
+    kill(-group, SIGINT)
+    let result = try box.wait(timeout: 30)
+    #expect(result.status == 130 || result.ending == .signalled(SIGINT), "\(result.summary)")
+    for id in ["T-001", "T-002"] {
+      let record = try world.record(id)
+      #expect(record.status == .failed, "\(id): \(record.status)")
+      #expect(record.lastError?.contains("interrupted") == true)
+    }
+  }
+
   @Test func aSecondSigintExitsAtOnce() throws {
     let world = try FakeWorld()
     try world.repository.addTask("T-001")
@@ -429,5 +477,24 @@ struct RunTerminalInterruptTests {
     let start = monotonicSeconds()
     while text.contains(where: isProcessAlive) && monotonicSeconds() - start < 5 { usleep(20_000) }
     #expect(!text.contains(where: isProcessAlive), "the agent outlived its worker")
+  }
+}
+
+/// The result of a process run on another thread.
+final class ResultBox: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value: Result<ProcessResult, any Error>?
+  private let done = DispatchSemaphore(value: 0)
+
+  func set(_ result: Result<ProcessResult, any Error>) {
+    lock.withLock { value = result }
+    done.signal()
+  }
+
+  func wait(timeout: Double) throws -> ProcessResult {
+    guard done.wait(timeout: .now() + timeout) == .success, let value = lock.withLock({ value }) else {
+      throw TestFailure("the process did not end within \(timeout) s")
+    }
+    return try value.get()
   }
 }
