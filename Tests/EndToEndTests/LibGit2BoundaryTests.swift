@@ -131,7 +131,7 @@ import Glibc
       other.withLock { $0 = result }
     }
     thread.start()
-    usleep(1_500_000)  // longer than a dead writer's lock is kept (staleLockAge)
+    usleep(1_500_000)
     #expect(other.withLock { $0 } == nil, "the other writer did not wait for the paused one")
     kill(paused.pid, SIGCONT)
     let status = paused.wait()
@@ -141,6 +141,53 @@ import Glibc
     #expect(result.status == 0, "\(result.summary)")
     #expect(Set(try scratch.queueRecordIDs()) == ["FIRST", "PAUSED", "OTHER"])
     #expect(try scratch.fsck().status == 0)
+  }
+
+  /// A prune while a writer is stopped just before its compare-and-swap (its objects are unreachable
+  /// then): when the prune took only the trees below the root (as `git prune` does part-way through its
+  /// walk), the writer finds them missing after the swap and writes them again; when it took the commit too,
+  /// libgit2 refuses the swap and the writer writes everything again. Either way the add lands and
+  /// `git fsck --full` is clean.
+  @Test(arguments: ["subtrees", "everything"])
+  func objectsPrunedWhileAWriterIsStoppedAreWrittenAgain(pruned: String) throws {
+    let scratch = try ScratchRepository()
+    try scratch.taskqOK("add", "--id", "FIRST", "--task", "so that the ref exists")
+    let path = scratch.path
+    let paused = try ProcessGroup(
+      "/bin/sh",
+      ["-c", "cd \"$0\" && exec \"$1\" add --id PRUNED --task pruned 2>\"$0/../stderr\"", path, Taskq.binary],
+      environment: [
+        "GIT_CONFIG_NOSYSTEM": "1", "TASKQ_TEST_STOP_WHILE_LOCKED": "1",
+        "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+      ])
+    #expect(Self.waitUntilStopped(paused.pid), "the writer did not stop")
+    if pruned == "everything" {
+      try scratch.git("prune", "--expire=now")
+    } else {
+      let unreachable = try scratch.git("prune", "-n", "--expire=now").components(separatedBy: "\n")
+      let commit = try #require(unreachable.first { $0.hasSuffix(" commit") }?.split(separator: " ").first)
+      let root = try scratch.git("rev-parse", "\(commit)^{tree}")
+      var removed = 0
+      for line in unreachable where line.hasSuffix(" tree") {
+        let id = String(line.prefix(40))
+        guard id != root else { continue }
+        try FileManager.default.removeItem(atPath: path + "/.git/objects/\(id.prefix(2))/\(id.dropFirst(2))")
+        removed += 1
+      }
+      #expect(removed >= 2, "\(unreachable)")
+    }
+    kill(paused.pid, SIGCONT)
+    let status = paused.wait()
+    let stderr = (try? String(contentsOfFile: scratch.directory.path + "/stderr", encoding: .utf8)) ?? ""
+    #expect(status == 0, "wait status \(status): \(stderr)")
+    #expect(
+      stderr.contains(pruned == "everything" ? "was pruned before it reached the ref" : "wrote them again"), "\(stderr)"
+    )
+    let fsck = try ProcessRunner.run(
+      ProcessSpec("git", ["fsck", "--full", "--no-dangling", "--no-progress"], directory: path, timeout: 120))
+    #expect(fsck.succeeded && fsck.stdoutText.isEmpty, "\(fsck.stdoutText) \(fsck.stderrText)")
+    #expect(Set(try scratch.queueRecordIDs()) == ["FIRST", "PRUNED"])
+    #expect(try scratch.taskq("status").status == 0)
   }
 
   /// Writers stopped for longer than a stale lock's age at random moments while three others add in a loop:

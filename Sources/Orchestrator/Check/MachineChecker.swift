@@ -18,11 +18,20 @@ public struct MachineChecker {
 
   public func check(records: [TaskRecord]) -> [Finding] {
     var findings: [Finding] = []
-    if let age = store.abandonedLockAge() {
+    switch store.staleLock() {
+    case .leftByDeadWriter(let age):
       findings.append(
         Finding(
-          .warning, "stale lock '\(store.lockPath)' (\(Int(age))s old) left by a writer that died",
-          fix: "rm \(store.lockPath) (the next write also removes it)"))
+          .warning, "stale lock '\(store.lockPath)' (\(age)s old) left by a git-taskq writer that died",
+          fix: "the next write removes it (or: rm \(store.lockPath))"))
+    case .foreign(let age) where age >= 5:
+      findings.append(
+        Finding(
+          .warning, "'\(store.lockPath)' (\(age)s old) is held by another git process or left by one that crashed",
+          fix: "if no git process is running: rm -rf \(store.lockPath) (git-taskq never removes another program's lock)"
+        ))
+    case .foreign, nil:
+      break
     }
     findings += programs()
     findings += containers(records)

@@ -63,7 +63,7 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
       return "invalid value '\(Self.printable(value))' for \(key): expected \(expected)"
     case .locked(let path, let age):
       return
-        "refs/taskq/queue is locked by '\(path)' (\(age)s old): another writer hangs; remove the file if no git-taskq is running"
+        "refs/taskq/queue is locked by '\(path)' (\(age)s old) and no git-taskq is writing: another git process holds it (gc, update-ref) or crashed; if no git process is running, remove it: rm -rf '\(path)'"
     case .writerBusy(let holder, let seconds):
       let pid = holder.split(separator: " ").first.map(String.init) ?? "PID"
       return

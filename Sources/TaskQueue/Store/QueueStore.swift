@@ -1,5 +1,6 @@
 import Foundation
 import Git
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -14,17 +15,15 @@ public final class QueueStore {
   public let worker: String
   /// Where warnings go (a recovered stale lock); the command line prints them on stderr.
   public var warn: (String) -> Void = { _ in }
-  /// How old a leftover `queue.lock` must be, while no git-taskq writer of this machine holds the writer
-  /// lock, before it counts as abandoned. Only a dead writer or a foreign git process can hold it then, and
-  /// git holds a ref lock for milliseconds.
-  public var staleLockAge: TimeInterval = 1
-  /// Seconds a writer waits for another process's write (the writer lock, or a young foreign ref lock)
-  /// before it gives up and says who holds it.
+  /// Seconds a writer waits for another process's write (the writer lock, or a foreign git process's
+  /// `queue.lock`) before it gives up and says who holds it.
   public var lockWait: TimeInterval = 10
   /// Upper bound on compare-and-swap attempts of one update.
   public var maximumAttempts = 200
 
   let signature: Signature
+  /// Whether this process already stopped itself for a test (`TASKQ_TEST_STOP_WHILE_LOCKED`).
+  private static let stoppedForTests = Atomic<Bool>(false)
 
   public init(repository: Repository, worker: String = QueueStore.defaultWorker()) {
     self.repository = repository
@@ -77,14 +76,24 @@ public final class QueueStore {
       let tree = try repository.createTree(from: baseTree, applying: updates)
       let commit = try writeCommit(
         tree: tree, parents: base.commit.map { [$0] } ?? [], message: operation.message, signature: signature)
+      let subtrees = try treeIDs(below: tree, along: updates)
       do {
         try compareAndSwap(to: commit.id, expected: base.commit, message: "taskq: \(operation.subject)")
       } catch let error as GitError where [.modified, .exists].contains(error.code) {
         guard attempt < maximumAttempts else { throw QueueError.contention(attempts: attempt) }
         backoff(attempt)
         continue
+      } catch let error as GitError
+        // An odb that cannot even answer counts as holding it: the error is not ours to mask.
+        where attempt < maximumAttempts && !((try? repository.objectExists(commit.id)) ?? true)
+      {
+        // The commit vanished before the swap (a concurrent `git gc --prune=now` found it unreachable):
+        // libgit2 refused a target that does not exist. Write everything again.
+        warn(
+          "warning: '\(operation.subject)' was pruned before it reached the ref (\(error.message)); writing it again")
+        continue
       }
-      try ensureStored(commit, tree: tree, updates: updates, subject: operation.subject) {
+      try ensureStored(commit, objects: [tree] + subtrees, updates: updates, subject: operation.subject) {
         _ = try transaction.treeUpdates(repository: repository)
         return try repository.createTree(from: baseTree, applying: updates)
       }
@@ -132,53 +141,103 @@ public final class QueueStore {
   /// ``WriterLock``) and logging the update in the ref's reflog.
   ///
   /// A `queue.lock` found while holding the writer lock belongs to no live git-taskq writer of this
-  /// machine: once it is ``staleLockAge`` old it is removed (with a warning) and the swap is tried again.
+  /// machine: when the previous holder died inside its swap (see ``WriterLock``) it is removed, with a
+  /// warning, and the swap is tried again; any other is a foreign git process's, waited for, never removed.
   ///
   /// - Throws: ``GitError`` `.modified`/`.exists` when the ref moved (the caller retries on a fresh
   ///   snapshot), ``QueueError/writerBusy(holder:seconds:)``, ``QueueError/locked(path:age:)``.
   func compareAndSwap(to new: ObjectID, expected: ObjectID?, message: String) throws {
     let lock = try WriterLock.acquire(path: writerLockPath, identity: "\(getpid()) \(Host.name)", timeout: lockWait)
     defer { lock.release() }
-    // Tests stop a writer here, holding the lock, to show that nobody else takes the queue from it.
-    if getenv("TASKQ_TEST_STOP_WHILE_LOCKED") != nil { raise(SIGSTOP) }
-    try repository.ensureReflog(for: Layout.refName)
+    // Tests stop a writer here (at its first swap), holding the lock, to show that nobody else takes the
+    // queue from it.
+    if getenv("TASKQ_TEST_STOP_WHILE_LOCKED") != nil, !Self.stoppedForTests.exchange(true, ordering: .relaxed) {
+      raise(SIGSTOP)
+    }
+    do {
+      try repository.ensureReflog(for: Layout.refName)
+    } catch let error as GitError {
+      let log = repository.commonDirectory + "logs/" + Layout.refName
+      throw QueueError.git(
+        "cannot write the reflog of \(Layout.refName) ('\(log)'): \(error.message.isEmpty ? "libgit2 refused" : error.message) (it must be a writable file)"
+      )
+    }
     let start = monotonicNow()
+    var deadWritersLock = lock.previousHolderDied
     while true {
       do {
         try repository.updateReference(Layout.refName, to: new, expected: expected, message: message)
         return
       } catch let error as GitError where error.code == .locked {
-        switch removeAbandonedLock() {
-        case .removed, .gone:
-          continue
-        case .tooYoung where monotonicNow() - start < lockWait:
-          usleep(20_000)
-        case .tooYoung, .cannotRemove:
+        // Holding the writer lock, no live git-taskq writer owns queue.lock. It is the previous holder's
+        // when that one died inside its compare-and-swap: remove it, once. Anything else is a foreign git
+        // process's (alive, or crashed): wait for it, never remove it.
+        if deadWritersLock {
+          deadWritersLock = false
+          if try removeDeadWritersLock() { continue }
+        }
+        guard monotonicNow() - start < lockWait else {
           throw QueueError.locked(path: lockPath, age: Int(lockAge() ?? 0))
         }
+        usleep(20_000)
       }
     }
   }
 
-  /// After the compare-and-swap: when the commit, its tree or a blob it added is gone (a
+  /// After the compare-and-swap: when the commit, a tree or a blob it added is gone (a
   /// `git gc --prune=now` ran between writing them and moving the ref), writes them again, with the same
-  /// ids, so the ref never stays on a missing object by our doing.
+  /// ids, so the ref never stays on a missing object by our doing. (A prune that decided before the swap
+  /// and deletes after this check is beyond reach: `fsck --repair` is the remedy.)
+  ///
+  /// - Parameters:
+  ///   - commit: the commit that reached the ref.
+  ///   - objects: the root tree first, then every tree the write created below it.
+  ///   - updates: the tree updates of the write (their blobs are checked).
+  ///   - subject: the operation, for the warning.
+  ///   - rewriteTree: writes the blobs and trees again and returns the root tree's id.
+  /// - Throws: ``QueueError/internalError(_:)`` when writing them again gives other ids, or a ``GitError``.
   private func ensureStored(
-    _ commit: WrittenCommit, tree: ObjectID, updates: [TreeUpdate], subject: String,
+    _ commit: WrittenCommit, objects: [ObjectID], updates: [TreeUpdate], subject: String,
     rewriteTree: () throws -> ObjectID
   ) throws {
     let blobs = updates.compactMap { update -> ObjectID? in
       if case .upsertBlob(let id) = update.action { return id }
       return nil
     }
-    guard try !([commit.id, tree] + blobs).allSatisfy({ try repository.objectExists($0) }) else { return }
+    guard try !([commit.id] + objects + blobs).allSatisfy({ try repository.objectExists($0) }) else { return }
     let again = try rewriteTree()
-    guard again == tree, try repository.writeObject(commit.bytes, kind: .commit) == commit.id else {
+    guard again == objects.first, try repository.writeObject(commit.bytes, kind: .commit) == commit.id else {
       throw QueueError.internalError("rewriting the pruned objects of '\(subject)' gave other ids")
     }
     warn(
       "warning: objects of '\(subject)' were pruned while it was written (a concurrent 'git gc --prune=now'?); wrote them again"
     )
+  }
+
+  /// The ids of the trees below `root` on the way to every updated path (`tasks`, `tasks/<bb>`,
+  /// `tasks/<bb>/<id>`, …): the trees a write created besides the root, which a concurrent prune may take.
+  private func treeIDs(below root: ObjectID, along updates: [TreeUpdate]) throws -> [ObjectID] {
+    let rootTree = try repository.tree(root)
+    var found: [String: ObjectID] = [:]
+    var loaded: [String: Tree] = ["": rootTree]
+    for update in updates {
+      let directories = update.path.split(separator: "/").dropLast().map(String.init)
+      var path = ""
+      for (index, name) in directories.enumerated() {
+        guard let current = loaded[path] else { break }
+        let next = path.isEmpty ? name : path + "/" + name
+        if found[next] == nil {
+          guard let entry = current.entry(named: name), entry.kind == .tree else { break }
+          found[next] = entry.id
+        }
+        // Only a tree to look further into is read.
+        if index < directories.count - 1, loaded[next] == nil, let id = found[next] {
+          loaded[next] = try repository.tree(id)
+        }
+        path = next
+      }
+    }
+    return Array(found.values)
   }
 
   /// The lock file libgit2 holds while it updates the ref.
@@ -194,24 +253,33 @@ public final class QueueStore {
     return age(of: info)
   }
 
-  /// The age of a `queue.lock` that no live git-taskq writer of this machine holds and that is at least
-  /// ``staleLockAge`` old (a writer died inside its compare-and-swap), or `nil`.
-  public func abandonedLockAge() -> TimeInterval? {
-    guard let age = lockAge(), age >= staleLockAge, !WriterLock.isHeld(path: writerLockPath) else { return nil }
-    return age
+  /// A `queue.lock` that no live git-taskq writer of this machine is using.
+  public enum StaleLock: Equatable, Sendable {
+    /// Left by a git-taskq writer that died inside its compare-and-swap: the next write removes it.
+    case leftByDeadWriter(age: Int)
+    /// Held by another git process (`git gc`, `git update-ref`), or left by one that crashed: never removed
+    /// by git-taskq, as git never removes another process's lock.
+    case foreign(age: Int)
   }
 
-  enum LockRemoval { case removed, gone, tooYoung, cannotRemove }
+  /// The `queue.lock` no live git-taskq writer of this machine is using, or `nil` (none, or a writer is at
+  /// work).
+  public func staleLock() -> StaleLock? {
+    guard let age = lockAge() else { return nil }
+    let writer = WriterLock.state(path: writerLockPath)
+    if writer.isHeld { return nil }
+    return writer.lastHolderDied ? .leftByDeadWriter(age: Int(age)) : .foreign(age: Int(age))
+  }
 
-  /// Removes `queue.lock`; the caller holds the writer lock, so no git-taskq writer of this machine owns it.
-  private func removeAbandonedLock() -> LockRemoval {
+  /// Removes `queue.lock` left by the previous holder of the writer lock, who died inside its
+  /// compare-and-swap (the caller holds the writer lock). Returns whether the swap should be tried again.
+  private func removeDeadWritersLock() throws -> Bool {
     var info = stat()
-    guard lstat(lockPath, &info) == 0 else { return .gone }
-    let age = age(of: info)
-    guard age >= staleLockAge else { return .tooYoung }
-    guard unlink(lockPath) == 0 else { return errno == ENOENT ? .gone : .cannotRemove }
-    warn("warning: removed a stale lock '\(lockPath)' (\(Int(age))s old) left by a writer that died")
-    return .removed
+    guard lstat(lockPath, &info) == 0 else { return true }
+    guard (info.st_mode & S_IFMT) != S_IFDIR, unlink(lockPath) == 0 || errno == ENOENT else { return false }
+    warn(
+      "warning: removed a stale lock '\(lockPath)' (\(Int(age(of: info)))s old) left by a git-taskq writer that died")
+    return true
   }
 
   private func age(of info: stat) -> TimeInterval {
