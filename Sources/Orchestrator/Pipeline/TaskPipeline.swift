@@ -120,7 +120,12 @@ final class TaskPipeline {
       throw StageFailure(stage: "setup", summary: "base '\(record.base)' does not exist in '\(record.repo)'")
     }
     let repoName = (repository.mainWorkingDirectory as NSString).lastPathComponent
-    let path = record.worktreePath ?? "\(settings.worktreesRoot)/\(repoName)/\(record.id)"
+    let path: String
+    do {
+      path = try record.worktreePath ?? SafePath.join(settings.worktreesRoot, repoName, record.id)
+    } catch {
+      throw StageFailure(stage: "setup", summary: "no worktree path for '\(record.id)': \(error)")
+    }
     // A registration half-written by a worker killed inside libgit2 holds no work: start again.
     if try repository.brokenWorktreeNames().contains(record.id) { try repository.removeWorktree(named: record.id) }
     let registered = try repository.worktreePath(named: record.id).map(Self.normalize)

@@ -24,6 +24,12 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case lostClaim(id: String, status: TaskStatus)
   /// The ref's lock file stays although it is not stale yet.
   case locked(path: String, age: Int)
+  /// A task directory that breaks ``RecordRules`` (see `git taskq fsck`).
+  case damaged(DamagedRecord)
+  /// A path built from queue data that would leave its root.
+  case unsafePath(root: String, component: String, reason: String)
+  /// The ref points at a commit (or tree) that is not in the object database.
+  case unreadableTip(commit: String, detail: String)
 
   /// The message, always one line: values a user typed (a path, a base, a repository name) or a remote wrote
   /// may hold newlines and control characters, which are shown escaped.
@@ -60,6 +66,14 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .locked(let path, let age):
       return
         "refs/taskq/queue is locked by '\(path)' (\(age)s old): another writer hangs; remove the file if no git-taskq is running"
+    case .damaged(let record):
+      return
+        "task directory \(record.description) (remove it with 'git taskq remove --id \(Self.printable(record.name.isEmpty ? record.bucket : record.name))' or 'git taskq fsck --repair')"
+    case .unsafePath(let root, let component, let reason):
+      return "refusing the path component '\(Self.printable(component))' below '\(Self.printable(root))': \(reason)"
+    case .unreadableTip(let commit, let detail):
+      return
+        "refs/taskq/queue points at \(commit), which cannot be read (\(detail)): run 'git taskq fsck --repair' to move it back to the newest intact commit"
     case .lostClaim(let id, let status):
       return "task '\(id)' is no longer held by this worker: it is '\(status.rawValue)'"
     case .notARepository(let path):

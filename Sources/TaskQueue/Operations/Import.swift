@@ -324,12 +324,14 @@ extension QueueStore {
       let snapshot = try snapshot()
       var meta = snapshot.meta
       return try Self.plan(
-        queue, existing: { try snapshot.record($0) != nil }, meta: &meta, now: Timestamp.nowSeconds()
+        queue, existing: { try snapshot.record($0) != nil || snapshot.hasTaskDirectory($0) }, meta: &meta,
+        now: Timestamp.nowSeconds()
       ).report
     }
     return try update { tx in
       var meta = tx.meta
-      let (report, files) = try Self.plan(queue, existing: { try tx.record($0) != nil }, meta: &meta, now: tx.now)
+      let (report, files) = try Self.plan(
+        queue, existing: { try tx.record($0) != nil || tx.base.hasTaskDirectory($0) }, meta: &meta, now: tx.now)
       guard let first = report.imported.first else { return report }
       tx.meta = meta
       for record in report.imported {

@@ -111,7 +111,8 @@ extension GitTaskq {
       abstract: "Remove a task from the queue.",
       discussion: """
         Refused while the task is planning or building (cancel it first) and while a task that is not \
-        finished depends on it. The queue's history keeps the task: 'git log refs/taskq/queue'.
+        finished depends on it. A damaged task directory that 'git taskq fsck' names is removed by its \
+        directory name, whatever it holds. The queue's history keeps the task: 'git log refs/taskq/queue'.
 
         Examples:
           git taskq remove --id T-001
@@ -121,6 +122,11 @@ extension GitTaskq {
     @OptionGroup var task: TaskIDOption
 
     func run(_ context: CommandContext) async throws {
+      // A damaged directory (see 'git taskq fsck') is removed by its directory name.
+      if let removed = try context.store.removeDamaged(named: task.id) {
+        for damage in removed { print("\(damage.path): removed (damaged: \(damage.problem))") }
+        return
+      }
       let record = try context.store.remove(task.id)
       print("\(record.id): removed (was \(record.status.rawValue))")
     }
