@@ -38,4 +38,31 @@ extension Repository {
       try GitError.check(git_reference_ensure_log(pointer, name), "git_reference_ensure_log")
     }
   }
+
+  /// Drops the entries of reference `name`'s reflog whose new target `drop` selects, rewriting the
+  /// neighbours so the log stays a chain, and writes it back (`git_reflog_drop`, `git_reflog_write`).
+  ///
+  /// - Returns: how many entries were dropped.
+  @discardableResult
+  public func dropReflogEntries(of name: String, where drop: (ObjectID) -> Bool) throws -> Int {
+    try withExtendedLifetime(self) {
+      var log: OpaquePointer?
+      try GitError.check(git_reflog_read(&log, pointer, name), "git_reflog_read")
+      defer { git_reflog_free(log) }
+      var dropped = 0
+      var index = git_reflog_entrycount(log)
+      while index > 0 {
+        index -= 1
+        guard let entry = git_reflog_entry_byindex(log, index), let new = git_reflog_entry_id_new(entry) else {
+          continue
+        }
+        if drop(ObjectID(new.pointee)) {
+          try GitError.check(git_reflog_drop(log, index, 1), "git_reflog_drop")
+          dropped += 1
+        }
+      }
+      if dropped > 0 { try GitError.check(git_reflog_write(log), "git_reflog_write") }
+      return dropped
+    }
+  }
 }

@@ -67,13 +67,6 @@ public struct QueueChecker {
           fix: Self.fix(for: damage, names: names, validIDs: validIDs)))
     }
     for record in records {
-      if let errors = try tree.subtree(atPath: Layout.errorsDirectory(record.id)),
-        let problem = try RecordRules.problem(withReports: errors, repository: store.repository)
-      {
-        findings.append(
-          Finding(
-            .error, task: record.id, problem, fix: "git taskq remove --id \(record.id) (or repair it with plain git)"))
-      }
       if let errorFile = record.errorFile {
         let prefix = Layout.refName + ":"
         let target =

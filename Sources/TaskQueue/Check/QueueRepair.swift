@@ -75,6 +75,8 @@ extension QueueStore {
     try repository.updateReference(
       Layout.refName, to: best.id, expected: tip,
       message: "taskq: fsck --repair: from unreadable \(tip.hex.prefix(12)) to \(best.source)")
+    // Entries whose commit is gone would make `git fsck` report the reflog as invalid.
+    try? repository.dropReflogEntries(of: Layout.refName) { !repository.objectExists($0) }
     return TipRepair(from: tip, to: best.id, source: best.source, lost: lost.map { QueueError.printable($0) })
   }
 }

@@ -94,7 +94,8 @@ public enum RecordRules {
   }
 
   /// Why the entries of a task directory are not acceptable (`record.json` and `task.md` regular files of at
-  /// most their cap, `errors` a directory), or `nil`. Sizes come from object headers: nothing is loaded.
+  /// most their cap, `errors` a directory of such reports), or `nil`. Sizes come from object headers: no
+  /// blob is loaded.
   static func problem(withEntries taskTree: Tree, repository: Repository) throws -> String? {
     guard let record = taskTree.item(named: "record.json") else { return "it has no record.json" }
     if !record.isRegularFile { return "record.json is \(describe(record)), not a regular file" }
@@ -103,13 +104,16 @@ public enum RecordRules {
       if !taskFile.isRegularFile { return "task.md is \(describe(taskFile)), not a regular file" }
       if let problem = try sizeProblem(taskFile, "task.md", maximumTaskFileSize, repository) { return problem }
     }
-    if let errors = taskTree.item(named: "errors"), !errors.isDirectory {
-      return "errors is \(describe(errors)), not a directory"
+    if let errors = taskTree.item(named: "errors") {
+      guard errors.isDirectory else { return "errors is \(describe(errors)), not a directory" }
+      if let problem = try problem(withReports: try repository.tree(errors.id), repository: repository) {
+        return problem
+      }
     }
     return nil
   }
 
-  /// Why the failure reports in `errors` are not acceptable, or `nil` (fsck's deeper check).
+  /// Why the failure reports in `errors` are not acceptable, or `nil`.
   static func problem(withReports errors: Tree, repository: Repository) throws -> String? {
     let items = errors.items
     if items.count > maximumErrorReports { return "it has more than \(maximumErrorReports) failure reports" }
