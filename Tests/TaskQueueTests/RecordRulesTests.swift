@@ -169,4 +169,33 @@ import Testing
     #expect(try store.removeDamaged(named: "T-ok") == nil)  // a valid task is removed the usual way
     #expect(try store.history(limit: 1).first?.operation.kind == "repair")
   }
+
+  /// No write of ours turns a valid queue into one that readers would skip: a bad field is refused with
+  /// nothing written, and a long failure is cut to its caps.
+  @Test func writersStayWithinTheRules() throws {
+    let scratch = try ScratchRepository()
+    let store = try scratch.store()
+    try scratch.addTask("T-1")
+    let tip = try scratch.queueTip()
+    let error = try #require(throws: QueueError.self) {
+      try store.update { tx in
+        var record = try tx.existing("T-1")
+        record.port = 0
+        tx.put(record)
+        tx.operation = Operation(kind: "update", task: "T-1", from: .todo, to: .todo, worker: tx.worker)
+      }
+    }
+    #expect(error.description.hasPrefix("refusing to write task 'T-1': 'port' 0"), "\(error.description)")
+    #expect(try scratch.queueTip() == tip)
+    try store.update { tx in
+      var record = try tx.existing("T-1")
+      try tx.addErrorReport(
+        &record, markdown: String(repeating: "m", count: 3 << 20), summary: String(repeating: "é", count: 10_000))
+      tx.put(record)
+      tx.operation = Operation(kind: "update", task: "T-1", from: .todo, to: .todo, worker: tx.worker)
+    }
+    let record = try #require(try store.snapshot().record("T-1"))
+    #expect((record.lastError?.utf8.count ?? 0) <= RecordRules.maximumLastErrorLength)
+    #expect(try store.snapshot().damagedRecords().isEmpty)
+  }
 }

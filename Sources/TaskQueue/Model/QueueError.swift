@@ -26,6 +26,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case locked(path: String, age: Int)
   /// A task directory that breaks ``RecordRules`` (see `git taskq fsck`).
   case damaged(DamagedRecord)
+  /// A write that would leave a record readers skip (a field out of range, a file over its cap).
+  case invalidRecord(id: String, problem: String)
   /// A path built from queue data that would leave its root.
   case unsafePath(root: String, component: String, reason: String)
   /// The ref points at a commit (or tree) that is not in the object database.
@@ -69,6 +71,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .damaged(let record):
       return
         "task directory \(record.description) (remove it with 'git taskq remove --id \(Self.printable(record.name.isEmpty ? record.bucket : record.name))' or 'git taskq fsck --repair')"
+    case .invalidRecord(let id, let problem):
+      return "refusing to write task '\(Self.printable(id))': \(problem) (nothing was written)"
     case .unsafePath(let root, let component, let reason):
       return "refusing the path component '\(Self.printable(component))' below '\(Self.printable(root))': \(reason)"
     case .unreadableTip(let commit, let detail):

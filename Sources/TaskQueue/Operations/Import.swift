@@ -76,7 +76,9 @@ public struct PythonQueue: Sendable {
         var errorFileName = own.first { "\(fields.id)-\($0.name)" == named }?.name
         if errorFileName == nil, fields.errorFile != nil || record.status == .failed { errorFileName = own.last?.name }
         if let errorFileName, let text = own.first(where: { $0.name == errorFileName })?.text {
-          record.lastError = Self.summary(ofReport: text)
+          record.lastError = Self.summary(ofReport: text).map {
+            QueueTransaction.capped($0, RecordRules.maximumLastErrorLength - 8)
+          }
         }
         queue.tasks.append(
           Task(record: record, file: file, errorReports: own, errorFileName: errorFileName, line: line))
