@@ -33,15 +33,4 @@ extension Repository {
       return ObjectHeader(size: size, kind: kind)
     }
   }
-
-  /// Whether object `id` is in the object database (`git_odb_exists`).
-  public func objectExists(_ id: ObjectID) -> Bool {
-    withExtendedLifetime(self) {
-      var odb: OpaquePointer?
-      guard git_repository_odb(&odb, pointer) == 0 else { return false }
-      defer { git_odb_free(odb) }
-      var raw = id.raw
-      return git_odb_exists(odb, &raw) != 0
-    }
-  }
 }

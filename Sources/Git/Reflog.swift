@@ -31,14 +31,6 @@ extension Repository {
     }
   }
 
-  /// Makes sure reference `name` has a reflog, so that git records its every update
-  /// (`git_reference_ensure_log`).
-  public func ensureReflog(of name: String) throws {
-    try withExtendedLifetime(self) {
-      try GitError.check(git_reference_ensure_log(pointer, name), "git_reference_ensure_log")
-    }
-  }
-
   /// Drops the entries of reference `name`'s reflog whose new target `drop` selects, rewriting the
   /// neighbours so the log stays a chain, and writes it back (`git_reflog_drop`, `git_reflog_write`).
   ///

@@ -71,12 +71,12 @@ extension QueueStore {
       }
     }
     if reflog.isEmpty { lost.append("every operation after \(best.id.hex.prefix(12)) (the ref has no reflog)") }
-    try? repository.ensureReflog(of: Layout.refName)
+    try? repository.ensureReflog(for: Layout.refName)
     try repository.updateReference(
       Layout.refName, to: best.id, expected: tip,
       message: "taskq: fsck --repair: from unreadable \(tip.hex.prefix(12)) to \(best.source)")
     // Entries whose commit is gone would make `git fsck` report the reflog as invalid.
-    try? repository.dropReflogEntries(of: Layout.refName) { !repository.objectExists($0) }
+    try? repository.dropReflogEntries(of: Layout.refName) { !((try? repository.objectExists($0)) ?? false) }
     return TipRepair(from: tip, to: best.id, source: best.source, lost: lost.map { QueueError.printable($0) })
   }
 }

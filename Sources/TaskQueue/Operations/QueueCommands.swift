@@ -141,7 +141,7 @@ extension QueueStore {
       let newCommit = try repository.createCommit(
         tree: tree.id, parents: [commit], message: operation.message, signature: signature)
       do {
-        try? repository.ensureReflog(of: Layout.refName)
+        try? repository.ensureReflog(for: Layout.refName)
         try repository.updateReference(
           Layout.refName, to: newCommit, expected: commit, message: "taskq: \(operation.subject)")
         return chosen
