@@ -224,7 +224,15 @@ final class CraftedRemote {
     // The remote's damage goes away for everyone through the repair commit.
     let repair = try world.taskq("fsck", "--repair")
     #expect(repair.stderrText.contains("repaired: removed 'tasks/\(bucket)/EVIL'"), "\(repair.summary)")
-    try remote.sync()
+    // Meanwhile the remote moved (a second damaged directory): sync replays the repair on top of it.
+    try remote.craft { root in
+      try remote.put(
+        root, ["tasks", "00", "junk"], mode: "040000",
+        id: try remote.tree([("100644", "record.json", try remote.blob("{}"))]))
+    }
+    let sync = try world.taskq("sync")
+    #expect(sync.status == 0, "\(sync.summary)")
+    #expect(sync.stdoutText.contains("replayed 1 local operation(s)"), "\(sync.stdoutText)")
     #expect(!(try remote.git(["ls-tree", "-r", "--name-only", try remote.remoteTip()])).contains("EVIL"))
   }
 
