@@ -57,7 +57,13 @@ public struct QueueChecker {
     for entry in tree.entries where entry.name != Layout.metaPath && entry.name != Layout.tasksDirectory {
       findings.append(Finding(.warning, "unexpected entry '\(entry.name)' at the top of the queue tree"))
     }
-    let (records, damaged) = try snapshot.scan()
+    let records: [TaskRecord]
+    let damaged: [DamagedRecord]
+    do {
+      (records, damaged) = try snapshot.readable { try snapshot.scan() }
+    } catch let error as QueueError {
+      return [Finding(.error, error.description, fix: "git taskq fsck --repair")]
+    }
     let validIDs = Set(records.map(\.id))
     let names = Dictionary(damaged.map { ($0.name, 1) }, uniquingKeysWith: +)
     for damage in damaged {

@@ -76,7 +76,10 @@ extension QueueStore {
       Layout.refName, to: best.id, expected: tip,
       message: "taskq: fsck --repair: from unreadable \(tip.hex.prefix(12)) to \(best.source)")
     // Entries whose commit is gone would make `git fsck` report the reflog as invalid.
-    try? repository.dropReflogEntries(of: Layout.refName) { !((try? repository.objectExists($0)) ?? false) }
+    // Entries whose commit is gone or broken would make `git fsck` report the reflog.
+    try? repository.dropReflogEntries(of: Layout.refName) { id in
+      (try? QueueSnapshot.load(repository: repository, commit: id).scan()) == nil
+    }
     return TipRepair(from: tip, to: best.id, source: best.source, lost: lost.map { QueueError.printable($0) })
   }
 }

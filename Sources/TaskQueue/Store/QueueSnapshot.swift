@@ -33,10 +33,16 @@ public final class QueueSnapshot {
     guard let item = tree.item(named: Layout.metaPath), item.isRegularFile else {
       throw QueueError.corrupt("\(Layout.metaPath) is missing at \(commit.hex.prefix(12))")
     }
-    guard try repository.objectHeader(item.id).size <= RecordRules.maximumMetaSize else {
-      throw QueueError.corrupt("\(Layout.metaPath) is larger than \(RecordRules.maximumMetaSize) bytes")
+    let bytes: [UInt8]
+    do {
+      guard try repository.objectHeader(item.id).size <= RecordRules.maximumMetaSize else {
+        throw QueueError.corrupt("\(Layout.metaPath) is larger than \(RecordRules.maximumMetaSize) bytes")
+      }
+      bytes = try repository.blob(item.id)
+    } catch let error as GitError where error.code == .notFound {
+      throw QueueError.unreadableTip(commit: String(commit.hex.prefix(12)), detail: "its taskq.json is missing")
     }
-    let meta = try decodeMeta(try repository.blob(item.id))
+    let meta = try decodeMeta(bytes)
     return QueueSnapshot(repository: repository, commit: commit, tree: tree, meta: meta)
   }
 
@@ -56,12 +62,26 @@ public final class QueueSnapshot {
   /// The record of task `id`, or `nil` (also when its directory is damaged: see ``damage(of:)``).
   public func record(_ id: String) throws -> TaskRecord? {
     guard TaskID.problem(with: id) == nil, let tree else { return nil }
-    guard let entry = try tree.entry(atPath: Layout.taskDirectory(id)) else { return nil }
-    switch try Self.readTask(
-      bucket: Layout.bucket(of: id), name: id, kind: entry.kind, id: entry.id, repository: repository)
-    {
-    case .record(let record): return record
-    case .damaged: return nil
+    return try readable {
+      guard let entry = try tree.entry(atPath: Layout.taskDirectory(id)) else { return nil }
+      switch try Self.readTask(
+        bucket: Layout.bucket(of: id), name: id, kind: entry.kind, id: entry.id, repository: repository)
+      {
+      case .record(let record): return record
+      case .damaged: return nil
+      }
+    }
+  }
+
+  /// `body`, with an object missing from the database (a tree or blob of this commit pruned by a
+  /// `git gc --prune=now` that raced its writer) reported as ``QueueError/unreadableTip(commit:detail:)``,
+  /// which names the repair, instead of libgit2's raw message.
+  func readable<T>(_ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch let error as GitError where error.code == .notFound {
+      throw QueueError.unreadableTip(
+        commit: String(commit?.hex.prefix(12) ?? "?"), detail: "an object of its tree is missing")
     }
   }
 
@@ -78,7 +98,7 @@ public final class QueueSnapshot {
 
   /// Every task directory that breaks ``RecordRules``, in tree order.
   public func damagedRecords() throws -> [DamagedRecord] {
-    try scan().damaged
+    try readable { try scan().damaged }
   }
 
   /// Every record, in FIFO order (`seq`).
@@ -86,7 +106,7 @@ public final class QueueSnapshot {
   /// Served by the derived snapshot cache (``SnapshotCache``) when it is current or close; the result is
   /// always exactly what ``readAllRecords()`` returns.
   public func records() throws -> [TaskRecord] {
-    try SnapshotCache.records(of: self)
+    try readable { try SnapshotCache.records(of: self) }
   }
 
   /// Every valid record, read from the tree itself (no cache): one blob read and JSON decode per task.
@@ -170,7 +190,7 @@ public final class QueueSnapshot {
   /// a regular file within ``RecordRules/maximumTaskFileSize`` (fsck names that).
   public func taskFile(_ id: String) throws -> String? {
     guard TaskID.problem(with: id) == nil else { return nil }
-    return try regularFile(atPath: Layout.taskFilePath(id), cap: RecordRules.maximumTaskFileSize)
+    return try readable { try regularFile(atPath: Layout.taskFilePath(id), cap: RecordRules.maximumTaskFileSize) }
   }
 
   /// The names of task `id`'s failure reports, oldest first (regular files with safe names only).
@@ -183,7 +203,7 @@ public final class QueueSnapshot {
   /// A file by its path inside the tree; `nil` when there is none or it is not a regular file. A file above
   /// ``RecordRules/maximumErrorReportSize`` is not loaded: a one-line note stands for it.
   public func file(atPath path: String) throws -> String? {
-    try regularFile(atPath: path, cap: RecordRules.maximumErrorReportSize)
+    try readable { try regularFile(atPath: path, cap: RecordRules.maximumErrorReportSize) }
   }
 
   private func regularFile(atPath path: String, cap: Int) throws -> String? {
