@@ -372,6 +372,20 @@ final class CraftedRemote {
     #expect(try world.taskq("status").status == 0)
     #expect(try world.taskq("add", "--id", "T-3", "--task", "again").status == 0)
     #expect(try world.repository.git("fsck", "--no-progress", "--no-dangling").isEmpty)
+
+    // The commit is there but a tree of it is gone (its bucket): named the same way, repaired the same way.
+    let before = try #require(try world.repository.queueTip())
+    try world.repository.addTask("T-5")
+    let bucket = try world.repository.git("rev-parse", "refs/taskq/queue:tasks/\(Layout.bucket(of: "T-5"))")
+    #expect(unlink(world.path + "/.git/objects/\(bucket.prefix(2))/\(bucket.dropFirst(2))") == 0)
+    let status = try world.taskq("status")
+    #expect(status.status == 1)
+    #expect(status.stderrText.contains("an object of its tree is missing"), "\(status.summary)")
+    #expect(status.stderrText.contains("git taskq fsck --repair"), "\(status.summary)")
+    let again = try world.taskq("fsck", "--repair")
+    #expect(again.stderrText.contains("lost: T-5: added (todo)"), "\(again.summary)")
+    #expect(try world.repository.queueTip() == before)
+    #expect(try world.repository.git("fsck", "--no-progress", "--no-dangling").isEmpty)
   }
 
   @Test func aStaleLockOnTheRemoteIsNamedWithItsFix() throws {
