@@ -24,8 +24,6 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case lostClaim(id: String, status: TaskStatus)
   /// The ref's lock file stays although it is not stale yet (or cannot be removed).
   case locked(path: String, age: Int)
-  /// A task directory that breaks ``RecordRules`` (see `git taskq fsck`).
-  case damaged(DamagedRecord)
   /// A write that would leave a record readers skip (a field out of range, a file over its cap).
   case invalidRecord(id: String, problem: String)
   /// A path built from queue data that would leave its root.
@@ -72,9 +70,6 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .locked(let path, let age):
       return
         "refs/taskq/queue is locked by '\(path)' (\(age)s old): another writer hangs; remove the file if no git-taskq is running"
-    case .damaged(let record):
-      return
-        "task directory \(record.description) (remove it with 'git taskq remove --id \(Self.printable(record.name.isEmpty ? record.bucket : record.name))' or 'git taskq fsck --repair')"
     case .invalidRecord(let id, let problem):
       return "refusing to write task '\(Self.printable(id))': \(problem) (nothing was written)"
     case .unsafePath(let root, let component, let reason):

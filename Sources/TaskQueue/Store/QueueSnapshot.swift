@@ -59,7 +59,7 @@ public final class QueueSnapshot {
     return QueueMeta(format: format, nextSeq: next)
   }
 
-  /// The record of task `id`, or `nil` (also when its directory is damaged: see ``damage(of:)``).
+  /// The record of task `id`, or `nil` (also when its directory is damaged: see ``damage(named:)``).
   public func record(_ id: String) throws -> TaskRecord? {
     guard TaskID.problem(with: id) == nil, let tree else { return nil }
     return try readable {
