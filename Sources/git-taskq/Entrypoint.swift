@@ -1,8 +1,17 @@
 import ArgumentParser
+import Orchestrator
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Entrypoint {
   static func main() async {
+    // The guard every agent runs under (see AgentGuard): no parsing, no libgit2.
+    if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == AgentGuard.command {
+      exit(AgentGuard.main(Array(CommandLine.arguments.dropFirst(2))))
+    }
     await GitTaskq.main(Self.expandBareOptions(Array(CommandLine.arguments.dropFirst())))
   }
 

@@ -5,6 +5,10 @@ import TaskQueue
 import TaskqTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `git taskq sync` between clones of a real bare remote, each clone standing for a machine.
 ///
 /// Every write goes through the built binary (or, to stand for a worker's own commits, an in-process store); every
@@ -422,6 +426,72 @@ import Testing
       result, a, tip: tip, containing: "remote 'origin' refused refs/taskq/queue: pre-receive hook declined")
     #expect(result.stderrText.contains("queue refs are read-only here"), "\(result.stderrText)")
     #expect(try shared.queueTip() == nil)
+  }
+
+  /// A real `git daemon` on loopback that serves fetches but not pushes (no `--enable=receive-pack`): the
+  /// push is a refusal with the server's words, not "cannot reach"; and once the daemon is gone, git's whole
+  /// reason ("unable to connect to 127.0.0.1: …errno=Connection refused"), not its first half.
+  @Test func aReadOnlyDaemonRefusesAndAStoppedOneIsUnreachable() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let port = Int.random(in: 20_000...40_000)
+    let daemon = try ProcessGroup(
+      "git",
+      [
+        "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(port)",
+        "--base-path=\(shared.scratch.path)", shared.scratch.path,
+      ])
+    #expect(Self.waitForPort(port), "git daemon did not listen on \(port)")
+    try a.git("remote", "add", "daemon", "git://127.0.0.1:\(port)/remote.git")
+    try add(a, "T-1", shared)
+    let tip = try a.queueTip()
+    let refused = try a.taskq("sync", "daemon")
+    try expectRefused(
+      refused, a, tip: tip,
+      containing: "remote 'daemon' refused refs/taskq/queue: remote error: access denied or repository not exported")
+    #expect(try shared.queueTip() == nil)
+
+    daemon.signalGroup(SIGKILL)
+    daemon.wait()
+    let gone = try a.taskq("sync", "daemon")
+    try expectRefused(gone, a, tip: tip, containing: "cannot reach remote 'daemon': unable to connect to 127.0.0.1: ")
+    #expect(gone.stderrText.contains("Connection refused"), "\(gone.stderrText)")
+  }
+
+  /// ssh ends its lines with CR LF: the message keeps no carriage return.
+  @Test func sshMessagesKeepNoCarriageReturn() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let ssh = try shared.scratch.write(
+      "fake-ssh", "#!/bin/sh\nprintf 'ssh: connect to host far port 22: Connection refused\\r\\n' >&2\nexit 255\n",
+      executable: true)
+    try a.git("remote", "add", "far", "ssh://far.example.invalid/queue.git")
+    try a.git("config", "core.sshCommand", ssh)
+    try add(a, "T-1", shared)
+    let result = try a.taskq("sync", "far")
+    try expectRefused(
+      result, a, tip: try a.queueTip(), containing: "cannot reach remote 'far': ssh: connect to host far port 22")
+    #expect(!result.stderrText.contains("\r") && !result.stderrText.contains("\\u{d}"), "\(result.stderrText)")
+  }
+
+  /// Waits up to 10 s until something accepts connections on 127.0.0.1:`port`.
+  static func waitForPort(_ port: Int) -> Bool {
+    for _ in 0..<200 {
+      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_port = in_port_t(UInt16(port).bigEndian)
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+      }
+      close(fd)
+      if connected { return true }
+      usleep(50_000)
+    }
+    return false
   }
 
   /// The transport is git's own: an ssh command the user chose (`core.sshCommand`, `GIT_SSH`) is used, as
