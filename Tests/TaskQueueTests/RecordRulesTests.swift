@@ -146,6 +146,9 @@ import Testing
       meta: try scratch.queueFile("taskq.json"), files: [Layout.recordPath("T-two"): record], message: "crafted")
     try Git.run(["read-tree", "refs/taskq/queue"], in: scratch.path, environment: env)
     try Git.run(["read-tree", "--prefix=tasks/\(bucket)/EVIL/", okTree], in: scratch.path, environment: env)
+    // And the same directory, under its own name, in a bucket that is not its own.
+    let wrong = bucket == "00" ? "01" : "00"
+    try Git.run(["read-tree", "--prefix=tasks/\(wrong)/T-ok/", okTree], in: scratch.path, environment: env)
     let tree = try Git.run(["write-tree"], in: scratch.path, environment: env)
     let parent = try #require(try scratch.queueTip())
     let commit = try Git.run(["commit-tree", tree, "-p", parent, "-m", "crafted"], in: scratch.path)
@@ -160,13 +163,14 @@ import Testing
       #expect(try snapshot.record("T-ok")?.id == "T-ok")
       #expect(
         try snapshot.damagedRecords().map(\.path).sorted()
-          == ["tasks/\(bucket)/EVIL", Layout.taskDirectory("T-two")].sorted())
+          == ["tasks/\(bucket)/EVIL", "tasks/\(wrong)/T-ok", Layout.taskDirectory("T-two")].sorted())
     }
     // Removing the damage by directory name: one commit; the valid task stays.
     let removed = try #require(try store.removeDamaged(named: "EVIL"))
     #expect(removed.map(\.name) == ["EVIL"])
-    #expect(try store.snapshot().damagedRecords().map(\.name) == ["T-two"])
-    #expect(try store.removeDamaged(named: "T-ok") == nil)  // a valid task is removed the usual way
+    #expect(try store.snapshot().damagedRecords().map(\.name).sorted() == ["T-ok", "T-two"])
+    // A name that is also a valid task: `remove --id` means the task; fsck's fix for the copy is --repair.
+    #expect(try store.removeDamaged(named: "T-ok") == nil)
     #expect(try store.history(limit: 1).first?.operation.kind == "repair")
   }
 

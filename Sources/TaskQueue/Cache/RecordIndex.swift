@@ -82,8 +82,11 @@ struct RecordIndex: Sendable {
         guard taskEntry.isDirectory else { throw DamageFound() }
         let hex = Array(taskEntry.id.hex.utf8)
         bucket.taskTrees.append(contentsOf: hex)
-        // A task tree seen before is reused only under its own name (a copy under another name is damage).
-        if let position = known[hex[...]], records[position].id == taskEntry.name {
+        // A task tree seen before is reused only under its own name in its own bucket (a copy elsewhere is
+        // damage).
+        if let position = known[hex[...]], records[position].id == taskEntry.name,
+          Layout.bucket(of: taskEntry.name) == bucketEntry.name
+        {
           slots.append(position)
           bucket.positions.append(UInt32(position))
           if old.map({ slot >= $0.count || Int($0.positions[slot]) != position }) ?? true { sameOrder = false }
