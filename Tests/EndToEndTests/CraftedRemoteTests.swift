@@ -388,6 +388,24 @@ final class CraftedRemote {
     #expect(try world.repository.git("fsck", "--no-progress", "--no-dangling").isEmpty)
   }
 
+  @Test func withoutAReflogTheRepairUsesTheRemoteTrackingRef() throws {
+    let remote = try CraftedRemote()
+    try Self.setUp(remote)
+    let world = remote.world
+    let tracking = try world.repository.git("rev-parse", "refs/taskq/remotes/origin/queue")
+    try world.repository.addTask("T-3")
+    let tip = try #require(try world.repository.queueTip())
+    #expect(unlink(world.path + "/.git/objects/\(tip.prefix(2))/\(tip.dropFirst(2))") == 0)
+    unlink(world.path + "/.git/logs/refs/taskq/queue")
+    let repair = try world.taskq("fsck", "--repair")
+    #expect(
+      repair.stderrText.contains("to \(tracking.prefix(12)) (from refs/taskq/remotes/origin/queue)"),
+      "\(repair.summary)")
+    #expect(repair.stderrText.contains("lost: every operation after \(tracking.prefix(12))"), "\(repair.summary)")
+    #expect(try world.repository.queueTip() == tracking)
+    #expect(try world.taskq("status").status == 0)
+  }
+
   @Test func aStaleLockOnTheRemoteIsNamedWithItsFix() throws {
     let remote = try CraftedRemote()
     try Self.setUp(remote)
