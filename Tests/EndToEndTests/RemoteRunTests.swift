@@ -77,6 +77,53 @@ import Glibc
     #expect(try b.queueTip() == shared.queueTip())
   }
 
+  /// The remote (a real `git daemon` with receive-pack, on loopback) goes away mid-run and comes back: the
+  /// worker pauses its claims instead of ending, the task in flight finishes and is published once the
+  /// server is back, and the run then claims and finishes the rest.
+  @Test func aServerThatGoesAwayPausesClaimsAndTheRunFinishes() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let port = Int.random(in: 20_000...40_000)
+    func daemon() throws -> ProcessGroup {
+      let group = try ProcessGroup(
+        "git",
+        [
+          "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1",
+          "--port=\(port)", "--base-path=\(shared.scratch.path)", shared.scratch.path,
+        ])
+      #expect(SyncTests.waitForPort(port), "git daemon did not listen on \(port)")
+      return group
+    }
+    var server = try daemon()
+    try a.git("remote", "add", "daemon", "git://127.0.0.1:\(port)/remote.git")
+    let tasks = ["T-1", "T-2", "T-3"]
+    for id in tasks { try addTask(a, id, shared) }
+    try a.taskqOK("sync", "daemon")
+    try useLocalRuntime(a)
+    a.environment["DEMO_AGENT_DELAY"] = "1.5"
+
+    let run = try a.start("run", "--remote", "daemon", "--max-parallel", "1", timeout: 150)
+    try waitUntil("the first claim on the server", timeout: 60) {
+      try shared.subjects().contains { $0.hasSuffix(": todo → planning") }
+    }
+    server.signalGroup(SIGKILL)
+    server.wait()
+    Thread.sleep(forTimeInterval: 5)
+    #expect(!run.isFinished, "the run ended while the server was away")
+    server = try daemon()
+    let result = try run.wait(timeout: 150)
+    #expect(result.status == 0, "\(result.summary)")
+    #expect(result.stderrText.contains("claims paused"), "\(result.stderrText)")
+    withExtendedLifetime(server) {}
+
+    let records = try shared.records()
+    #expect(records.map(\.id).sorted() == tasks)
+    #expect(records.allSatisfy { $0.status == .review }, "\(records.map { "\($0.id) \($0.status)" })")
+    let subjects = try shared.subjects()
+    for id in tasks { #expect(subjects.filter { $0 == "\(id): todo → planning" }.count == 1, "\(id): \(subjects)") }
+    #expect(try shared.forcedUpdates() == [])
+  }
+
   /// A worker killed with SIGKILL mid-task loses the task to another machine, which finishes it.
   ///
   /// A's worker is killed while its agent hangs. Its lease (2 s) runs out; B sees the task as

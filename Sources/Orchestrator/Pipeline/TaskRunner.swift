@@ -159,27 +159,45 @@ public final class TaskRunner: @unchecked Sendable {
   /// Claims the next task. With a remote, the claim counts only once its push succeeded: the queue is
   /// synced first (to see the others' claims), then the claim is pushed; a claim the remote refused (someone
   /// else won) is dropped by the sync and this worker moves on; one that cannot be published is given back.
+  ///
+  /// A remote that cannot be reached pauses claiming, never the run: tasks in flight go on (their
+  /// transitions are recorded locally and published when the remote is back), and the claim is tried again
+  /// after a growing pause (1 s doubling to 30 s). With `--poll` that goes on until the remote returns or
+  /// the run is interrupted; a single pass stops claiming after ``outagePatience`` seconds of outage.
   func claim(store: QueueStore, sync: QueueSync?, only id: String? = nil) throws -> TaskRecord? {
     guard let sync, let remote = options.remote else {
       return try store.claimNext(only: id, leaseSeconds: options.leaseSeconds)
     }
-    for _ in 0..<20 {
+    var outage = Outage(patience: options.poll == nil ? outagePatience : nil)
+    var races = 0
+    while races < 20 && !Interrupts.isRequested {
       do {
         _ = try sync.sync(remote: remote)
       } catch QueueError.contention {
+        races += 1
         Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
         continue
+      } catch let error as TransportError where !error.refused {
+        guard try pause(for: error, outage: &outage, remote: remote) else { return nil }
+        continue
       }
+      outage.end()
       guard let claimed = try store.claimNext(only: id, leaseSeconds: options.leaseSeconds) else { return nil }
       do {
         _ = try sync.sync(remote: remote)
       } catch QueueError.contention {
         // Too many writers at once: give the claim back and try again a little later.
-        _ = try? store.releaseClaim(claimed.id)
+        releaseUnpublishedClaim(claimed.id, store: store)
+        races += 1
         Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
         continue
+      } catch let error as TransportError where !error.refused {
+        // Not published, so not ours: give it back (a push that did land is undone by the next sync).
+        releaseUnpublishedClaim(claimed.id, store: store)
+        guard try pause(for: error, outage: &outage, remote: remote) else { return nil }
+        continue
       } catch {
-        _ = try? store.releaseClaim(claimed.id)
+        releaseUnpublishedClaim(claimed.id, store: store)
         throw error
       }
       if let now = try store.snapshot().record(claimed.id), now.status == .planning, now.worker == store.worker {
@@ -188,9 +206,61 @@ public final class TaskRunner: @unchecked Sendable {
       if let id {
         throw QueueError.lostClaim(id: id, status: try store.snapshot().record(id)?.status ?? .todo)
       }
+      races += 1
       events.note("\(claimed.id): claimed by another worker first; trying the next task")
     }
     return nil
+  }
+
+  /// Seconds of outage after which a single pass (no `--poll`) stops claiming.
+  var outagePatience: Double = 120
+
+  /// An outage of the remote as one worker sees it: when it began and the next pause.
+  struct Outage {
+    let patience: Double?
+    var began: Date?
+    var nextPause: Double = 1
+
+    init(patience: Double?) { self.patience = patience }
+
+    /// The pause before the next try, or `nil` when the outage has lasted longer than the patience.
+    mutating func next() -> Double? {
+      let now = Date()
+      let start = began ?? now
+      began = start
+      if let patience, now.timeIntervalSince(start) >= patience { return nil }
+      defer { nextPause = min(nextPause * 2, 30) }
+      return nextPause
+    }
+
+    mutating func end() {
+      began = nil
+      nextPause = 1
+    }
+  }
+
+  /// Waits out one step of an outage (interruptibly); `false` when claiming should stop.
+  private func pause(for error: TransportError, outage: inout Outage, remote: String) throws -> Bool {
+    guard let seconds = outage.next() else {
+      events.note(
+        "warning: '\(remote)' has been unreachable for \(Int(outagePatience)) s: no more claims in this run (\(error.reason))"
+      )
+      return false
+    }
+    events.note(
+      "warning: cannot reach '\(remote)' to claim (\(error.reason)); claims paused, next try in \(Int(seconds)) s")
+    let until = Date().addingTimeInterval(seconds)
+    while Date() < until && !Interrupts.isRequested { Thread.sleep(forTimeInterval: 0.1) }
+    return !Interrupts.isRequested
+  }
+
+  /// Gives back a claim that was not published; a failure is reported, not dropped silently.
+  private func releaseUnpublishedClaim(_ id: String, store: QueueStore) {
+    do {
+      _ = try store.releaseClaim(id)
+    } catch {
+      events.note("warning: \(id): the unpublished claim could not be given back: \(error) (run 'git taskq recover')")
+    }
   }
 
   private func openStore() throws -> QueueStore {
