@@ -337,18 +337,19 @@ import Glibc
     }
   }
 
-  @Test func aDamagedRecordIsReportedAsCorruptNotACrash() throws {
+  /// A damaged record is skipped by readers and named, never fatal (issue 11; see RecordRulesTests).
+  @Test func aDamagedRecordIsSkippedAndNamedNotFatal() throws {
     let scratch = try ScratchRepository()
     try scratch.addTask("T-1")
     let path = "tasks/\(try sha256sumBucket("T-1"))/T-1/record.json"
     try scratch.writeQueueCommitWithCLI(meta: "{\"format\": 1, \"next_seq\": 2}", files: [path: "{\"id\": 5}"])
     let snapshot = try scratch.store().snapshot()
-    #expect(throws: QueueError.self) { try snapshot.records() }
-    #expect(throws: QueueError.self) { try snapshot.record("T-1") }
+    #expect(try snapshot.records().isEmpty)
+    #expect(try snapshot.record("T-1") == nil)
+    #expect(try snapshot.damagedRecords().map(\.name) == ["T-1"])
     let result = try scratch.taskq("status", "--json")
-    #expect(result.status == 1)
-    #expect(result.stderrLines.count == 1)
-    #expect(result.stderrLines.first?.hasPrefix("error: the queue is damaged") == true)
+    #expect(result.status == 0)
+    #expect(result.stderrLines == [DamageNotice.message(1)])
   }
 
   // MARK: Transactions

@@ -66,7 +66,7 @@ public struct GitCLITransport: QueueTransport {
       case "!" where summary.hasPrefix("[rejected]") || Self.racedOnTheServer(summary):
         // Not a fast-forward of the remote's queue, or it moved while the push was under way: someone else
         // wrote first.
-        return .rejected(summary)
+        return .rejected(summary + QueueSync.lockNote(result.stderrText))
       case "!":
         // "[remote rejected] (pre-receive hook declined)", "[remote failure]": the remote will not take
         // the queue, and syncing again would not change that.

@@ -123,7 +123,12 @@ final class TaskPipeline {
       throw StageFailure(stage: "setup", summary: "base '\(record.base)' does not exist in '\(record.repo)'")
     }
     let repoName = (repository.mainWorkingDirectory as NSString).lastPathComponent
-    let path = record.worktreePath ?? "\(settings.worktreesRoot)/\(repoName)/\(record.id)"
+    let path: String
+    do {
+      path = try record.worktreePath ?? SafePath.join(settings.worktreesRoot, repoName, record.id)
+    } catch {
+      throw StageFailure(stage: "setup", summary: "no worktree path for '\(record.id)': \(error)")
+    }
     // A registration half-written by a worker killed inside libgit2 (or a full disk) holds no work: start
     // again, and drop the directory libgit2 may have made if nothing but its `.git` file is in it.
     if try repository.halfMadeWorktreeNames().contains(record.id) {

@@ -1,4 +1,5 @@
 import Foundation
+import TaskQueue
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,8 @@ public struct ServerSecrets {
     directory = base + "/taskq/secrets"
   }
 
-  public func path(for id: String) -> String { "\(directory)/\(id)" }
+  /// `<directory>/<id>`, through ``SafePath``: an id that would leave the directory is refused.
+  public func path(for id: String) throws -> String { try SafePath.join(directory, id) }
 
   /// The task's password, made (32 random hex digits) when it has none yet.
   public func password(for id: String) throws -> String {
@@ -25,7 +27,7 @@ public struct ServerSecrets {
     chmod(directory, 0o700)
     var generator = SystemRandomNumberGenerator()
     let secret = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-    let fd = open(path(for: id), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+    let fd = open(try path(for: id), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
       throw StageFailure(
         stage: "container",
@@ -39,12 +41,17 @@ public struct ServerSecrets {
 
   /// The task's password if one was made on this machine.
   public func existing(for id: String) -> String? {
-    guard let text = try? String(contentsOfFile: path(for: id), encoding: .utf8) else { return nil }
+    guard let path = try? path(for: id), let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+      return nil
+    }
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
     return trimmed.isEmpty ? nil : trimmed
   }
 
-  public func remove(for id: String) { unlink(path(for: id)) }
+  public func remove(for id: String) {
+    guard let path = try? path(for: id) else { return }
+    unlink(path)
+  }
 
   /// `Basic base64(opencode:<password>)`, what OpenCode's server expects.
   public static func authorization(_ password: String) -> String {

@@ -16,7 +16,7 @@ import Darwin
 enum CacheFile {
   static let name = "cache-v1"
   static let magic: [UInt8] = Array("TASKQIX".utf8) + [0]
-  static let version: UInt32 = 2
+  static let version: UInt32 = 3
   private static let headerSize = 8 + 4 + 4 + 40 + 40 + 8 + 8
   private static let noTree = [UInt8](repeating: UInt8(ascii: "0"), count: 40)
 

@@ -42,9 +42,10 @@ struct RecordIndex: Sendable {
   /// directories) and sorted by `seq` with the full read's stable sort. Take the index out of any shared
   /// place first: when it is the only owner of its records, a transition updates them in place.
   ///
-  /// - Throws: what the full read throws for a task without a readable `record.json` (the index is then
-  ///   unusable).
+  /// - Throws: ``DamageFound`` when a task directory breaks ``RecordRules`` (the caller then reads in full,
+  ///   which skips it), or what reading the trees throws.
   mutating func update(to commit: ObjectID, root: Tree, repository: Repository) throws {
+    if let tasksItem = root.item(named: Layout.tasksDirectory), !tasksItem.isDirectory { throw DamageFound() }
     guard let tasksEntry = root.entry(named: Layout.tasksDirectory), tasksEntry.kind == .tree else {
       self = RecordIndex(commit: commit, tasksTree: nil, buckets: [], records: [], unsaved: unsaved)
       return
@@ -61,7 +62,9 @@ struct RecordIndex: Sendable {
     newBuckets.reserveCapacity(256)
     // Whether the list of seqs in tree order is unchanged, so that the sorted order is unchanged too.
     var sameOrder = true
-    for bucketEntry in try repository.tree(tasksEntry.id).entries where bucketEntry.kind == .tree {
+    for bucketEntry in try repository.tree(tasksEntry.id).items {
+      // The same rules as a full read: any damage sends the caller to the full read, which skips it.
+      if QueueSnapshot.bucketProblem(bucketEntry) != nil { throw DamageFound() }
       let old = oldBuckets[bucketEntry.name].map { buckets[$0] }
       if let old, old.tree == bucketEntry.id {
         for position in old.positions { slots.append(Int(position)) }
@@ -75,19 +78,22 @@ struct RecordIndex: Sendable {
       }
       var bucket = Bucket(name: bucketEntry.name, tree: bucketEntry.id, taskTrees: [], positions: [])
       var slot = 0
-      for taskEntry in try repository.tree(bucketEntry.id).entries where taskEntry.kind == .tree {
+      for taskEntry in try repository.tree(bucketEntry.id).items {
+        guard taskEntry.isDirectory else { throw DamageFound() }
         let hex = Array(taskEntry.id.hex.utf8)
         bucket.taskTrees.append(contentsOf: hex)
-        if let position = known[hex[...]] {
+        // A task tree seen before is reused only under its own name in its own bucket (a copy elsewhere is
+        // damage).
+        if let position = known[hex[...]], records[position].id == taskEntry.name,
+          Layout.bucket(of: taskEntry.name) == bucketEntry.name
+        {
           slots.append(position)
           bucket.positions.append(UInt32(position))
           if old.map({ slot >= $0.count || Int($0.positions[slot]) != position }) ?? true { sameOrder = false }
         } else {
-          let path = "\(Layout.tasksDirectory)/\(bucketEntry.name)/\(taskEntry.name)"
-          guard let recordEntry = try repository.tree(taskEntry.id).entry(named: "record.json") else {
-            throw QueueError.corrupt("\(path) has no record.json")
-          }
-          let record = try QueueSnapshot.decodeRecord(try repository.blob(recordEntry.id), path: path)
+          let read = try QueueSnapshot.readTask(
+            bucket: bucketEntry.name, name: taskEntry.name, kind: .tree, id: taskEntry.id, repository: repository)
+          guard case .record(let record) = read else { throw DamageFound() }
           // Same place in tree order and same seq as the record it replaces: the order does not move.
           if let old, slot < old.count, records[Int(old.positions[slot])].seq == record.seq {
             let position = Int(old.positions[slot])
@@ -144,3 +150,6 @@ struct RecordIndex: Sendable {
     tasksTree = tasksEntry.id
   }
 }
+
+/// A damaged task directory met while updating an index: the index is not used, the full read skips it.
+struct DamageFound: Error {}

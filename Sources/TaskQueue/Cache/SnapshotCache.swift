@@ -45,7 +45,12 @@ public enum SnapshotCache {
       isFullRead = true
     }
     if index.commit != commit || isFullRead {
-      try index.update(to: commit, root: root, repository: repository)
+      do {
+        try index.update(to: commit, root: root, repository: repository)
+      } catch is DamageFound {
+        // Damaged directories are rare and must stay visible: no cache for this queue until they are removed.
+        return try snapshot.readAllRecords()
+      }
       if index.unsaved >= rewriteThreshold || isFullRead,
         (try? repository.referenceTarget(Layout.refName)) == commit
       {

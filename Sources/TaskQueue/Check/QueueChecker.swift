@@ -42,6 +42,9 @@ public struct QueueChecker {
     do {
       snapshot = try store.snapshot(at: tip)
     } catch let error as QueueError {
+      if case .unreadableTip = error {
+        return [Finding(.error, error.description, fix: "git taskq fsck --repair")]
+      }
       return [
         Finding(
           .error, error.description,
@@ -54,64 +57,36 @@ public struct QueueChecker {
     for entry in tree.entries where entry.name != Layout.metaPath && entry.name != Layout.tasksDirectory {
       findings.append(Finding(.warning, "unexpected entry '\(entry.name)' at the top of the queue tree"))
     }
-    var records: [TaskRecord] = []
-    if let tasks = try tree.subtree(atPath: Layout.tasksDirectory) {
-      for bucket in tasks.entries {
-        guard bucket.kind == .tree, bucket.name.count == 2, bucket.name.allSatisfy(\.isHexDigit) else {
-          findings.append(Finding(.error, "unexpected entry 'tasks/\(bucket.name)' (buckets are two hex digits)"))
-          continue
+    let records: [TaskRecord]
+    let damaged: [DamagedRecord]
+    do {
+      (records, damaged) = try snapshot.readable { try snapshot.scan() }
+    } catch let error as QueueError {
+      return [Finding(.error, error.description, fix: "git taskq fsck --repair")]
+    }
+    let validIDs = Set(records.map(\.id))
+    let names = Dictionary(damaged.map { ($0.name, 1) }, uniquingKeysWith: +)
+    for damage in damaged {
+      findings.append(
+        Finding(
+          .error, task: damage.name.isEmpty ? nil : damage.name, damage.description,
+          fix: Self.fix(for: damage, names: names, validIDs: validIDs)))
+    }
+    for record in records {
+      if let errorFile = record.errorFile {
+        let prefix = Layout.refName + ":"
+        let target =
+          errorFile.hasPrefix(prefix) ? try tree.entry(atPath: String(errorFile.dropFirst(prefix.count))) : nil
+        if target == nil {
+          findings.append(Finding(.error, task: record.id, "error_file '\(errorFile)' does not exist in the queue"))
         }
-        for task in try store.repository.tree(bucket.id).entries {
-          let path = "tasks/\(bucket.name)/\(task.name)"
-          if let problem = TaskID.problem(with: task.name) {
-            findings.append(Finding(.error, "'\(path)' is not a valid task id: \(problem)"))
-            continue
-          }
-          if Layout.bucket(of: task.name) != bucket.name {
-            findings.append(
-              Finding(
-                .error, task: task.name, "stored in bucket '\(bucket.name)', expected '\(Layout.bucket(of: task.name))'"
-              ))
-          }
-          guard task.kind == .tree else {
-            findings.append(Finding(.error, task: task.name, "'\(path)' is not a directory"))
-            continue
-          }
-          let taskTree = try store.repository.tree(task.id)
-          guard let recordEntry = taskTree.entry(named: "record.json") else {
-            findings.append(Finding(.error, task: task.name, "'\(path)/record.json' is missing"))
-            continue
-          }
-          let record: TaskRecord
-          do {
-            record = try QueueSnapshot.decodeRecord(try store.repository.blob(recordEntry.id), path: path)
-          } catch {
-            findings.append(
-              Finding(
-                .error, task: task.name,
-                "'\(path)/record.json' cannot be read (not JSON, or a field or status is invalid)"))
-            continue
-          }
-          if record.id != task.name {
-            findings.append(Finding(.error, task: task.name, "record.json names the task '\(record.id)'"))
-          }
-          if taskTree.entry(named: "task.md") == nil {
-            findings.append(Finding(.error, task: task.name, "'\(path)/task.md' is missing"))
-          }
-          if let errorFile = record.errorFile {
-            let prefix = Layout.refName + ":"
-            let target =
-              errorFile.hasPrefix(prefix) ? try tree.entry(atPath: String(errorFile.dropFirst(prefix.count))) : nil
-            if target == nil {
-              findings.append(Finding(.error, task: record.id, "error_file '\(errorFile)' does not exist in the queue"))
-            }
-          }
-          records.append(record)
-        }
+      }
+      if try snapshot.taskFile(record.id) == nil {
+        findings.append(Finding(.error, task: record.id, "'\(Layout.taskFilePath(record.id))' is missing"))
       }
     }
     findings += checkRelations(records, meta: snapshot.meta)
-    findings += try checkHistory(records, tip: tip)
+    findings += try checkHistory(records, tip: tip, damaged: Set(damaged.map(\.name)))
     let now = Timestamp.nowSeconds()
     for record in records where record.isStale(now: now) {
       findings.append(
@@ -121,6 +96,17 @@ public struct QueueChecker {
           fix: "git taskq recover"))
     }
     return findings
+  }
+
+  /// The command that removes `damage`: `remove --id <name>` when the name picks it alone, else `fsck --repair`.
+  static func fix(for damage: DamagedRecord, names: [String: Int], validIDs: Set<String>) -> String {
+    let name = damage.name
+    let unique = !name.isEmpty && names[name] == 1 && !validIDs.contains(name)
+    let printable = QueueError.printable(name)
+    if unique && printable == name && !name.hasPrefix("-") {
+      return "git taskq remove --id '\(name)' (or git taskq fsck --repair)"
+    }
+    return "git taskq fsck --repair"
   }
 
   func checkRelations(_ records: [TaskRecord], meta: QueueMeta) -> [Finding] {
@@ -164,7 +150,7 @@ public struct QueueChecker {
   }
 
   /// The newest operation of each task in the history must agree with its record.
-  func checkHistory(_ records: [TaskRecord], tip: ObjectID) throws -> [Finding] {
+  func checkHistory(_ records: [TaskRecord], tip: ObjectID, damaged: Set<String> = []) throws -> [Finding] {
     var findings: [Finding] = []
     var latest: [String: Operation] = [:]
     /// Tasks whose newest mention is a bulk commit (`import`): their statuses are in their records only.
@@ -175,11 +161,21 @@ public struct QueueChecker {
           Finding(.warning, "commit \(commit.id.hex.prefix(12)) has no Taskq trailers (written by another tool?)"))
         continue
       }
+      if operation.kind == "repair" {
+        // A removal of damaged directories: one at its task's own place removed that task.
+        for path in [operation.task] + operation.otherTasks {
+          let parts = path.split(separator: "/").map(String.init)
+          guard parts.count == 3, Layout.bucket(of: parts[2]) == parts[1], latest[parts[2]] == nil else { continue }
+          latest[parts[2]] = Operation(kind: "repair", task: parts[2], from: nil, to: nil, worker: operation.worker)
+        }
+        continue
+      }
       if latest[operation.task] == nil && !addedInBulk.contains(operation.task) { latest[operation.task] = operation }
       for other in operation.otherTasks where latest[other] == nil { addedInBulk.insert(other) }
     }
     let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    for (id, operation) in latest.sorted(by: { $0.key < $1.key }) {
+    // A damaged directory is named once above; its history says nothing more.
+    for (id, operation) in latest.sorted(by: { $0.key < $1.key }) where !damaged.contains(id) {
       switch (operation.to, byID[id]) {
       case (nil, let record?):
         findings.append(

@@ -24,6 +24,12 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case lostClaim(id: String, status: TaskStatus)
   /// The ref's lock file stays although it is not stale yet (or cannot be removed).
   case locked(path: String, age: Int)
+  /// A write that would leave a record readers skip (a field out of range, a file over its cap).
+  case invalidRecord(id: String, problem: String)
+  /// A path built from queue data that would leave its root.
+  case unsafePath(root: String, component: String, reason: String)
+  /// The ref points at a commit (or tree) that is not in the object database.
+  case unreadableTip(commit: String, detail: String)
   /// Another git-taskq process of this machine held the writer lock for `seconds` (stopped or stuck).
   case writerBusy(holder: String, seconds: Int)
   /// A state that should be impossible: a bug of ours, with a hint to report it.
@@ -64,6 +70,13 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .locked(let path, let age):
       return
         "refs/taskq/queue is locked by '\(path)' (\(age)s old) and no git-taskq is writing: another git process holds it (gc, update-ref) or crashed; if no git process is running, remove it: rm -rf '\(path)'"
+    case .invalidRecord(let id, let problem):
+      return "refusing to write task '\(Self.printable(id))': \(problem) (nothing was written)"
+    case .unsafePath(let root, let component, let reason):
+      return "refusing the path component '\(Self.printable(component))' below '\(Self.printable(root))': \(reason)"
+    case .unreadableTip(let commit, let detail):
+      return
+        "refs/taskq/queue points at \(commit), which cannot be read (\(detail)): run 'git taskq fsck --repair' to move it back to the newest intact commit"
     case .writerBusy(let holder, let seconds):
       let pid = holder.split(separator: " ").first.map(String.init) ?? "PID"
       return

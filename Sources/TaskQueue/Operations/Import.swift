@@ -76,7 +76,9 @@ public struct PythonQueue: Sendable {
         var errorFileName = own.first { "\(fields.id)-\($0.name)" == named }?.name
         if errorFileName == nil, fields.errorFile != nil || record.status == .failed { errorFileName = own.last?.name }
         if let errorFileName, let text = own.first(where: { $0.name == errorFileName })?.text {
-          record.lastError = Self.summary(ofReport: text)
+          record.lastError = Self.summary(ofReport: text).map {
+            QueueTransaction.capped($0, RecordRules.maximumLastErrorLength - 8)
+          }
         }
         queue.tasks.append(
           Task(record: record, file: file, errorReports: own, errorFileName: errorFileName, line: line))
@@ -324,12 +326,14 @@ extension QueueStore {
       let snapshot = try snapshot()
       var meta = snapshot.meta
       return try Self.plan(
-        queue, existing: { try snapshot.record($0) != nil }, meta: &meta, now: Timestamp.nowSeconds()
+        queue, existing: { try snapshot.record($0) != nil || snapshot.hasTaskDirectory($0) }, meta: &meta,
+        now: Timestamp.nowSeconds()
       ).report
     }
     return try update { tx in
       var meta = tx.meta
-      let (report, files) = try Self.plan(queue, existing: { try tx.record($0) != nil }, meta: &meta, now: tx.now)
+      let (report, files) = try Self.plan(
+        queue, existing: { try tx.record($0) != nil || tx.base.hasTaskDirectory($0) }, meta: &meta, now: tx.now)
       guard let first = report.imported.first else { return report }
       tx.meta = meta
       for record in report.imported {

@@ -34,7 +34,7 @@ extension QueueStore {
     try TaskID.validate(task.id)
     for dependency in task.dependsOn { try TaskID.validate(dependency) }
     return try update { tx in
-      if try tx.record(task.id) != nil { throw QueueError.duplicate(task.id) }
+      if try tx.record(task.id) != nil || tx.base.hasTaskDirectory(task.id) { throw QueueError.duplicate(task.id) }
       for dependency in task.dependsOn {
         if dependency == task.id { throw QueueError.dependency("task '\(task.id)' cannot depend on itself") }
         if try tx.record(dependency) == nil {
@@ -115,5 +115,51 @@ extension QueueStore {
       tx.operation = Operation(kind: "remove", task: id, from: record.status, to: nil, worker: tx.worker)
       return record
     }
+  }
+
+  /// Removes the damaged task directories (see ``RecordRules``) that `select` picks, in one commit whose
+  /// `Taskq-Op: repair` trailers name each path, so that `sync` carries the removal to every machine.
+  ///
+  /// A compare-and-swap like every write; nothing is written when nothing is selected.
+  ///
+  /// - Returns: what was removed (empty when nothing matched).
+  @discardableResult
+  public func removeDamaged(where select: (DamagedRecord) -> Bool) throws -> [DamagedRecord] {
+    var attempt = 0
+    while true {
+      attempt += 1
+      let base = try snapshot()
+      let chosen = try base.damagedRecords().filter(select)
+      guard let commit = base.commit, var tree = base.tree, !chosen.isEmpty else { return [] }
+      for damage in chosen {
+        if let next = try repository.tree(tree, removing: damage.components) { tree = try repository.tree(next) }
+      }
+      var operation = Operation(
+        kind: "repair", task: chosen[0].path, from: nil, to: nil, worker: worker,
+        detail: chosen.count == 1 ? "damaged record removed" : "\(chosen.count) damaged records removed")
+      operation.otherTasks = chosen.dropFirst().map(\.path)
+      let newCommit = try repository.createCommit(
+        tree: tree.id, parents: [commit], message: operation.message, signature: signature)
+      do {
+        try? repository.ensureReflog(for: Layout.refName)
+        try repository.updateReference(
+          Layout.refName, to: newCommit, expected: commit, message: "taskq: \(operation.subject)")
+        return chosen
+      } catch let error as GitError where [.modified, .exists, .locked].contains(error.code) {
+        guard attempt < maximumAttempts else { throw QueueError.contention(attempts: attempt) }
+        usleep(UInt32(Int.random(in: 200...min(25_000, 200 << min(attempt, 7)))))
+      }
+    }
+  }
+
+  /// `remove --id <name>` for a name that is no valid task but names damaged directories: removes those.
+  ///
+  /// - Returns: the removed directories, or `nil` when task `name` is a valid record or nothing is damaged
+  ///   under that name (the caller then removes the task as usual).
+  public func removeDamaged(named name: String) throws -> [DamagedRecord]? {
+    let snapshot = try snapshot()
+    if try snapshot.record(name) != nil { return nil }
+    guard !(try snapshot.damage(named: name)).isEmpty else { return nil }
+    return try removeDamaged { $0.name == name || ($0.name.isEmpty && $0.bucket == name) }
   }
 }

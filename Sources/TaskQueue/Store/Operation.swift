@@ -54,7 +54,9 @@ public struct Operation: Equatable, Sendable {
     for line in message.split(separator: "\n") where line.hasPrefix("Taskq-") {
       guard let colon = line.firstIndex(of: ":") else { continue }
       let key = String(line[..<colon])
-      let value = line[line.index(after: colon)...].trimmingCharacters(in: " ")
+      // A forged trailer can be megabytes long: keep a bounded prefix.
+      let value = String(
+        line[line.index(after: colon)...].trimmingCharacters(in: " ").prefix(RecordRules.maximumTrailerLength))
       if key == "Taskq-Task" { tasks.append(value) }
       if fields[key] == nil { fields[key] = value }
     }

@@ -17,13 +17,30 @@ public final class QueueSnapshot {
   }
 
   /// Reads the snapshot at `commit` (or the empty queue), refusing a newer storage format.
+  ///
+  /// - Throws: ``QueueError/unreadableTip(commit:detail:)`` when the commit or its tree is missing from the
+  ///   object database (e.g. pruned by `git gc --prune=now` racing a writer), naming the repair.
   static func load(repository: Repository, commit: ObjectID?) throws -> QueueSnapshot {
     guard let commit else {
       return QueueSnapshot(repository: repository, commit: nil, tree: nil, meta: QueueMeta())
     }
-    let tree = try repository.tree(try repository.commit(commit).treeID)
-    guard let bytes = try tree.blob(atPath: Layout.metaPath) else {
+    let tree: Tree
+    do {
+      tree = try repository.tree(try repository.commit(commit).treeID)
+    } catch let error as GitError where error.code == .notFound {
+      throw QueueError.unreadableTip(commit: String(commit.hex.prefix(12)), detail: "object missing")
+    }
+    guard let item = tree.item(named: Layout.metaPath), item.isRegularFile else {
       throw QueueError.corrupt("\(Layout.metaPath) is missing at \(commit.hex.prefix(12))")
+    }
+    let bytes: [UInt8]
+    do {
+      guard try repository.objectHeader(item.id).size <= RecordRules.maximumMetaSize else {
+        throw QueueError.corrupt("\(Layout.metaPath) is larger than \(RecordRules.maximumMetaSize) bytes")
+      }
+      bytes = try repository.blob(item.id)
+    } catch let error as GitError where error.code == .notFound {
+      throw QueueError.unreadableTip(commit: String(commit.hex.prefix(12)), detail: "its taskq.json is missing")
     }
     let meta = try decodeMeta(bytes)
     return QueueSnapshot(repository: repository, commit: commit, tree: tree, meta: meta)
@@ -36,17 +53,52 @@ public final class QueueSnapshot {
     if format > Layout.formatVersion {
       throw QueueError.newerFormat(found: format, supported: Layout.formatVersion)
     }
-    guard format >= 1, let next = object["next_seq"] as? Int else {
+    guard format >= 1, let next = object["next_seq"] as? Int, next >= 1 else {
       throw QueueError.corrupt("\(Layout.metaPath) is not valid")
     }
     return QueueMeta(format: format, nextSeq: next)
   }
 
-  /// The record of task `id`, or `nil`.
+  /// The record of task `id`, or `nil` (also when its directory is damaged: see ``damage(named:)``).
   public func record(_ id: String) throws -> TaskRecord? {
     guard TaskID.problem(with: id) == nil, let tree else { return nil }
-    guard let bytes = try tree.blob(atPath: Layout.recordPath(id)) else { return nil }
-    return try Self.decodeRecord(bytes, path: Layout.recordPath(id))
+    return try readable {
+      guard let entry = try tree.entry(atPath: Layout.taskDirectory(id)) else { return nil }
+      switch try Self.readTask(
+        bucket: Layout.bucket(of: id), name: id, kind: entry.kind, id: entry.id, repository: repository)
+      {
+      case .record(let record): return record
+      case .damaged: return nil
+      }
+    }
+  }
+
+  /// `body`, with an object missing from the database (a tree or blob of this commit pruned by a
+  /// `git gc --prune=now` that raced its writer) reported as ``QueueError/unreadableTip(commit:detail:)``,
+  /// which names the repair, instead of libgit2's raw message.
+  func readable<T>(_ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch let error as GitError where error.code == .notFound {
+      throw QueueError.unreadableTip(
+        commit: String(commit?.hex.prefix(12) ?? "?"), detail: "an object of its tree is missing")
+    }
+  }
+
+  /// Every damaged task directory named `name` (in any bucket), for `remove` and error messages.
+  public func damage(named name: String) throws -> [DamagedRecord] {
+    try damagedRecords().filter { $0.name == name || ($0.name.isEmpty && $0.bucket == name) }
+  }
+
+  /// Whether the tree has a directory (valid or not) at task `id`'s place.
+  public func hasTaskDirectory(_ id: String) throws -> Bool {
+    guard TaskID.problem(with: id) == nil, let tree else { return false }
+    return try tree.entry(atPath: Layout.taskDirectory(id)) != nil
+  }
+
+  /// Every task directory that breaks ``RecordRules``, in tree order.
+  public func damagedRecords() throws -> [DamagedRecord] {
+    try readable { try scan().damaged }
   }
 
   /// Every record, in FIFO order (`seq`).
@@ -54,50 +106,146 @@ public final class QueueSnapshot {
   /// Served by the derived snapshot cache (``SnapshotCache``) when it is current or close; the result is
   /// always exactly what ``readAllRecords()`` returns.
   public func records() throws -> [TaskRecord] {
-    try SnapshotCache.records(of: self)
+    try readable { try SnapshotCache.records(of: self) }
   }
 
-  /// Every record, read from the tree itself (no cache): one blob read and JSON decode per task.
+  /// Every valid record, read from the tree itself (no cache): one blob read and JSON decode per task.
+  /// Damaged directories are skipped and reported once through ``DamageNotice``.
   func readAllRecords() throws -> [TaskRecord] {
-    guard let tree, let tasks = try tree.subtree(atPath: Layout.tasksDirectory) else { return [] }
+    let (records, damaged) = try scan()
+    DamageNotice.report(damaged.count)
+    return records
+  }
+
+  /// Every task directory, split into valid records (FIFO order) and damaged ones.
+  func scan() throws -> (records: [TaskRecord], damaged: [DamagedRecord]) {
+    guard let tree, let tasksItem = tree.item(named: Layout.tasksDirectory) else { return ([], []) }
+    guard tasksItem.isDirectory else {
+      return ([], [DamagedRecord(bucket: "", name: "", problem: "'tasks' is not a directory")])
+    }
+    let tasks = try repository.tree(tasksItem.id)
     var result: [TaskRecord] = []
-    for bucket in tasks.entries where bucket.kind == .tree {
-      let bucketTree = try repository.tree(bucket.id)
-      for task in bucketTree.entries where task.kind == .tree {
-        let taskTree = try repository.tree(task.id)
-        guard let entry = taskTree.entry(named: "record.json") else {
-          throw QueueError.corrupt("tasks/\(bucket.name)/\(task.name) has no record.json")
+    var damaged: [DamagedRecord] = []
+    for bucket in tasks.items {
+      if let problem = Self.bucketProblem(bucket) {
+        damaged.append(DamagedRecord(bucket: bucket.name, name: "", problem: problem))
+        continue
+      }
+      for task in try repository.tree(bucket.id).items {
+        switch try Self.readTask(
+          bucket: bucket.name, name: task.name, kind: task.isDirectory ? .tree : .other, id: task.id,
+          repository: repository)
+        {
+        case .record(let record): result.append(record)
+        case .damaged(let damage): damaged.append(damage)
         }
-        result.append(try Self.decodeRecord(try repository.blob(entry.id), path: "tasks/\(bucket.name)/\(task.name)"))
       }
     }
     result.sort { $0.seq < $1.seq }
-    return result
+    return (result, damaged)
   }
 
-  /// The canonical task file (frontmatter and body) of task `id`.
+  /// Why `tasks/<bucket>` is not a bucket (a directory named by two lowercase hex digits), or `nil`.
+  static func bucketProblem(_ bucket: TreeItem) -> String? {
+    let hex =
+      bucket.name.utf8.count == 2
+      && bucket.name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    if !hex { return "not a bucket (buckets are two lowercase hex digits)" }
+    if !bucket.isDirectory { return "the bucket is \(RecordRules.describe(bucket)), not a directory" }
+    return nil
+  }
+
+  /// What one task directory holds, checked by ``RecordRules``.
+  enum TaskRead {
+    case record(TaskRecord)
+    case damaged(DamagedRecord)
+  }
+
+  /// Reads and checks the task directory `tasks/<bucket>/<name>` (a tree `id` when `kind` is `.tree`).
+  static func readTask(
+    bucket: String, name: String, kind: TreeEntry.Kind, id: ObjectID, repository: Repository
+  ) throws -> TaskRead {
+    func damaged(_ problem: String) -> TaskRead {
+      .damaged(DamagedRecord(bucket: bucket, name: name, problem: problem))
+    }
+    if let problem = PathComponent.problem(with: name) { return damaged("its name is unsafe: \(problem)") }
+    if let problem = TaskID.problem(with: name) { return damaged("its name is not a task id: \(problem)") }
+    guard kind == .tree else { return damaged("it is not a directory") }
+    let taskTree = try repository.tree(id)
+    if let problem = try RecordRules.problem(withEntries: taskTree, repository: repository) {
+      return damaged(problem)
+    }
+    guard let recordItem = taskTree.item(named: "record.json") else { return damaged("it has no record.json") }
+    let record: TaskRecord
+    do {
+      record = try decodeRecord(try repository.blob(recordItem.id))
+    } catch let error as RecordDecodingError {
+      return damaged("record.json cannot be read: \(error.reason)")
+    }
+    if let problem = RecordRules.problem(with: record, bucket: bucket, name: name) { return damaged(problem) }
+    return .record(record)
+  }
+
+  /// The canonical task file (frontmatter and body) of task `id`; `nil` when it has none, or when it is not
+  /// a regular file within ``RecordRules/maximumTaskFileSize`` (fsck names that).
   public func taskFile(_ id: String) throws -> String? {
-    guard let tree, let bytes = try tree.blob(atPath: Layout.taskFilePath(id)) else { return nil }
-    return String(decoding: bytes, as: UTF8.self)
+    guard TaskID.problem(with: id) == nil else { return nil }
+    return try readable { try regularFile(atPath: Layout.taskFilePath(id), cap: RecordRules.maximumTaskFileSize) }
   }
 
-  /// The names of task `id`'s failure reports, oldest first.
+  /// The names of task `id`'s failure reports, oldest first (regular files with safe names only).
   public func errorReports(_ id: String) throws -> [String] {
-    guard let tree, let dir = try tree.subtree(atPath: Layout.errorsDirectory(id)) else { return [] }
-    return dir.entries.filter { $0.kind == .blob }.map(\.name).sorted()
+    guard TaskID.problem(with: id) == nil, let tree, let dir = try tree.subtree(atPath: Layout.errorsDirectory(id))
+    else { return [] }
+    return dir.items.filter { $0.isRegularFile && PathComponent.problem(with: $0.name) == nil }.map(\.name).sorted()
   }
 
-  /// A file by its path inside the tree.
+  /// A file by its path inside the tree; `nil` when there is none or it is not a regular file. A file above
+  /// ``RecordRules/maximumErrorReportSize`` is not loaded: a one-line note stands for it.
   public func file(atPath path: String) throws -> String? {
-    guard let tree, let bytes = try tree.blob(atPath: path) else { return nil }
-    return String(decoding: bytes, as: UTF8.self)
+    try readable { try regularFile(atPath: path, cap: RecordRules.maximumErrorReportSize) }
   }
 
-  static func decodeRecord(_ bytes: [UInt8], path: String) throws -> TaskRecord {
+  private func regularFile(atPath path: String, cap: Int) throws -> String? {
+    guard let tree else { return nil }
+    let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    guard let name = parts.last, parts.allSatisfy({ PathComponent.problem(with: $0) == nil }) else { return nil }
+    let parent: Tree
+    if parts.count == 1 {
+      parent = tree
+    } else {
+      guard let directory = try tree.subtree(atPath: parts.dropLast().joined(separator: "/")) else { return nil }
+      parent = directory
+    }
+    guard let item = parent.item(named: name), item.isRegularFile else { return nil }
+    let size = try repository.objectHeader(item.id).size
+    if size > cap {
+      return "(\(path) is \(size) bytes, more than the cap of \(cap): not shown; see 'git taskq fsck')\n"
+    }
+    return String(decoding: try repository.blob(item.id), as: UTF8.self)
+  }
+
+  /// Decodes `record.json` (the caller has checked its size).
+  static func decodeRecord(_ bytes: [UInt8]) throws -> TaskRecord {
     do {
       return try JSONDecoder().decode(TaskRecord.self, from: Data(bytes))
+    } catch DecodingError.keyNotFound(let key, _) {
+      throw RecordDecodingError(reason: "field '\(key.stringValue)' is missing")
+    } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+      throw RecordDecodingError(reason: "it is not valid JSON, or a number where an integer belongs is not one")
+    } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+      let DecodingError.dataCorrupted(context)
+    {
+      let key = context.codingPath.last?.stringValue
+      throw RecordDecodingError(
+        reason: key.map { "field '\($0)' has the wrong type or value" } ?? "it is not a JSON object")
     } catch {
-      throw QueueError.corrupt("\(path)/record.json cannot be read")
+      throw RecordDecodingError(reason: "it is not valid JSON")
     }
   }
+}
+
+/// Why `record.json` did not decode.
+struct RecordDecodingError: Error {
+  var reason: String
 }

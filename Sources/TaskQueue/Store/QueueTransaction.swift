@@ -91,10 +91,10 @@ public struct QueueTransaction {
       name = "\(Timestamp.compact(now))-\(n).md"
       n += 1
     }
-    putFile(record.id, "errors/\(name)", markdown)
+    putFile(record.id, "errors/\(name)", Self.capped(markdown, RecordRules.maximumErrorReportSize - 64))
     let path = "\(Layout.errorsDirectory(record.id))/\(name)"
     record.errorFile = Layout.revisionPath(path)
-    record.lastError = summary
+    record.lastError = Self.capped(summary, RecordRules.maximumLastErrorLength - 8)
     return path
   }
 
@@ -105,14 +105,37 @@ public struct QueueTransaction {
       updates.append(.remove(Layout.taskDirectory(id)))
     }
     for (id, record) in records.sorted(by: { $0.key < $1.key }) {
+      // No write of ours turns a valid queue into one that readers would skip.
+      if let problem = RecordRules.problem(with: record, bucket: Layout.bucket(of: id), name: id) {
+        throw QueueError.invalidRecord(id: id, problem: problem)
+      }
       updates.append(.write(Layout.recordPath(id), blob: try repository.writeBlob(try Layout.storedJSON(record))))
     }
     for (path, bytes) in files.sorted(by: { $0.key < $1.key }) {
+      let cap = path.hasSuffix("/task.md") ? RecordRules.maximumTaskFileSize : RecordRules.maximumErrorReportSize
+      if bytes.count > cap {
+        throw QueueError.invalidRecord(
+          id: path, problem: "the file is \(bytes.count) bytes, more than the cap of \(cap)")
+      }
       updates.append(.write(path, blob: try repository.writeBlob(bytes)))
     }
     if meta != base.meta || base.commit == nil {
       updates.append(.write(Layout.metaPath, blob: try repository.writeBlob(try Layout.storedJSON(meta))))
     }
     return updates
+  }
+
+  /// `text` cut to at most `bytes` bytes of UTF-8 (on a character boundary), with `…` when cut.
+  static func capped(_ text: String, _ bytes: Int) -> String {
+    guard text.utf8.count > bytes else { return text }
+    var out = ""
+    var used = 0
+    for character in text {
+      let size = character.utf8.count
+      if used + size > bytes - 3 { break }
+      out.append(character)
+      used += size
+    }
+    return out + "…"
   }
 }

@@ -58,6 +58,28 @@ public final class QueueSync {
     self.transport = transport
   }
 
+  /// Consecutive pushes refused because of the same lock file on the remote.
+  private var lockedRejections = 0
+  private var lastLockFile: String?
+  /// A live writer holds a ref lock for milliseconds: this many refusals in a row (over ~0.5 s of backoff)
+  /// because of the same lock file mean it was left behind.
+  static let staleRemoteLockRejections = 6
+
+  /// ` (lock file '<path>' exists)` when git's output says a ref lock could not be created, else empty.
+  public static func lockNote(_ output: String) -> String {
+    guard let range = output.range(of: "Unable to create '") else { return "" }
+    let rest = output[range.upperBound...]
+    guard let end = rest.range(of: ".lock'") else { return "" }
+    let path = String(rest[..<end.lowerBound]) + ".lock"
+    return " (lock file '\(path.replacingOccurrences(of: "/./", with: "/"))' exists)"
+  }
+
+  static func lockFile(in summary: String) -> String? {
+    guard let range = summary.range(of: " (lock file '"), let end = summary.range(of: "' exists)", options: .backwards)
+    else { return nil }
+    return String(summary[range.upperBound..<end.lowerBound])
+  }
+
   public static func trackingRef(for remote: String) -> String { "refs/taskq/remotes/\(remote)/queue" }
 
   private static let processLock = NSLock()
@@ -78,11 +100,17 @@ public final class QueueSync {
     Self.processLock.lock()
     defer { Self.processLock.unlock() }
     var attempt = 0
+    lockedRejections = 0
     while true {
       attempt += 1
       if var report = try syncOnce(remote: remote).completed {
         report.attempts = attempt
         return report
+      }
+      if lockedRejections >= Self.staleRemoteLockRejections, let lock = lastLockFile {
+        throw QueueError.git(
+          "the remote '\(remote)' refuses every push: its lock file '\(QueueError.printable(lock))' stays (left by a git process that died there?); if no push to '\(remote)' is running, remove that file on the remote (e.g. 'rm \(lock)' on its host), then sync again"
+        )
       }
       guard attempt < maximumAttempts else {
         throw QueueError.contention(attempts: attempt)
@@ -182,7 +210,13 @@ public final class QueueSync {
       let current = try store.repository.referenceTarget(tracking)
       try? store.repository.updateReference(tracking, to: commit, expected: current, message: "taskq: pushed")
       return report.done()
-    case .rejected:
+    case .rejected(let summary):
+      if let lock = Self.lockFile(in: summary) {
+        lockedRejections = lock == lastLockFile ? lockedRejections + 1 : 1
+        lastLockFile = lock
+      } else {
+        lockedRejections = 0
+      }
       return report.retry()
     }
   }
@@ -210,6 +244,16 @@ public final class QueueSync {
       let current = try store.snapshot(at: tip)
       let after = try store.snapshot(at: commit.id)
       defer { before = after }
+      if operation.kind == "repair" {
+        // A removal of damaged directories: applies to those still damaged on the remote.
+        if let repaired = try applyRepair(operation, commit: commit, onto: current) {
+          tip = repaired
+          applied += 1
+        } else {
+          dropped.append(DroppedOperation(operation: operation, reason: "the damaged records are gone on the remote"))
+        }
+        continue
+      }
       if var reason = try conflict(operation, before: before, current: current, foreign: foreign) {
         if operation.from == nil, try current.record(operation.task) != nil {
           // An id taken on both sides: the local task is still in the dropped commit; say how to keep it.
@@ -226,6 +270,21 @@ public final class QueueSync {
       applied += 1
     }
     return (tip, applied, dropped)
+  }
+
+  /// A commit on top of `current` without the damaged directories a `repair` operation names, or `nil`
+  /// when none of them is still there and damaged.
+  private func applyRepair(_ operation: Operation, commit: Commit, onto current: QueueSnapshot) throws -> ObjectID? {
+    let repository = store.repository
+    let paths = Set([operation.task] + operation.otherTasks)
+    let targets = try current.damagedRecords().filter { paths.contains($0.path) }
+    guard let commitID = current.commit, var tree = current.tree, !targets.isEmpty else { return nil }
+    for damage in targets {
+      if let next = try repository.tree(tree, removing: damage.components) { tree = try repository.tree(next) }
+    }
+    let signature = Signature(name: commit.committer.name, email: commit.committer.email)
+    return try repository.createCommit(
+      tree: tree.id, parents: [commitID], message: commit.message, signature: signature)
   }
 
   /// Why `operation` cannot apply to `current`, or `nil` when it can.

@@ -19,13 +19,23 @@ extension GitTaskq {
         Each finding is one line: what is wrong and the command that fixes it. Exit status 1 when the \
         queue is damaged (an 'error:' finding), 0 otherwise.
 
+        With --repair, first: when refs/taskq/queue points at a commit that cannot be read (e.g. pruned \
+        by 'git gc --prune=now' racing a writer), the ref is moved by compare-and-swap to the newest \
+        intact commit in its reflog or a remote-tracking ref, and every operation lost is named; then \
+        every damaged task directory is removed in one commit that 'git taskq sync' carries to every \
+        machine. The check then runs on the repaired queue.
+
         Examples:
           git taskq fsck
           git taskq fsck --json
+          git taskq fsck --repair
         """)
 
     @Flag(help: "Print the findings as JSON: {ok, findings: [{severity, task, message, fix}]} (see docs/json.md).")
     var json = false
+
+    @Flag(help: "Move an unreadable ref back to the newest intact commit, and remove damaged task directories.")
+    var repair = false
 
     struct Output: Encodable {
       var ok: Bool
@@ -33,6 +43,19 @@ extension GitTaskq {
     }
 
     func run(_ context: CommandContext) async throws {
+      // fsck names every damaged record itself.
+      DamageNotice.install(nil)
+      if repair {
+        if let fixed = try context.store.repairTip() {
+          Console.error(
+            "repaired: refs/taskq/queue moved from unreadable \(fixed.from.hex.prefix(12)) to \(fixed.to.hex.prefix(12)) (from \(fixed.source))"
+          )
+          for operation in fixed.lost { Console.error("lost: \(operation)") }
+        }
+        for damage in try context.store.removeDamaged(where: { _ in true }) {
+          Console.error("repaired: removed \(damage.description)")
+        }
+      }
       var findings = try QueueChecker(store: context.store).check()
       let records = (try? context.store.snapshot().records()) ?? []
       if let settings = try? RunSettings(context.settings) {

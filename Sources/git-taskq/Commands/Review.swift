@@ -66,7 +66,7 @@ extension GitTaskq {
       }
       let url = "http://127.0.0.1:\(port)"
       var environment = ["OPENCODE_HOST": url, "OPENCODE_SKIP_START": "true"]
-      let secretFile = ServerSecrets(commonDirectory: context.repository.commonDirectory).path(for: record.id)
+      let secretFile = try ServerSecrets(commonDirectory: context.repository.commonDirectory).path(for: record.id)
       if let password { environment["OPENCODE_SERVER_PASSWORD"] = password }
       if print {
         Swift.print("url: \(url)")

@@ -126,7 +126,8 @@ extension GitTaskq {
         Refused while the task is planning or building (cancel it first) and while a task that is not \
         finished depends on it. Its container is stopped and removed, and its worktree too unless it \
         holds uncommitted work (then it is kept, and named); the branch stays. The queue's history \
-        keeps the task: 'git log refs/taskq/queue'.
+        keeps the task: 'git log refs/taskq/queue'. A damaged task directory that 'git taskq fsck' names \
+        is removed by its directory name, whatever it holds.
 
         Examples:
           git taskq remove --id T-001
@@ -136,6 +137,11 @@ extension GitTaskq {
     @OptionGroup var task: TaskIDOption
 
     func run(_ context: CommandContext) async throws {
+      // A damaged directory (see 'git taskq fsck') is removed by its directory name.
+      if let removed = try context.store.removeDamaged(named: task.id) {
+        for damage in removed { print("\(damage.path): removed (damaged: \(damage.problem))") }
+        return
+      }
       let record = try context.store.remove(task.id)
       print("\(record.id): removed (was \(record.status.rawValue))")
       // Nothing of it keeps running: its container goes, and its worktree unless it holds work.

@@ -27,6 +27,7 @@ extension QueueCommand {
       let repository = try Repository.discover()
       let store = QueueStore(repository: repository)
       store.warn = { Console.error($0) }
+      DamageNotice.install { Console.error($0) }
       let settings = Settings(configuration: try? repository.configuration(), overrides: settingOverrides)
       context = CommandContext(repository: repository, store: store, settings: settings)
     } catch let error as GitError where error.code == .notFound {
