@@ -70,12 +70,13 @@ extension GitTaskq {
             from: h.operation.from?.rawValue, to: h.operation.to?.rawValue, worker: h.operation.worker,
             subject: h.subject)
         }
-        print(try Console.json(entries))
+        Console.printJSON(try Console.json(entries))
         return
       }
       for h in history {
         let time = Timestamp.iso(h.time).prefix(19).replacingOccurrences(of: "T", with: " ")
-        print("\(h.commit.hex.prefix(9))  \(time)  \(h.subject)  [\(h.operation.worker)]")
+        let subject = TerminalText.line(h.subject)
+        Console.out("\(h.commit.hex.prefix(9))  \(time)  \(subject)  [\(TerminalText.line(h.operation.worker))]")
       }
     }
   }

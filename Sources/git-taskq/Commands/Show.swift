@@ -44,7 +44,7 @@ extension GitTaskq {
         Layout.revisionPath(Layout.errorsDirectory(task.id) + "/" + $0)
       }
       if json {
-        print(try Console.json(Output(record: record, taskFile: file, errorReports: reports)))
+        Console.printJSON(try Console.json(Output(record: record, taskFile: file, errorReports: reports)))
         return
       }
       var lines = ["task \(record.id)"]
@@ -58,7 +58,9 @@ extension GitTaskq {
         ("updated", record.updatedAt), ("task file", record.taskFile), ("last error", record.lastError),
       ]
       for (name, value) in fields {
-        if let value { lines.append("  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(value)") }
+        if let value {
+          lines.append("  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(TerminalText.line(value))")
+        }
       }
       lines.append("")
       lines.append(file.trimmingCharacters(in: .newlines))
@@ -69,7 +71,7 @@ extension GitTaskq {
         lines.append("error reports (read with 'git show <name>'):")
         lines.append(contentsOf: reports.map { "  \($0)" })
       }
-      print(lines.joined(separator: "\n"))
+      Console.out(lines.joined(separator: "\n"))
     }
   }
 }

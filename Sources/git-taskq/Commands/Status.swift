@@ -81,9 +81,9 @@ extension GitTaskq {
         let snapshot = try context.store.snapshot()
         if let id {
           guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
-          print(RecordJSON.object(record))
+          Console.printJSON(RecordJSON.object(record))
         } else {
-          print(RecordJSON.array(try snapshot.records()))
+          Console.printJSON(RecordJSON.array(try snapshot.records()))
         }
         return
       }
@@ -103,7 +103,10 @@ extension GitTaskq {
       let view = StatusView(colored: colored, now: now)
       if let id {
         guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
-        return view.render([record])
+        // Its dependencies are looked up in the whole queue, as for the full view.
+        var lookup: [String: TaskRecord] = [:]
+        for dependency in record.dependsOn { lookup[dependency] = try snapshot.record(dependency) }
+        return view.render([record], lookup: lookup)
       }
       let records = try snapshot.records()
       var lines: [String] = []
@@ -130,7 +133,7 @@ extension GitTaskq {
           // A frame that cannot be read (the task was removed, a writer holds the lock) says so and the
           // watch goes on: the next frame may succeed.
           let text = (error as? any LocalizedError)?.errorDescription ?? "\(error)"
-          body = StatusView(colored: colored, now: now).paint("error: \(text)", .red)
+          body = StatusView(colored: colored, now: now).paint("error: \(TerminalText.line(text))", .red)
         }
         let top = StatusView(colored: colored, now: now).paint("\(header)    \(clock)    (Ctrl-C to stop)", .dim)
         var lines = [top, ""] + body.components(separatedBy: "\n")
@@ -345,8 +348,10 @@ struct StatusView {
     return "\u{1B}[\(style.rawValue)m\(text)\u{1B}[m"
   }
 
-  func render(_ records: [TaskRecord]) -> String {
-    let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+  /// The groups of `records`; dependencies are looked up among `records` and in `lookup` (which
+  /// `status --id` fills with the shown task's dependencies).
+  func render(_ records: [TaskRecord], lookup: [String: TaskRecord] = [:]) -> String {
+    let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }).merging(lookup) { a, _ in a }
     let groups = TaskStatus.displayOrder.map { status in
       (status, Self.sortedForDisplay(records.filter { $0.status == status }))
     }.filter { !$0.1.isEmpty }
@@ -419,26 +424,26 @@ struct StatusView {
     let ran =
       r.attempt > 0 || r.status.isActive || [.review, .failed, .done].contains(r.status)
       || (r.status == .cancelled && (r.worktreePath != nil || r.container != nil))
+    // Everything from the record is shown with its control characters made visible: records come from
+    // other machines.
     let columns = [
-      Span(text: r.id, style: .bold),
+      Span(text: TerminalText.line(r.id), style: .bold),
       Span(text: Timestamp.age(now - since), style: nil),
-      Span(text: repoName + "@" + r.base, style: nil),
-      Span(text: r.branch, style: r.status == .review ? .green : nil),
+      Span(text: TerminalText.line(repoName + "@" + r.base), style: nil),
+      Span(text: TerminalText.line(r.branch), style: r.status == .review ? .green : nil),
       Span(text: ran ? "attempt \(r.attempt + 1)" : "", style: nil),
       Span(text: r.port.map { "port \($0)" } ?? "", style: nil),
     ]
     var notes: [Span] = []
     if r.priority != 0 { notes.append(Span(text: "priority \(r.priority)", style: .magenta)) }
-    if let worker = r.worker, r.status.isActive { notes.append(Span(text: "worker \(worker)", style: .dim)) }
+    if let worker = r.worker, r.status.isActive {
+      notes.append(Span(text: "worker \(TerminalText.line(worker))", style: .dim))
+    }
     if r.isStale(now: now) { notes.append(Span(text: "STALE: lease expired (git taskq recover)", style: .boldRed)) }
     if r.status == .todo {
-      let waiting = r.dependsOn.filter { byID[$0]?.status != .done }
-      if !waiting.isEmpty {
-        let blocked = waiting.filter { byID[$0].map { $0.status == .cancelled } ?? true }
-        notes.append(
-          blocked.isEmpty
-            ? Span(text: "waiting on \(waiting.joined(separator: ","))", style: .yellow)
-            : Span(text: "blocked by \(blocked.joined(separator: ",")) (cancelled or removed)", style: .red))
+      let dependencies = DependencySummary(of: r) { byID[$0] }
+      if let text = dependencies.text {
+        notes.append(Span(text: TerminalText.line(text), style: dependencies.blocking.isEmpty ? .yellow : .red))
       }
     }
     if r.status == .failed, let error = Self.firstLine(r.lastError) {
@@ -447,12 +452,12 @@ struct StatusView {
     return (columns, notes)
   }
 
-  /// The first non-empty line of `text`, with control characters removed.
+  /// The first non-empty line of `text`, with control characters made visible.
   static func firstLine(_ text: String?) -> String? {
     guard let text else { return nil }
     let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
       .first { !$0.isEmpty }
-    return line.map { String($0.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(Character.init)) }
+    return line.map { TerminalText.line(String($0)) }
   }
 
   /// `line` cut to `width` visible characters (escape sequences kept, and colour reset when cut).

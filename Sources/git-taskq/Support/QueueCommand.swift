@@ -46,9 +46,19 @@ extension QueueCommand {
 }
 
 /// Output helpers: results on stdout, progress and errors on stderr.
+///
+/// Text that holds queue data goes out through ``out(_:)`` and ``error(_:)``, which make every control
+/// character visible (``TerminalText``): records come from other machines, and an ESC or BEL in a
+/// `last_error` must not reach the terminal. JSON goes out through `print` unchanged.
 enum Console {
+  /// One or more lines on standard error, control characters (other than the line breaks) made visible.
   static func error(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.block(line) + "\n").utf8))
+  }
+
+  /// Text on standard output, control characters (other than line breaks and tabs) made visible.
+  static func out(_ text: String) {
+    print(TerminalText.block(text))
   }
 
   /// Prints `error: <message>` and returns the exit code to throw.
@@ -63,6 +73,28 @@ enum Console {
       Self.error("error: \(text)")
     }
     return ExitCode(1)
+  }
+
+  /// JSON on standard output. JSON escapes C0 controls (`\u001b`) but allows C1 controls and the line
+  /// separators raw; those are escaped too (`\u009b`), which keeps the exact value (they occur only inside
+  /// strings, since everything else in JSON is ASCII).
+  static func printJSON(_ text: String) {
+    guard
+      text.unicodeScalars.contains(where: { (0x7F...0x9F).contains($0.value) || $0 == "\u{2028}" || $0 == "\u{2029}" })
+    else {
+      print(text)
+      return
+    }
+    var out = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+      if (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}" {
+        let hex = String(scalar.value, radix: 16)
+        out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
+      } else {
+        out.append(scalar)
+      }
+    }
+    print(String(out))
   }
 
   /// JSON for people and programs: pretty, keys in a stable order.
