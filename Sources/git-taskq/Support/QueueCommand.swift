@@ -64,6 +64,11 @@ enum Console {
   /// Prints `error: <message>` and returns the exit code to throw.
   static func fail(_ error: any Error) -> ExitCode {
     switch error {
+    case QueueError.invalidValue(let key, _, _) where SettingKey.all.contains(where: { $0.optionName == key }):
+      // A setting given as a flag with a value it cannot take (`--runtime kubernetes`) is a usage error,
+      // like `--color=sometimes` (status 64).
+      Self.error("error: \(error)")
+      return ExitCode(UsageErrors.exitCode)
     case let error as QueueError:
       Self.error("error: \(error.description)")
     case let error as GitError:
