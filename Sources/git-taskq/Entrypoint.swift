@@ -5,6 +5,10 @@ import Foundation
 struct Entrypoint {
   static func main() async {
     let given = Array(CommandLine.arguments.dropFirst())
+    if given == ["--version"] {
+      print(GitTaskq.version)
+      return
+    }
     if let problem = UsageErrors.unknownCommand(in: given) {
       Console.error(problem)
       Foundation.exit(UsageErrors.exitCode)
@@ -26,6 +30,13 @@ struct Entrypoint {
   /// validation as a usage error, git's way (``UsageErrors``), with status 64.
   static func exit(_ error: any Error, arguments: [String]) -> Never {
     let code = GitTaskq.exitCode(for: error)
+    let generated = arguments.contains { $0.hasPrefix("--experimental") || $0.hasPrefix("--generate-completion") }
+    if code == .success, !(error is ExitCode), !generated {
+      // Help: the usage lines say `git taskq add`, as the rest of the help and the manual do.
+      let text = GitTaskq.fullMessage(for: error).replacingOccurrences(of: "git-taskq ", with: "git taskq ")
+      print(text)
+      Foundation.exit(0)
+    }
     if error is ExitCode || code == .success || code.rawValue != UsageErrors.exitCode {
       GitTaskq.exit(withError: error)
     }

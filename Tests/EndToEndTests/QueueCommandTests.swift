@@ -463,6 +463,45 @@ import Testing
     #expect(try repository.queueTip() == nil)
   }
 
+  @Test func versionBelongsToTheRootAlone() throws {
+    let repository = try ScratchRepository()
+    #expect(try repository.taskqOK("--version").stdoutText == "0.1.0\n")
+    for command in ["add", "status", "run", "approve"] {
+      let help = try repository.taskqOK(command, "-h").stdoutText
+      #expect(!help.contains("--version"), "\(command)")
+      #expect(help.contains("USAGE: git taskq \(command)"), "\(help)")
+      #expect(!help.contains("git-taskq \(command)"), "\(help)")
+    }
+  }
+
+  /// The manual, as `scripts/install.sh` installs it and `git taskq --help` shows it: git's sections in
+  /// git's order, every command, every setting, the real exit statuses, and nothing internal.
+  @Test func theManualHasGitsSectionsAndNothingInternal() throws {
+    let repository = try ScratchRepository()
+    let page = try repository.taskqOK("__manual").stdoutText
+    let sections = page.components(separatedBy: "\n").filter { $0.hasPrefix(".SH ") }
+    #expect(
+      sections == [
+        ".SH NAME", ".SH SYNOPSIS", ".SH DESCRIPTION", ".SH COMMANDS", ".SH OPTIONS", ".SH CONFIGURATION",
+        ".SH EXIT STATUS", ".SH FILES", ".SH SEE ALSO",
+      ])
+    #expect(page.contains("\\fBgit taskq\\fR \\fIcommand\\fR"))
+    #expect(!page.contains("git\\-taskq add") && !page.contains("__complete") && !page.contains("__git"))
+    #expect(!page.contains("__manual"))
+    // --version once, under OPTIONS.
+    #expect(page.components(separatedBy: "\\-\\-version").count == 2)
+    for command in [
+      "add", "edit", "import", "status", "show", "log", "approve", "cancel", "retry", "remove", "run",
+      "review", "cleanup", "recover", "sync", "fsck", "config",
+    ] {
+      #expect(page.contains(".SS \"git taskq \(command)\""), "\(command)")
+    }
+    for key in SettingKey.all { #expect(page.contains("\\fB\(key.name)\\fR"), "\(key.name)") }
+    let exit = try #require(
+      page.components(separatedBy: ".SH EXIT STATUS\n").last?.components(separatedBy: ".SH ").first)
+    for code in ["0", "1", "64", "128", "130"] { #expect(exit.contains(".B \(code)\n"), "\(code)") }
+  }
+
   @Test func theCommitterFallsBackToGitTaskqWithoutAnIdentity() throws {
     let repository = try ScratchRepository()
     try repository.git("config", "--unset", "user.name")

@@ -18,7 +18,7 @@ enum UsageErrors {
   static var commandNames: [String] { commands.map { $0._commandName } }
 
   /// Names the parser knows that are not in ``commands``: `help` and the hidden helpers of completion.
-  static let otherNames = ["help", "__complete", "__git-completion", "generate-completion-script"]
+  static let otherNames = ["help", "__complete", "__git-completion", "__manual"]
 
   /// The error for a first word that is no command (`git taskq stauts`, `git taskq help nosuch`), or
   /// `nil` when the words can go to the parser.
