@@ -283,6 +283,8 @@ import Testing
     #expect(text.contains("  status       todo\n"))
     #expect(text.contains("  repo         \(repository.path)\n"))
     #expect(text.contains("  priority     4\n"))
+    // The attempt as status counts it (from 1); the JSON keeps the retries (from 0).
+    #expect(text.contains("  attempt      1 (not run yet)\n"))
     #expect(text.contains("---\nImplement feature X\n"))
     #expect(text.hasSuffix("no error reports\n"))
 
@@ -305,7 +307,11 @@ import Testing
     let record = try #require(json["record"] as? [String: Any])
     #expect(record["error_file"] as? String == report)
     #expect(record["status"] as? String == "failed")
+    #expect(record["attempt"] as? Int == 0)
     let failedText = try repository.taskqOK("show", "--id", "T-1").stdoutText
+    #expect(failedText.contains("  attempt      1\n"))
+    let status = try repository.taskqOK("status", "--id", "T-1").stdoutText
+    #expect(status.contains("  attempt 1  "))
     #expect(failedText.contains("error reports (read with 'git show <name>'):\n  \(report)\n"))
   }
 

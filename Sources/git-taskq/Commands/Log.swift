@@ -73,11 +73,14 @@ extension GitTaskq {
         Console.printJSON(try Console.json(entries))
         return
       }
+      guard !history.isEmpty else { return }
+      var lines: [String] = []
       for h in history {
         let time = Timestamp.iso(h.time).prefix(19).replacingOccurrences(of: "T", with: " ")
         let subject = TerminalText.line(h.subject)
-        Console.out("\(h.commit.hex.prefix(9))  \(time)  \(subject)  [\(TerminalText.line(h.operation.worker))]")
+        lines.append("\(h.commit.hex.prefix(9))  \(time)  \(subject)  [\(TerminalText.line(h.operation.worker))]")
       }
+      Pager.print(lines.joined(separator: "\n"), configuration: try? context.repository.configuration())
     }
   }
 }

@@ -51,7 +51,8 @@ extension GitTaskq {
       let fields: [(String, String?)] = [
         ("status", record.status.rawValue), ("repo", record.repo), ("base", record.base),
         ("branch", record.branch), ("worktree", record.worktreePath), ("container", record.container),
-        ("port", record.port.map(String.init)), ("session", record.sessionID), ("attempt", String(record.attempt)),
+        ("port", record.port.map(String.init)), ("session", record.sessionID),
+        ("attempt", StatusView.attemptText(record)),
         ("priority", record.priority == 0 ? nil : String(record.priority)),
         ("depends on", record.dependsOn.isEmpty ? nil : record.dependsOn.joined(separator: ", ")),
         ("worker", record.worker), ("lease until", record.leaseExpiresAt), ("created", record.createdAt),
@@ -71,7 +72,8 @@ extension GitTaskq {
         lines.append("error reports (read with 'git show <name>'):")
         lines.append(contentsOf: reports.map { "  \($0)" })
       }
-      Console.out(lines.joined(separator: "\n"))
+      Pager.print(
+        TerminalText.block(lines.joined(separator: "\n")), configuration: try? context.repository.configuration())
     }
   }
 }

@@ -91,7 +91,8 @@ extension GitTaskq {
         flag: noColor ? .never : color, configuration: try? context.repository.configuration(),
         isTerminal: Output.isTerminal(1))
       guard let watchValue else {
-        print(try screen(context, colored: colored, now: Timestamp.nowSeconds()))
+        let text = try screen(context, colored: colored, now: Timestamp.nowSeconds())
+        Pager.print(text, configuration: try? context.repository.configuration())
         return
       }
       try await watch(context, every: watchValue < 0 ? Self.defaultWatchInterval : watchValue, colored: colored)
@@ -420,10 +421,7 @@ struct StatusView {
 
   func row(for r: TaskRecord, byID: [String: TaskRecord], repoName: String) -> (columns: [Span], notes: [Span]) {
     let since = Timestamp.parse(r.statusChangedAt ?? r.updatedAt) ?? now
-    // A cancelled task shows an attempt only when it ran (it has a worktree or a container).
-    let ran =
-      r.attempt > 0 || r.status.isActive || [.review, .failed, .done].contains(r.status)
-      || (r.status == .cancelled && (r.worktreePath != nil || r.container != nil))
+    let ran = Self.hasRun(r)
     // Everything from the record is shown with its control characters made visible: records come from
     // other machines.
     let columns = [
@@ -450,6 +448,19 @@ struct StatusView {
       notes.append(Span(text: "error: \(error)", style: .red))
     }
     return (columns, notes)
+  }
+
+  /// Whether `r` ran at least once, so that its attempt is worth showing. A cancelled task ran when it
+  /// has a worktree or a container.
+  static func hasRun(_ r: TaskRecord) -> Bool {
+    r.attempt > 0 || r.status.isActive || [.review, .failed, .done].contains(r.status)
+      || (r.status == .cancelled && (r.worktreePath != nil || r.container != nil))
+  }
+
+  /// The attempt as every text output shows it: which run this is, counted from 1 (`attempt` in the
+  /// record and the JSON counts retries, from 0, as the Python taskq did).
+  static func attemptText(_ r: TaskRecord) -> String {
+    hasRun(r) ? "\(r.attempt + 1)" : "\(r.attempt + 1) (not run yet)"
   }
 
   /// The first non-empty line of `text`, with control characters made visible.
