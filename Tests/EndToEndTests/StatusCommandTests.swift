@@ -111,6 +111,25 @@ import Testing
     }
   }
 
+  @Test func finishedGroupsShowTheMostRecentFiveUnlessAll() throws {
+    let repository = try ScratchRepository()
+    let store = try repository.store()
+    for index in 1...8 {
+      try repository.addTask("C-\(index)", body: "# Dropped \(index)\n\nbody", store: store)
+      try store.cancel("C-\(index)")
+    }
+    let text = try repository.taskqOK("status", environment: Self.plain).stdoutText
+    let lines = text.components(separatedBy: "\n").filter { !$0.isEmpty }
+    #expect(lines.first == "cancelled (8)")
+    #expect(lines.count == 1 + 5 + 1, "\(text)")
+    #expect(lines.last == "  … 3 more cancelled (git taskq status --all)")
+    // The title: the first line of the body, without its heading marks.
+    #expect(lines[1].hasSuffix("Dropped 8") || lines[1].contains("Dropped 8 "), "\(lines[1])")
+    let all = try repository.taskqOK("status", "--all", environment: Self.plain).stdoutText
+    #expect(all.components(separatedBy: "\n").filter { $0.hasPrefix("  C-") }.count == 8)
+    #expect(!all.contains("more cancelled"))
+  }
+
   @Test func emptyQueueSaysHowToAdd() throws {
     let repository = try ScratchRepository()
     let result = try repository.taskqOK("status", environment: Self.plain)

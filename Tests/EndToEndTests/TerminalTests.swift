@@ -130,4 +130,69 @@ struct TerminalTests {
     #expect(!lines.contains { $0.hasPrefix("PAGED:") })
     #expect(lines.contains { $0.contains("\"record\"") })
   }
+
+  /// A queue a user would look at: a long id, a long branch, a long title, a dependency, a failure, a
+  /// review, and many finished tasks.
+  static func mixedQueue(todo: Int = 3, cancelled: Int = 8) throws -> ScratchRepository {
+    let repository = try ScratchRepository()
+    let store = try repository.store()
+    try repository.addTask(
+      "T-001", body: "Implement the --verbose flag for every subcommand of the CLI so users see progress",
+      store: store)
+    try repository.addTask("T-002", body: "Fix the importer", dependsOn: ["T-001"], priority: 5, store: store)
+    try store.add(
+      NewTask(
+        id: "T-this-is-a-very-long-task-identifier-000", repo: repository.path, base: "main",
+        branch: "feature/a-very-long-branch-name-that-goes-on-and-on-forever-and-ever-x", body: "Long id"))
+    for index in 0..<max(0, todo - 3) {
+      try repository.addTask(String(format: "Q-%03d", index), body: "Queued task \(index)", store: store)
+    }
+    try repository.addTask("R-1", body: "Review me", store: store)
+    try repository.drive("R-1", to: .review, store: store)
+    try repository.addTask("F-1", body: "Fails", store: store)
+    try repository.drive("F-1", to: .planning, store: store)
+    try store.fail("F-1", summary: "make-plan: exit status 1", report: "# report\n")
+    for index in 1...cancelled {
+      try repository.addTask("C-\(index)", body: "Dropped \(index)", store: store)
+      try store.cancel("C-\(index)")
+    }
+    return repository
+  }
+
+  @Test func statusFitsEightyColumns() throws {
+    let repository = try Self.mixedQueue()
+    let pane = try TmuxPane(
+      columns: 80, rows: 40, directory: repository.path, command: "git taskq status",
+      environment: ["GIT_PAGER": "cat"])
+    defer { pane.close() }
+    let lines = try pane.wait { $0.contains { $0.hasPrefix("[exit 0]") } }
+    let shown = lines.prefix { !$0.hasPrefix("[exit") }
+    // Every row fits: none wraps (a wrapped row would start without the two-space indent or a header).
+    #expect(shown.allSatisfy { $0.count <= 80 }, "\(shown)")
+    let rows = shown.filter { $0.hasPrefix("  ") }
+    #expect(rows.count == 3 + 1 + 1 + 5 + 1, "\(shown)")
+    #expect(rows.contains { $0.hasPrefix("  T-this-is-a-ver… ") })
+    #expect(rows.contains { $0.contains("Implement the --verbose") })
+    #expect(rows.contains { $0.contains("waiting on T-001") })
+    #expect(rows.contains { $0.hasPrefix("  … 3 more cancelled (git taskq status --all)") })
+    // The titles start in one column.
+    let offsets = ["  Implement the --verbose", "  Long id", "  Fix the i"].compactMap { title in
+      rows.lazy.compactMap { $0.range(of: title)?.lowerBound.utf16Offset(in: $0) }.first
+    }
+    #expect(offsets.count == 3 && Set(offsets).count == 1, "\(shown)")
+  }
+
+  @Test func watchCollapsesLongGroupsSoReviewAndFailedStayOnScreen() throws {
+    let repository = try Self.mixedQueue(todo: 60)
+    let pane = try TmuxPane(columns: 80, rows: 24, directory: repository.path, command: "git taskq status --watch 1")
+    defer { pane.close() }
+    let lines = try pane.wait {
+      $0.contains { $0.hasPrefix("review (1)") } && $0.contains { $0.hasPrefix("failed (1)") }
+    }
+    #expect(lines.contains { $0.hasPrefix("todo (60)") })
+    #expect(lines.contains { $0.contains("more todo") }, "\(lines)")
+    #expect(lines.contains { $0.hasPrefix("  R-1") } && lines.contains { $0.hasPrefix("  F-1") })
+    #expect(lines.contains { $0.hasPrefix("cancelled (8)") })
+    #expect(lines.allSatisfy { $0.count <= 80 })
+  }
 }
