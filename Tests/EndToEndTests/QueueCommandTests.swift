@@ -240,6 +240,10 @@ import Testing
       let created = try #require(record["created_at"] as? String)
       #expect(Timestamp.parse(created) != nil && created.hasSuffix("+00:00"))
     }
+    // Empty lists print compactly, in every JSON output.
+    #expect(try repository.taskqOK("status", "--json").stdoutText.contains("    \"depends_on\" : [],\n"))
+    #expect(try repository.taskqOK("show", "--id", "T-1", "--json").stdoutText.contains("\"error_reports\" : [],"))
+    #expect(try ScratchRepository().taskqOK("status", "--json").stdoutText == "[]\n")
     // With --id: the single object.
     let one = try repository.taskqOK("status", "--id", "T-2", "--json").jsonObject()
     #expect(one["id"] as? String == "T-2")
