@@ -19,7 +19,8 @@ extension GitTaskq {
           git taskq log --json -n 20
         """)
 
-    @Option(help: ArgumentHelp("Only this task's history.", valueName: "ID"))
+    @Option(
+      help: ArgumentHelp("Only this task's history.", valueName: "ID"), completion: .custom(TaskIDCompletion.complete))
     var id: String?
 
     @Option(

@@ -38,7 +38,7 @@ extension GitTaskq {
           git taskq status --json | jq '.[] | select(.status=="review")'
         """)
 
-    @Option(help: ArgumentHelp("Show only this task.", valueName: "ID"))
+    @Option(help: ArgumentHelp("Show only this task.", valueName: "ID"), completion: .custom(TaskIDCompletion.complete))
     var id: String?
 
     @Flag(help: "Print JSON (see docs/json.md).")

@@ -140,6 +140,8 @@ enum Console {
 
 /// `--id ID`, shared by the commands that act on one task.
 struct TaskIDOption: ParsableArguments {
-  @Option(name: .customLong("id"), help: ArgumentHelp("The task id.", valueName: "ID"))
+  @Option(
+    name: .customLong("id"), help: ArgumentHelp("The task id.", valueName: "ID"),
+    completion: .custom(TaskIDCompletion.complete))
   var id: String
 }
