@@ -195,4 +195,65 @@ struct TerminalTests {
     #expect(lines.contains { $0.hasPrefix("cancelled (8)") })
     #expect(lines.allSatisfy { $0.count <= 80 })
   }
+
+  /// The `run` board at 60 columns with a long id: every line fits (no stale line at a redraw), totals,
+  /// one line per active task, the cursor hidden while it draws and back at the end, and a summary that
+  /// names the tasks left in todo and why.
+  @Test func runBoardAtSixtyColumnsWithALongID() throws {
+    let world = try FakeWorld()
+    let store = try world.repository.store()
+    let long = "T-a-very-long-task-identifier-for-the-board-0001"
+    try world.repository.addTask(long, body: "Long one", store: store)
+    try world.repository.addTask("T-2", body: "Second", store: store)
+    try world.repository.addTask("T-3", body: "Needs T-2", dependsOn: ["T-2"], store: store)
+    try world.repository.addTask("T-4", body: "Dropped", store: store)
+    try world.repository.addTask("T-5", body: "Needs T-4", dependsOn: ["T-4"], store: store)
+    try store.cancel("T-4")
+    var environment = world.runEnvironment(["FAKE_OPENCODE_DELAY": "1"])
+    environment["NO_COLOR"] = nil
+    environment["TERM"] = "xterm-256color"
+    let pane = try TmuxPane(
+      columns: 60, rows: 24, directory: world.path, command: "git taskq run --max-parallel 2",
+      environment: environment.filter { $0.key != "PATH" }.merging(["PATH": environment["PATH"] ?? ""]) { $1 })
+    defer { pane.close() }
+    let middle = try pane.wait(timeout: 60) { $0.contains { $0.contains("▸ T-a-very") } }
+    #expect(middle.contains { $0.hasPrefix("running ") && $0.contains("queued") && $0.contains("review") })
+    #expect(middle.allSatisfy { $0.count <= 60 }, "\(middle)")
+    #expect(try pane.tmux(["display-message", "-p", "#{cursor_flag}"]).hasPrefix("0"))
+    #expect(try pane.screenWithEscapes().contains("\u{1B}["))
+    let end = try pane.wait(timeout: 90) { $0.contains { $0.hasPrefix("[exit") } }
+    let before = end.prefix { !$0.hasPrefix("[exit") }
+    // No board left behind: its lines are gone, each finished task is one line.
+    #expect(!before.contains { $0.contains("▸") }, "\(before)")
+    #expect(!before.contains { $0.hasPrefix("running ") }, "\(before)")
+    let events = before.filter { $0.range(of: #"^\d\d:\d\d:\d\d "#, options: .regularExpression) != nil }
+    #expect(events.count == 2, "\(before)")
+    #expect(events.allSatisfy { $0.count <= 60 })
+    #expect(events.contains("\(events.first?.prefix(9) ?? "")T-2: building → review (ready for review)"))
+    #expect(try pane.tmux(["display-message", "-p", "#{cursor_flag}"]).hasPrefix("1"))
+    // The summary on standard output is plain text (the terminal may wrap it).
+    let summary = before.filter { !events.contains($0) }.joined()
+    #expect(summary.contains("review (2):"), "\(summary)")
+    #expect(
+      summary.contains("left in todo (2): T-3 waiting on T-2 (review); T-5 blocked by T-4 (cancelled)"), "\(summary)")
+  }
+
+  /// `run --poll` says that it waits; Ctrl-C ends it with the cursor shown again.
+  @Test func pollShowsItWaitsAndCtrlCGivesTheCursorBack() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-1", body: "One")
+    var environment = world.runEnvironment()
+    environment["TERM"] = "xterm-256color"
+    let pane = try TmuxPane(
+      columns: 60, rows: 20, directory: world.path, command: "trap true INT; git taskq run --poll 1",
+      environment: environment)
+    defer { pane.close() }
+    try pane.wait(timeout: 60) { $0.contains { $0.contains("waiting for tasks to run (checking every 1s)") } }
+    #expect(try pane.tmux(["display-message", "-p", "#{cursor_flag}"]).hasPrefix("0"))
+    try pane.send("C-c")
+    let end = try pane.wait(timeout: 30) { $0.contains { $0.hasPrefix("[exit") } }
+    #expect(end.contains("[exit 130]"), "\(end)")
+    #expect(!end.contains { $0.contains("waiting for tasks") })
+    #expect(try pane.tmux(["display-message", "-p", "#{cursor_flag}"]).hasPrefix("1"))
+  }
 }

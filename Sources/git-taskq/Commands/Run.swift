@@ -108,7 +108,13 @@ extension GitTaskq {
           expected: "an agent program on PATH (install opencode, or set taskq.agentProgram)")
       }
       let mode: RunEvents.Mode = json ? .json : (Output.isTerminal(2) && Output.isTerminal(1) ? .board : .lines)
-      let events = RunEvents(mode: mode)
+      let board =
+        mode == .board
+        ? RunBoard(
+          colored: ColorChoice.resolve(
+            flag: nil, configuration: try? context.repository.configuration(), isTerminal: Output.isTerminal(2)),
+          pollSeconds: poll, queued: RunBoard.todoCount) : nil
+      let events = RunEvents(mode: mode, display: board)
       let configuredRemote = context.settings.string(.remote)
       let remote = self.remote ?? (configuredRemote.isEmpty ? nil : configuredRemote)
       let options = RunOptions(
@@ -141,7 +147,7 @@ extension GitTaskq {
           Console.error("warning: the last transitions are not published yet: \(error) (run 'git taskq sync')")
         }
       }
-      if !json { Output.write(Self.summary(outcomes), to: 1) }
+      if !json { Output.write(RunSummary.text(outcomes, records: try? context.store.snapshot().records()), to: 1) }
       if Interrupts.isRequested { throw ExitCode(130) }
       if outcomes.contains(where: { $0.1 != .review }) { throw ExitCode(1) }
     }
