@@ -58,7 +58,8 @@ enum ManualPage {
 
       """
     for type in UsageErrors.commands {
-      out += escape(GitTaskq.usageString(for: type).replacingOccurrences(of: "git-taskq", with: "git taskq")) + "\n"
+      let usage = GitTaskq.usageString(for: type).replacingOccurrences(of: "git-taskq", with: "git taskq")
+      out += wrap(usage, width: 72).map(escape).joined(separator: "\n") + "\n"
     }
     out += ".fi\n.SH DESCRIPTION\n"
     out += paragraphs(description)
@@ -159,6 +160,37 @@ enum ManualPage {
       json = GitTaskq.fullMessage(for: error)
     }
     return (try? JSONDecoder().decode(Tool.self, from: Data(json.utf8)))?.command
+  }
+
+  /// A usage line broken before an option group (`[--id <ID>]`) so that no line passes `width`; the
+  /// lines after the first are indented under the command's options, as git's manual pages do.
+  static func wrap(_ usage: String, width: Int) -> [String] {
+    var groups: [String] = []
+    var depth = 0
+    var current = ""
+    for character in usage {
+      if character == " ", depth == 0 {
+        groups.append(current)
+        current = ""
+        continue
+      }
+      if character == "[" || character == "<" { depth += 1 }
+      if character == "]" || character == ">" { depth -= 1 }
+      current.append(character)
+    }
+    groups.append(current)
+    // "git taskq add": the first three words stay together.
+    let head = groups.prefix(3).joined(separator: " ")
+    let indent = String(repeating: " ", count: head.count + 1)
+    var lines = [head]
+    for group in groups.dropFirst(3) {
+      if lines[lines.count - 1].count + 1 + group.count > width {
+        lines.append(indent + group)
+      } else {
+        lines[lines.count - 1] += " " + group
+      }
+    }
+    return lines
   }
 
   /// `\fB\-\-id\fR \fIID\fR`.
