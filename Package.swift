@@ -19,7 +19,7 @@ let package = Package(
       providers: [.apt(["libgit2-dev"])]
     ),
     // Thin, safe Swift wrapper of libgit2: owns every git_* pointer.
-    .target(name: "Git", dependencies: ["CLibGit2"]),
+    .target(name: "Git", dependencies: ["CLibGit2"], exclude: ["README.md"]),
     // The queue domain: records, states, task files, the git-backed store.
     .target(name: "TaskQueue", dependencies: ["Git", "Yams"]),
     // Running tasks: worker pool, pipeline, adapters for docker/opencode/openchamber.

@@ -1,12 +1,33 @@
 import CLibGit2
 
-/// A commit object. Owns its `git_commit` pointer.
+/// A commit object. Owns its `git_commit` pointer; keeps its repository alive.
 public final class Commit {
-  let pointer: OpaquePointer
+  private let pointer: OpaquePointer
+  /// libgit2 objects belong to their repository's object cache: the repository must outlive them.
+  let repository: Repository
 
-  init(pointer: OpaquePointer) { self.pointer = pointer }
+  init(pointer: OpaquePointer, repository: Repository) {
+    self.pointer = pointer
+    self.repository = repository
+  }
 
   deinit { git_commit_free(pointer) }
+
+  /// Calls `body` with the `git_commit` pointer; this commit stays alive until `body` returns.
+  ///
+  /// The only way to reach the pointer from outside this file: a raw pointer that escaped could be read by
+  /// libgit2 after Swift freed its owner (release builds end lifetimes at the last use).
+  func withPointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+    try withExtendedLifetime(self) { try body(pointer) }
+  }
+
+  /// Calls `body` with the pointers of `commits`, all kept alive until `body` returns (for C arrays of
+  /// parents).
+  static func withPointers<Result>(
+    _ commits: [Commit], _ body: ([OpaquePointer?]) throws -> Result
+  ) rethrows -> Result {
+    try withExtendedLifetime(commits) { try body(commits.map { $0.pointer }) }
+  }
 
   public var id: ObjectID {
     guard let oid = git_commit_id(pointer) else { return ObjectID(git_oid()) }

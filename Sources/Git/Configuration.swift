@@ -2,7 +2,7 @@ import CLibGit2
 
 /// A read-only snapshot of git configuration. Owns its `git_config` pointer.
 public final class Configuration {
-  let pointer: OpaquePointer
+  private let pointer: OpaquePointer
 
   init(pointer: OpaquePointer) { self.pointer = pointer }
 

@@ -97,7 +97,10 @@ public final class Repository {
 
   /// Points `name` at `target` if and only if it currently points at `expected` (`nil`: does not exist).
   ///
-  /// This is the compare-and-swap every queue write rests on.
+  /// This is the compare-and-swap every queue write rests on. Both cases are checked under the ref's lock:
+  /// "does not exist" is passed to libgit2 as a zero old id, since a NULL old id matches anything under the
+  /// lock (libgit2 1.5 checks existence only before taking it, so two first writers could both succeed).
+  /// When the reference has a reflog, the update is appended to it with `message`.
   /// - Throws: ``GitError`` `.modified` or `.exists` when the reference moved, `.locked` when another
   ///   process holds its lock at this instant.
   public func updateReference(
@@ -105,16 +108,18 @@ public final class Repository {
   ) throws {
     var out: OpaquePointer?
     var new = target.raw
-    if var old = expected?.raw {
-      try GitError.check(
-        git_reference_create_matching(&out, pointer, name, &new, 1, &old, message),
-        "git_reference_create_matching")
-    } else {
-      try GitError.check(
-        git_reference_create_matching(&out, pointer, name, &new, 0, nil, message),
-        "git_reference_create_matching")
-    }
+    // A zero id means "must not exist", checked under the lock.
+    var old = expected?.raw ?? git_oid()
+    try GitError.check(
+      git_reference_create_matching(&out, pointer, name, &new, expected == nil ? 0 : 1, &old, message),
+      "git_reference_create_matching")
     git_reference_free(out)
+  }
+
+  /// Makes sure reference `name` has a reflog, so that every later update of it is logged (git logs only
+  /// branches, remote-tracking refs and notes by default). Cheap when the log exists.
+  public func ensureReflog(for name: String) throws {
+    try GitError.check(git_reference_ensure_log(pointer, name), "git_reference_ensure_log")
   }
 
   /// Deletes a reference; does nothing when it does not exist.
@@ -200,7 +205,7 @@ public final class Repository {
     var raw = id.raw
     try GitError.check(git_commit_lookup(&commit, pointer, &raw), "git_commit_lookup")
     guard let commit else { throw GitError.internal("git_commit_lookup") }
-    return Commit(pointer: commit)
+    return Commit(pointer: commit, repository: self)
   }
 
   /// Writes (if needed) and returns the empty tree.
@@ -239,8 +244,10 @@ public final class Repository {
       }
       raw.append(entry)
     }
-    try GitError.check(
-      git_tree_create_updated(&oid, pointer, base.pointer, raw.count, raw), "git_tree_create_updated")
+    try base.withPointer { basePointer in
+      _ = try GitError.check(
+        git_tree_create_updated(&oid, pointer, basePointer, raw.count, raw), "git_tree_create_updated")
+    }
     return ObjectID(oid)
   }
 
@@ -248,21 +255,71 @@ public final class Repository {
   public func createCommit(
     tree: ObjectID, parents: [ObjectID], message: String, signature: Signature
   ) throws -> ObjectID {
+    try writeObject(commitBytes(tree: tree, parents: parents, message: message, signature: signature), kind: .commit)
+  }
+
+  /// The exact bytes of a commit object with this content, stamped now, without writing it; write them
+  /// with ``writeObject(_:kind:)`` (again, should the object be lost: the id stays the same).
+  public func commitBytes(
+    tree: ObjectID, parents: [ObjectID], message: String, signature: Signature
+  ) throws -> [UInt8] {
     let treeObject = try self.tree(tree)
     let parentObjects = try parents.map { try commit($0) }
     var sig: UnsafeMutablePointer<git_signature>?
     try GitError.check(git_signature_now(&sig, signature.name, signature.email), "git_signature_now")
     defer { git_signature_free(sig) }
+    var buffer = git_buf()
+    defer { git_buf_dispose(&buffer) }
+    // Every object whose pointer libgit2 reads stays alive for the whole call (see Sources/Git/README.md).
+    try treeObject.withPointer { treePointer in
+      try Commit.withPointers(parentObjects) { parentPointers in
+        var pointers = parentPointers
+        try pointers.withUnsafeMutableBufferPointer { list in
+          _ = try GitError.check(
+            git_commit_create_buffer(
+              &buffer, pointer, sig, sig, "UTF-8", message, treePointer, list.count, list.baseAddress),
+            "git_commit_create_buffer")
+        }
+      }
+    }
+    guard let bytes = buffer.ptr else { throw GitError.internal("git_commit_create_buffer") }
+    return bytes.withMemoryRebound(to: UInt8.self, capacity: buffer.size) {
+      Array(UnsafeBufferPointer(start: $0, count: buffer.size))
+    }
+  }
+
+  /// The kinds of object ``writeObject(_:kind:)`` writes.
+  public enum ObjectKind: Sendable {
+    case blob, tree, commit
+
+    var raw: git_object_t {
+      switch self {
+      case .blob: return GIT_OBJECT_BLOB
+      case .tree: return GIT_OBJECT_TREE
+      case .commit: return GIT_OBJECT_COMMIT
+      }
+    }
+  }
+
+  /// Writes an object's exact bytes into the object database and returns its id.
+  public func writeObject(_ bytes: [UInt8], kind: ObjectKind) throws -> ObjectID {
+    var odb: OpaquePointer?
+    try GitError.check(git_repository_odb(&odb, pointer), "git_repository_odb")
+    defer { git_odb_free(odb) }
     var oid = git_oid()
-    var parentPointers: [OpaquePointer?] = parentObjects.map { $0.pointer }
-    _ = try parentPointers.withUnsafeMutableBufferPointer { buffer in
-      _ = try GitError.check(
-        git_commit_create(
-          &oid, pointer, nil, sig, sig, "UTF-8", message, treeObject.pointer, buffer.count,
-          buffer.baseAddress),
-        "git_commit_create")
+    try bytes.withUnsafeBytes { raw in
+      _ = try GitError.check(git_odb_write(&oid, odb, raw.baseAddress, raw.count, kind.raw), "git_odb_write")
     }
     return ObjectID(oid)
+  }
+
+  /// Whether the object database holds `id` (loose or packed), without reading it.
+  public func objectExists(_ id: ObjectID) throws -> Bool {
+    var odb: OpaquePointer?
+    try GitError.check(git_repository_odb(&odb, pointer), "git_repository_odb")
+    defer { git_odb_free(odb) }
+    var raw = id.raw
+    return git_odb_exists(odb, &raw) == 1
   }
 
   /// The identity git would use for a commit here (`user.name`/`user.email`), or `nil` when not configured.

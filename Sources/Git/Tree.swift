@@ -2,7 +2,8 @@ import CLibGit2
 
 /// A tree object. Owns its `git_tree` pointer; keeps its repository alive.
 public final class Tree {
-  let pointer: OpaquePointer
+  private let pointer: OpaquePointer
+  /// libgit2 objects belong to their repository's object cache: the repository must outlive them.
   let repository: Repository
 
   init(pointer: OpaquePointer, repository: Repository) {
@@ -11,6 +12,13 @@ public final class Tree {
   }
 
   deinit { git_tree_free(pointer) }
+
+  /// Calls `body` with the `git_tree` pointer; this tree stays alive until `body` returns.
+  ///
+  /// The only way to reach the pointer from outside this file (see ``Commit/withPointer(_:)``).
+  func withPointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+    try withExtendedLifetime(self) { try body(pointer) }
+  }
 
   public var id: ObjectID {
     guard let oid = git_tree_id(pointer) else { return ObjectID(git_oid()) }

@@ -18,9 +18,8 @@ extension Repository {
   @discardableResult
   public func createBranch(_ name: String, at commit: ObjectID) throws -> Bool {
     if try branchExists(name) { return false }
-    let target = try self.commit(commit)
     var ref: OpaquePointer?
-    let rc = git_branch_create(&ref, pointer, name, target.pointer, 0)
+    let rc = try self.commit(commit).withPointer { git_branch_create(&ref, pointer, name, $0, 0) }
     if rc == GIT_EEXISTS.rawValue { return false }
     try GitError.check(rc, "git_branch_create")
     git_reference_free(ref)

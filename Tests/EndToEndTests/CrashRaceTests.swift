@@ -33,6 +33,17 @@ import Glibc
     func attempt() { lock.withLock { attempted += 1 } }
     func anyID() -> String? { lock.withLock { ids.randomElement() } }
 
+    /// The pid of a random slot's process, if one runs and is still a git-taskq.
+    func randomRunningPID() -> Int32? {
+      lock.withLock {
+        guard let (_, pid) = running.randomElement(), pid > 1,
+          let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+          command.contains("git-taskq")
+        else { return nil }
+        return pid
+      }
+    }
+
     /// SIGKILLs the process of a random slot, if one runs and is still ours.
     func killOne() {
       lock.withLock {

@@ -1,8 +1,13 @@
 import Foundation
 import Orchestrator
+import Synchronization
 import TaskQueue
 import TaskqTestSupport
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `git taskq sync` between clones of a real bare remote, each clone standing for a machine.
 ///
@@ -218,7 +223,9 @@ import Testing
 
     let result = try a.taskqOK("sync")
     #expect(
-      result.stdoutText.contains("  T-9: add dropped: a task 'T-9' already exists on the remote\n"), "\(result.summary)"
+      result.stdoutText.contains(
+        "  T-9: add dropped: a task 'T-9' already exists on the remote (to keep yours, add it again under another id: git show "
+      ), "\(result.summary)"
     )
     #expect(result.stdoutText.contains("  T-9: cancel dropped: "), "\(result.summary)")
     #expect(try a.record("T-9").status == .todo)
@@ -421,6 +428,72 @@ import Testing
     #expect(try shared.queueTip() == nil)
   }
 
+  /// A real `git daemon` on loopback that serves fetches but not pushes (no `--enable=receive-pack`): the
+  /// push is a refusal with the server's words, not "cannot reach"; and once the daemon is gone, git's whole
+  /// reason ("unable to connect to 127.0.0.1: …errno=Connection refused"), not its first half.
+  @Test func aReadOnlyDaemonRefusesAndAStoppedOneIsUnreachable() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let port = Int.random(in: 20_000...40_000)
+    let daemon = try ProcessGroup(
+      "git",
+      [
+        "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(port)",
+        "--base-path=\(shared.scratch.path)", shared.scratch.path,
+      ])
+    #expect(Self.waitForPort(port), "git daemon did not listen on \(port)")
+    try a.git("remote", "add", "daemon", "git://127.0.0.1:\(port)/remote.git")
+    try add(a, "T-1", shared)
+    let tip = try a.queueTip()
+    let refused = try a.taskq("sync", "daemon")
+    try expectRefused(
+      refused, a, tip: tip,
+      containing: "remote 'daemon' refused refs/taskq/queue: remote error: access denied or repository not exported")
+    #expect(try shared.queueTip() == nil)
+
+    daemon.signalGroup(SIGKILL)
+    daemon.wait()
+    let gone = try a.taskq("sync", "daemon")
+    try expectRefused(gone, a, tip: tip, containing: "cannot reach remote 'daemon': unable to connect to 127.0.0.1: ")
+    #expect(gone.stderrText.contains("Connection refused"), "\(gone.stderrText)")
+  }
+
+  /// ssh ends its lines with CR LF: the message keeps no carriage return.
+  @Test func sshMessagesKeepNoCarriageReturn() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let ssh = try shared.scratch.write(
+      "fake-ssh", "#!/bin/sh\nprintf 'ssh: connect to host far port 22: Connection refused\\r\\n' >&2\nexit 255\n",
+      executable: true)
+    try a.git("remote", "add", "far", "ssh://far.example.invalid/queue.git")
+    try a.git("config", "core.sshCommand", ssh)
+    try add(a, "T-1", shared)
+    let result = try a.taskq("sync", "far")
+    try expectRefused(
+      result, a, tip: try a.queueTip(), containing: "cannot reach remote 'far': ssh: connect to host far port 22")
+    #expect(!result.stderrText.contains("\r") && !result.stderrText.contains("\\u{d}"), "\(result.stderrText)")
+  }
+
+  /// Waits up to 10 s until something accepts connections on 127.0.0.1:`port`.
+  static func waitForPort(_ port: Int) -> Bool {
+    for _ in 0..<200 {
+      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_port = in_port_t(UInt16(port).bigEndian)
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+      }
+      close(fd)
+      if connected { return true }
+      usleep(50_000)
+    }
+    return false
+  }
+
   /// The transport is git's own: an ssh command the user chose (`core.sshCommand`, `GIT_SSH`) is used, as
   /// `git fetch` would use it.
   @Test(arguments: ["core.sshCommand", "GIT_SSH"])
@@ -441,21 +514,71 @@ import Testing
     #expect(calls.contains("git.example.invalid"), "\(calls)")
   }
 
-  /// Another repository's queue (no common commit) was pushed to the remote first.
-  @Test func historiesThatShareNoBaseAreNotMerged() throws {
+  /// A fresh clone does not fetch refs/taskq/queue, so its first add starts a queue of its own: its first
+  /// sync replays it onto the remote's like any other replay. An id taken on both sides is dropped, with
+  /// the command that re-adds it under another id; nothing else is lost.
+  @Test func aCloneThatAddedBeforeItsFirstSyncConverges() throws {
     let shared = try SharedRemote()
     let a = try shared.machine("A")
+    let b = try shared.machine("B")
     try add(a, "T-1", shared)
-    let other = try ScratchRepository()
-    try Taskq.run(["add", "--id", "X-1", "--repo", shared.target, "--task", "elsewhere"], in: other.path)
-    try other.git("push", "-q", shared.url, "refs/taskq/queue:refs/taskq/queue")
-    let remote = try shared.queueTip()
+    try a.taskqOK("sync")
+    try b.taskqOK("add", "--id", "T-2", "--repo", shared.target, "--task", "B's own task")
+    try b.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "B's idea of T-1")
+    try b.taskqOK("cancel", "--id", "T-2")
+    #expect(try b.queueTip() != nil)
 
-    let tip = try a.queueTip()
-    let result = try a.taskq("sync")
-    try expectRefused(result, a, tip: tip, containing: "share no history: refusing to merge them")
-    #expect(try shared.queueTip() == remote)
-    #expect(try a.record("T-1").status == .todo)
+    let result = try b.taskq("sync")
+    #expect(result.status == 0, "\(result.summary)")
+    #expect(result.stdoutText.contains("replayed 2 local operation(s), 1 dropped"), "\(result.stdoutText)")
+    let drop = try #require(result.stdoutText.components(separatedBy: "\n").first { $0.contains("T-1: add dropped") })
+    #expect(drop.contains("a task 'T-1' already exists on the remote"), "\(drop)")
+    #expect(try shared.queueTip() == b.queueTip())
+    #expect(try b.record("T-1").status == .todo)
+    #expect(try b.record("T-2").status == .cancelled)
+    #expect(try shared.mergeCommits().isEmpty)
+    #expect(try shared.forcedUpdates().isEmpty)
+
+    // The hint works: the dropped task's file is still in the dropped commit.
+    let show = try #require(drop.range(of: "git show ")).upperBound
+    let object = String(drop[show...].prefix { $0 != " " })
+    let body = try b.git("show", object)
+    #expect(body.contains("B's idea of T-1"), "\(body)")
+    let readded = try b.taskq(
+      ["add", "--id", "T-1-2", "--repo", shared.target, "--task-file", "-"], input: body + "\n")
+    #expect(readded.status == 0, "\(readded.summary)")
+    try b.taskqOK("sync")
+    try a.taskqOK("sync")
+    #expect(Set(try a.records().map(\.id)) == ["T-1", "T-2", "T-1-2"])
+  }
+
+  /// Three clones add at once against a remote that has no queue yet, each syncing as it goes: every
+  /// acknowledged add ends on the remote, in one linear history.
+  @Test func threeClonesStartingTheirOwnQueuesAllConverge() throws {
+    let shared = try SharedRemote()
+    let machines = try ["A", "B", "C"].map { try shared.machine($0) }
+    let target = shared.target
+    let acknowledged = Mutex<[String]>([])
+    ConcurrencyTests.onThreads(3) { index in
+      let machine = machines[index]
+      for n in 1...8 {
+        let id = "\(machine.name)-\(n)"
+        if (try? machine.taskq("add", "--id", id, "--repo", target, "--task", "task \(id)"))?.status == 0 {
+          acknowledged.withLock { $0.append(id) }
+        }
+        if n % 3 == 0 { _ = try? machine.taskq("sync") }
+      }
+    }
+    for _ in 0..<2 {
+      for machine in machines { try machine.taskqOK("sync") }
+    }
+    let onRemote = Set(try shared.records().map(\.id))
+    let acked = Set(acknowledged.withLock { $0 })
+    #expect(acked.count == 24)
+    #expect(acked.subtracting(onRemote).isEmpty, "stranded: \(acked.subtracting(onRemote).sorted())")
+    for machine in machines { #expect(try machine.queueTip() == shared.queueTip()) }
+    #expect(try shared.mergeCommits().isEmpty)
+    #expect(try shared.forcedUpdates().isEmpty)
   }
 
   /// The remote's queue was written by a newer git-taskq (crafted here with the git CLI on top of the

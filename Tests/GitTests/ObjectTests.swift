@@ -165,6 +165,43 @@ import Testing
     #expect(try repository.commit(root).parentIDs.isEmpty)
   }
 
+  /// Parents larger than libgit2's object cache threshold (a long message), several at once: every parent
+  /// pointer handed to libgit2 must come from a live owner (in a release build a dead one is freed at once).
+  @Test func manyLargeParentsAreRecordedExactly() throws {
+    let scratch = try ScratchRepository()
+    let repository = try scratch.open()
+    let tree = try repository.emptyTree().id
+    let signature = Signature(name: "T", email: "t@example.com")
+    let long = String(repeating: "a line of a long import message\n", count: 2_000)
+    let parents = try (0..<5).map {
+      try repository.createCommit(tree: tree, parents: [], message: "parent \($0)\n\n" + long, signature: signature)
+    }
+    let child = try repository.createCommit(tree: tree, parents: parents, message: "child\n", signature: signature)
+    #expect(try repository.commit(child).parentIDs == parents)
+    #expect(try scratch.git("rev-parse", "\(child.hex)^@") == parents.map(\.hex).joined(separator: "\n"))
+  }
+
+  /// A commit's bytes can be written again with the same id (how a write repairs objects a concurrent
+  /// `git gc --prune=now` removed), and `objectExists` sees whether the database holds it.
+  @Test func commitBytesWriteTheSameObjectAgain() throws {
+    let scratch = try ScratchRepository()
+    let repository = try scratch.open()
+    let tree = try repository.emptyTree().id
+    let head = try #require(try repository.referenceTarget("refs/heads/main"))
+    let bytes = try repository.commitBytes(
+      tree: tree, parents: [head], message: "again\n", signature: Signature(name: "T", email: "t@example.com"))
+    let id = try repository.writeObject(bytes, kind: .commit)
+    #expect(try scratch.git("cat-file", "-t", id.hex) == "commit")
+    #expect(try repository.commit(id).parentIDs == [head])
+    #expect(try repository.objectExists(id))
+    let path = scratch.path + "/.git/objects/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2)
+    try FileManager.default.removeItem(atPath: path)
+    #expect(try !repository.objectExists(id))
+    #expect(try repository.writeObject(bytes, kind: .commit) == id)
+    #expect(try repository.objectExists(id))
+    #expect(try scratch.git("rev-parse", "\(id.hex)^") == head.hex)
+  }
+
   @Test func historyWalksNewestFirstAndStopsAtHidden() throws {
     let scratch = try ScratchRepository()
     let repository = try scratch.open()

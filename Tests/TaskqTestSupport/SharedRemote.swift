@@ -165,13 +165,13 @@ public final class Machine: @unchecked Sendable {
   }
 
   @discardableResult
-  public func taskq(_ arguments: [String], environment extra: [String: String] = [:], timeout: Double = 60) throws
-    -> ProcessResult
-  {
+  public func taskq(
+    _ arguments: [String], environment extra: [String: String] = [:], input: String? = nil, timeout: Double = 60
+  ) throws -> ProcessResult {
     try ProcessRunner.run(
       ProcessSpec(
         Taskq.binary, arguments, environment: runEnvironment(extra), inheritEnvironment: false, directory: path,
-        timeout: timeout))
+        input: input.map { Array($0.utf8) }, timeout: timeout))
   }
 
   /// Runs `git-taskq ARGS` and throws unless it exits 0.

@@ -81,7 +81,19 @@ public struct GitCLITransport: QueueTransport {
       }
     }
     if result.succeeded { return .pushed }
-    throw TransportError(remote: remote, reason: Self.firstLine(result.stderrText, or: result.endingDescription))
+    // No status for the ref: the server would not even take the push (a read-only daemon, HTTP 403, an ssh
+    // key without write access) or could not be reached.
+    let reason = Self.firstLine(result.stderrText, or: result.endingDescription)
+    throw TransportError(remote: remote, reason: reason, refused: Self.isRefusal(result.stderrText))
+  }
+
+  /// Whether git's message says the server answered but will not take a push (as opposed to not answering).
+  static func isRefusal(_ message: String) -> Bool {
+    let text = message.lowercased()
+    return [
+      "access denied", "not exported", "service not enabled", "returned error: 401", "returned error: 403",
+      "permission denied", "not permitted", "not allowed", "read-only", "read only", "remote: forbidden",
+    ].contains { text.contains($0) }
   }
 
   /// Whether a `[remote rejected]` summary means the ref moved under the push (receive-pack's compare-and-swap
@@ -91,10 +103,22 @@ public struct GitCLITransport: QueueTransport {
       .contains { summary.contains($0) }
   }
 
+  /// git's reason on one line: its first message and the lines that continue it (git writes
+  /// "unable to connect to host:" and the cause on the next line), without hints, `fatal: ` prefixes or
+  /// carriage returns (ssh ends its lines with CR LF), at most 300 characters.
   static func firstLine(_ text: String, or fallback: String) -> String {
-    let line = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-      .first { !$0.isEmpty && !$0.hasPrefix("hint:") }
-    return line.map { $0.hasPrefix("fatal: ") ? String($0.dropFirst(7)) : $0 } ?? fallback
+    let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+      .map { $0.trimmingCharacters(in: .whitespaces) }
+      .filter { !$0.isEmpty && !$0.hasPrefix("hint:") }
+      .map { line -> String in
+        for prefix in ["fatal: ", "error: "] where line.hasPrefix(prefix) {
+          return String(line.dropFirst(prefix.count))
+        }
+        return line
+      }
+    guard var reason = lines.first else { return fallback }
+    for line in lines.dropFirst() where reason.hasSuffix(":") { reason += " " + line }
+    return reason.count > 300 ? String(reason.prefix(299)) + "…" : reason
   }
 }
 

@@ -18,7 +18,7 @@ public struct MachineChecker {
 
   public func check(records: [TaskRecord]) -> [Finding] {
     var findings: [Finding] = []
-    if let age = store.lockAge(), age > store.staleLockAge {
+    if let age = store.abandonedLockAge() {
       findings.append(
         Finding(
           .warning, "stale lock '\(store.lockPath)' (\(Int(age))s old) left by a writer that died",

@@ -22,8 +22,12 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case git(String)
   /// A worker's task moved under it (cancelled, or recovered by another process).
   case lostClaim(id: String, status: TaskStatus)
-  /// The ref's lock file stays although it is not stale yet.
+  /// The ref's lock file stays although it is not stale yet (or cannot be removed).
   case locked(path: String, age: Int)
+  /// Another git-taskq process of this machine held the writer lock for `seconds` (stopped or stuck).
+  case writerBusy(holder: String, seconds: Int)
+  /// A state that should be impossible: a bug of ours, with a hint to report it.
+  case internalError(String)
 
   /// The message, always one line: values a user typed (a path, a base, a repository name) or a remote wrote
   /// may hold newlines and control characters, which are shown escaped.
@@ -60,6 +64,12 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .locked(let path, let age):
       return
         "refs/taskq/queue is locked by '\(path)' (\(age)s old): another writer hangs; remove the file if no git-taskq is running"
+    case .writerBusy(let holder, let seconds):
+      let pid = holder.split(separator: " ").first.map(String.init) ?? "PID"
+      return
+        "another git-taskq (pid \(holder)) has been writing refs/taskq/queue for \(seconds)s without finishing: if it is stopped, resume it ('kill -CONT \(pid)'); nothing was written, try again"
+    case .internalError(let what):
+      return "internal error: \(what) (please report this bug)"
     case .lostClaim(let id, let status):
       return "task '\(id)' is no longer held by this worker: it is '\(status.rawValue)'"
     case .notARepository(let path):

@@ -14,9 +14,13 @@ public final class QueueStore {
   public let worker: String
   /// Where warnings go (a recovered stale lock); the command line prints them on stderr.
   public var warn: (String) -> Void = { _ in }
-  /// How old a leftover `queue.lock` must be before it counts as abandoned. Ref locks are held for
-  /// microseconds, so seconds mean its writer died.
-  public var staleLockAge: TimeInterval = 5
+  /// How old a leftover `queue.lock` must be, while no git-taskq writer of this machine holds the writer
+  /// lock, before it counts as abandoned. Only a dead writer or a foreign git process can hold it then, and
+  /// git holds a ref lock for milliseconds.
+  public var staleLockAge: TimeInterval = 1
+  /// Seconds a writer waits for another process's write (the writer lock, or a young foreign ref lock)
+  /// before it gives up and says who holds it.
+  public var lockWait: TimeInterval = 10
   /// Upper bound on compare-and-swap attempts of one update.
   public var maximumAttempts = 200
 
@@ -48,13 +52,14 @@ public final class QueueStore {
 
   /// Applies `body` to a fresh snapshot and commits the result with one compare-and-swap of the ref.
   ///
-  /// When another writer moved the ref first (or holds its lock at that instant), the closure runs again on
-  /// the new tip, after a short jittered pause, so every check it makes is against current data. A closure
-  /// that changes nothing makes no commit. The closure must set `operation`.
+  /// When another writer moved the ref first, the closure runs again on the new tip, after a short jittered
+  /// pause, so every check it makes is against current data. A closure that changes nothing makes no
+  /// commit. The closure must set `operation`.
   ///
   /// - Returns: what `body` returned on the attempt that committed.
   /// - Throws: what `body` throws (nothing is written), ``QueueError/contention(attempts:)`` when every
-  ///   attempt lost, or a ``GitError``.
+  ///   attempt lost, ``QueueError/writerBusy(holder:seconds:)`` or ``QueueError/locked(path:age:)`` when
+  ///   another process kept the ref locked, or a ``GitError``.
   @discardableResult
   public func update<T>(_ body: (inout QueueTransaction) throws -> T) throws -> T {
     var attempt = 0
@@ -65,30 +70,25 @@ public final class QueueStore {
       let result = try body(&transaction)
       guard transaction.hasChanges else { return result }
       guard let operation = transaction.operation else {
-        throw QueueError.git("internal error: a queue update without an operation (please report this bug)")
+        throw QueueError.internalError("a queue update without an operation")
       }
       let updates = try transaction.treeUpdates(repository: repository)
       let baseTree = try base.tree ?? repository.emptyTree()
       let tree = try repository.createTree(from: baseTree, applying: updates)
-      let commit = try repository.createCommit(
+      let commit = try writeCommit(
         tree: tree, parents: base.commit.map { [$0] } ?? [], message: operation.message, signature: signature)
       do {
-        try repository.updateReference(
-          Layout.refName, to: commit, expected: base.commit, message: "taskq: \(operation.subject)")
-        return result
-      } catch let error as GitError where [.modified, .exists, .locked].contains(error.code) {
-        if error.code == .locked, let age = lockAge(), age >= 0.5 {
-          // A lock held this long is not a racing writer (they hold it for microseconds) but most likely
-          // one that died: wait until it counts as stale and remove it, without spending attempts.
-          if recoverStaleLock() { continue }
-          guard age <= staleLockAge + 5 else { throw QueueError.locked(path: lockPath, age: Int(age)) }
-          usleep(100_000)
-          attempt -= 1
-          continue
-        }
+        try compareAndSwap(to: commit.id, expected: base.commit, message: "taskq: \(operation.subject)")
+      } catch let error as GitError where [.modified, .exists].contains(error.code) {
         guard attempt < maximumAttempts else { throw QueueError.contention(attempts: attempt) }
         backoff(attempt)
+        continue
       }
+      try ensureStored(commit, tree: tree, updates: updates, subject: operation.subject) {
+        _ = try transaction.treeUpdates(repository: repository)
+        return try repository.createTree(from: baseTree, applying: updates)
+      }
+      return result
     }
   }
 
@@ -98,13 +98,95 @@ public final class QueueStore {
     usleep(UInt32(Int.random(in: 200...ceiling)))
   }
 
-  /// The lock file a writer holds while it updates the ref.
+  // MARK: Writing commits and moving the ref
+
+  /// A commit written by ``writeCommit(tree:parents:message:signature:)``: its id and exact bytes (to write
+  /// it again with the same id, should it be pruned before the ref reaches it).
+  struct WrittenCommit {
+    var id: ObjectID
+    var bytes: [UInt8]
+  }
+
+  /// Writes a queue commit and checks, by reading it back, that its parents and tree are exactly the ones
+  /// asked for, so a commit corrupted on its way through libgit2 can never reach the ref.
+  ///
+  /// - Throws: ``QueueError/internalError(_:)`` when the commit read back differs (nothing is written to the
+  ///   ref), or a ``GitError``.
+  func writeCommit(tree: ObjectID, parents: [ObjectID], message: String, signature: Signature) throws
+    -> WrittenCommit
+  {
+    let bytes = try repository.commitBytes(tree: tree, parents: parents, message: message, signature: signature)
+    let id = try repository.writeObject(bytes, kind: .commit)
+    let written = try repository.commit(id)
+    guard written.parentIDs == parents, written.treeID == tree else {
+      let found = written.parentIDs.map(\.hex).joined(separator: ",")
+      let expected = parents.map(\.hex).joined(separator: ",")
+      throw QueueError.internalError(
+        "commit \(id.hex) has parents [\(found)] and tree \(written.treeID.hex), expected [\(expected)] and \(tree.hex); the queue was not changed"
+      )
+    }
+    return WrittenCommit(id: id, bytes: bytes)
+  }
+
+  /// Moves the queue ref from `expected` to `new` with one compare-and-swap, holding the writer lock (see
+  /// ``WriterLock``) and logging the update in the ref's reflog.
+  ///
+  /// A `queue.lock` found while holding the writer lock belongs to no live git-taskq writer of this
+  /// machine: once it is ``staleLockAge`` old it is removed (with a warning) and the swap is tried again.
+  ///
+  /// - Throws: ``GitError`` `.modified`/`.exists` when the ref moved (the caller retries on a fresh
+  ///   snapshot), ``QueueError/writerBusy(holder:seconds:)``, ``QueueError/locked(path:age:)``.
+  func compareAndSwap(to new: ObjectID, expected: ObjectID?, message: String) throws {
+    let lock = try WriterLock.acquire(path: writerLockPath, identity: "\(getpid()) \(Host.name)", timeout: lockWait)
+    defer { lock.release() }
+    // Tests stop a writer here, holding the lock, to show that nobody else takes the queue from it.
+    if getenv("TASKQ_TEST_STOP_WHILE_LOCKED") != nil { raise(SIGSTOP) }
+    try repository.ensureReflog(for: Layout.refName)
+    let start = monotonicNow()
+    while true {
+      do {
+        try repository.updateReference(Layout.refName, to: new, expected: expected, message: message)
+        return
+      } catch let error as GitError where error.code == .locked {
+        switch removeAbandonedLock() {
+        case .removed, .gone:
+          continue
+        case .tooYoung where monotonicNow() - start < lockWait:
+          usleep(20_000)
+        case .tooYoung, .cannotRemove:
+          throw QueueError.locked(path: lockPath, age: Int(lockAge() ?? 0))
+        }
+      }
+    }
+  }
+
+  /// After the compare-and-swap: when the commit, its tree or a blob it added is gone (a
+  /// `git gc --prune=now` ran between writing them and moving the ref), writes them again, with the same
+  /// ids, so the ref never stays on a missing object by our doing.
+  private func ensureStored(
+    _ commit: WrittenCommit, tree: ObjectID, updates: [TreeUpdate], subject: String,
+    rewriteTree: () throws -> ObjectID
+  ) throws {
+    let blobs = updates.compactMap { update -> ObjectID? in
+      if case .upsertBlob(let id) = update.action { return id }
+      return nil
+    }
+    guard try !([commit.id, tree] + blobs).allSatisfy({ try repository.objectExists($0) }) else { return }
+    let again = try rewriteTree()
+    guard again == tree, try repository.writeObject(commit.bytes, kind: .commit) == commit.id else {
+      throw QueueError.internalError("rewriting the pruned objects of '\(subject)' gave other ids")
+    }
+    warn(
+      "warning: objects of '\(subject)' were pruned while it was written (a concurrent 'git gc --prune=now'?); wrote them again"
+    )
+  }
+
+  /// The lock file libgit2 holds while it updates the ref.
   public var lockPath: String { repository.commonDirectory + Layout.refName + ".lock" }
 
-  /// Removes `refs/taskq/queue.lock` when it is older than ``staleLockAge`` (its writer was killed).
-  ///
-  /// Recovery runs under an `flock` so that two recovering processes cannot remove a fresh lock that a third
-  /// took between one's check and its removal; the lock's inode is checked again under it.
+  /// The file this machine's writers `flock` around their compare-and-swap (see ``WriterLock``).
+  public var writerLockPath: String { repository.commonDirectory + "taskq/queue.writer" }
+
   /// Seconds since the ref's lock file was written, or `nil` when there is none.
   public func lockAge() -> TimeInterval? {
     var info = stat()
@@ -112,24 +194,24 @@ public final class QueueStore {
     return age(of: info)
   }
 
-  @discardableResult
-  func recoverStaleLock() -> Bool {
-    var before = stat()
-    guard stat(lockPath, &before) == 0, age(of: before) > staleLockAge else { return false }
-    let guardDirectory = repository.commonDirectory + "taskq"
-    mkdir(guardDirectory, 0o755)
-    let fd = open(guardDirectory + "/lock-recovery", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    guard flock(fd, LOCK_EX) == 0 else { return false }
-    defer { flock(fd, LOCK_UN) }
-    var now = stat()
-    // Gone already (another process recovered it): the caller simply retries.
-    guard stat(lockPath, &now) == 0 else { return true }
-    guard now.st_ino == before.st_ino, age(of: now) > staleLockAge else { return false }
-    guard unlink(lockPath) == 0 else { return false }
-    warn("warning: removed a stale lock '\(lockPath)' (\(Int(age(of: now)))s old) left by a writer that died")
-    return true
+  /// The age of a `queue.lock` that no live git-taskq writer of this machine holds and that is at least
+  /// ``staleLockAge`` old (a writer died inside its compare-and-swap), or `nil`.
+  public func abandonedLockAge() -> TimeInterval? {
+    guard let age = lockAge(), age >= staleLockAge, !WriterLock.isHeld(path: writerLockPath) else { return nil }
+    return age
+  }
+
+  enum LockRemoval { case removed, gone, tooYoung, cannotRemove }
+
+  /// Removes `queue.lock`; the caller holds the writer lock, so no git-taskq writer of this machine owns it.
+  private func removeAbandonedLock() -> LockRemoval {
+    var info = stat()
+    guard lstat(lockPath, &info) == 0 else { return .gone }
+    let age = age(of: info)
+    guard age >= staleLockAge else { return .tooYoung }
+    guard unlink(lockPath) == 0 else { return errno == ENOENT ? .gone : .cannotRemove }
+    warn("warning: removed a stale lock '\(lockPath)' (\(Int(age))s old) left by a writer that died")
+    return .removed
   }
 
   private func age(of info: stat) -> TimeInterval {

@@ -42,8 +42,8 @@ public struct SyncReport: Sendable, Equatable {
 /// Brings the local `refs/taskq/queue` and a remote's together, never with a text merge or a forced push.
 ///
 /// - One side behind: fast-forward it (locally with a compare-and-swap, remotely with a plain push).
-/// - Both moved: replay the local operations since the merge base (read from their `Taskq-*` trailers) on
-///   top of the remote tip. An operation applies when its task is still in the state it started from
+/// - Both moved: replay the local operations since the merge base (read from their `Taskq-*` trailers; all
+///   of them when the histories share no commit) on top of the remote tip. An operation applies when its task is still in the state it started from
 ///   (`Taskq-From`); it then brings the task's directory as the local commit left it (keeping the remote's
 ///   `seq`, renumbering added tasks after the remote's). Others are dropped and reported.
 /// - The push is a plain push: a rejection means someone wrote first, and the whole sync starts again
@@ -64,7 +64,7 @@ public final class QueueSync {
 
   /// Syncs with `remote`.
   ///
-  /// - Throws: ``QueueError`` for a missing remote, unrelated histories or a newer format;
+  /// - Throws: ``QueueError`` for a missing remote or a newer format;
   ///   ``TransportError`` when the remote cannot be reached.
   public func sync(remote: String) throws -> SyncReport {
     guard Self.isValidRemoteName(remote) else {
@@ -96,12 +96,13 @@ public final class QueueSync {
     try store.repository.referenceTarget(Self.trackingRef(for: remote))
   }
 
-  /// Commits only local / only remote since their merge base (`nil` when they share none).
+  /// Commits only local / only remote since their merge base (all of each when they share none, as the
+  /// next sync replays every local one), or `nil` when the remote's queue was never fetched.
   public func divergence(remote: String) throws -> (ahead: Int, behind: Int)? {
     guard let remoteTip = try trackingTip(remote: remote) else { return nil }
     guard let localTip = try store.tip() else { return (0, try store.repository.history(from: remoteTip).count) }
     if localTip == remoteTip { return (0, 0) }
-    guard let base = try store.repository.mergeBase(localTip, remoteTip) else { return nil }
+    let base = try store.repository.mergeBase(localTip, remoteTip)
     let ahead = try store.repository.history(from: localTip, hiding: base).count
     let behind = try store.repository.history(from: remoteTip, hiding: base).count
     return (ahead, behind)
@@ -147,11 +148,9 @@ public final class QueueSync {
         report.action = .fastForwardedLocal
         return try moveLocal(from: local, to: theirs, report: report)
       }
-      guard let base = try repository.mergeBase(local, theirs) else {
-        throw QueueError.git(
-          "the local queue and '\(remote)'s share no history: refusing to merge them (inspect both with 'git log refs/taskq/queue \(tracking)')"
-        )
-      }
+      // No common commit (a clone that added before its first sync, or two clones that each started a
+      // queue): the local operations replay onto the remote's queue all the same, from the empty queue.
+      let base = try repository.mergeBase(local, theirs)
       report.received = try repository.history(from: theirs, hiding: base).count
       let (newTip, sent, dropped) = try replay(from: base, local: local, onto: theirs)
       report.sent = sent
@@ -159,8 +158,8 @@ public final class QueueSync {
       report.action = .replayed
       // Local first (a compare-and-swap against the tip we replayed), then the remote.
       do {
-        try repository.updateReference(Layout.refName, to: newTip, expected: local, message: "taskq: sync \(remote)")
-      } catch let error as GitError where [.modified, .locked, .exists].contains(error.code) {
+        try store.compareAndSwap(to: newTip, expected: local, message: "taskq: sync \(remote)")
+      } catch let error as GitError where [.modified, .exists].contains(error.code) {
         return report.retry()
       }
       if newTip == theirs { return report.done() }
@@ -170,9 +169,9 @@ public final class QueueSync {
 
   private func moveLocal(from old: ObjectID?, to new: ObjectID, report: SyncReport) throws -> SyncReport {
     do {
-      try store.repository.updateReference(Layout.refName, to: new, expected: old, message: "taskq: sync fast-forward")
+      try store.compareAndSwap(to: new, expected: old, message: "taskq: sync fast-forward")
       return report.done()
-    } catch let error as GitError where [.modified, .locked, .exists].contains(error.code) {
+    } catch let error as GitError where [.modified, .exists].contains(error.code) {
       return report.retry()
     }
   }
@@ -190,9 +189,9 @@ public final class QueueSync {
 
   // MARK: Replay
 
-  /// Replays the local commits `base..local`, oldest first, onto `onto`. Returns the new tip, how many
-  /// operations applied, and the dropped ones.
-  func replay(from base: ObjectID, local: ObjectID, onto: ObjectID) throws -> (ObjectID, Int, [DroppedOperation]) {
+  /// Replays the local commits `base..local` (all of them when `base` is `nil`: unrelated histories),
+  /// oldest first, onto `onto`. Returns the new tip, how many operations applied, and the dropped ones.
+  func replay(from base: ObjectID?, local: ObjectID, onto: ObjectID) throws -> (ObjectID, Int, [DroppedOperation]) {
     let repository = store.repository
     let commits = try repository.history(from: local, hiding: base).reversed()
     var tip = onto
@@ -211,7 +210,13 @@ public final class QueueSync {
       let current = try store.snapshot(at: tip)
       let after = try store.snapshot(at: commit.id)
       defer { before = after }
-      if let reason = try conflict(operation, before: before, current: current, foreign: foreign) {
+      if var reason = try conflict(operation, before: before, current: current, foreign: foreign) {
+        if operation.from == nil, try current.record(operation.task) != nil {
+          // An id taken on both sides: the local task is still in the dropped commit; say how to keep it.
+          reason +=
+            " (to keep yours, add it again under another id: git show \(commit.id.hex.prefix(12)):\(Layout.taskDirectory(operation.task))/task.md"
+            + " | git taskq add --id \(operation.task)-2 --task-file -)"
+        }
         if operation.from == nil { foreign.insert(operation.task) }
         dropped.append(DroppedOperation(operation: operation, reason: reason))
         continue
@@ -320,8 +325,9 @@ public final class QueueSync {
       }
     }
     let signature = Signature(name: commit.committer.name, email: commit.committer.email)
-    return try repository.createCommit(
-      tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature)
+    return try store.writeCommit(
+      tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature
+    ).id
   }
 }
 
