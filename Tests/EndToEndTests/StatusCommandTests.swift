@@ -130,6 +130,20 @@ import Testing
     #expect(!all.contains("more cancelled"))
   }
 
+  /// A queue of thousands stays readable, and `status` reads a bounded number of task files for titles.
+  @Test func aLongGroupShowsItsFirstFiftyUnlessAll() throws {
+    let repository = try ScratchRepository()
+    let store = try repository.store()
+    for index in 1...55 { try repository.addTask(String(format: "T-%02d", index), store: store) }
+    let text = try repository.taskqOK("status", environment: Self.plain).stdoutText
+    let rows = text.components(separatedBy: "\n").filter { $0.hasPrefix("  ") }
+    #expect(rows.count == 51)
+    #expect(rows.dropLast().last?.hasPrefix("  T-50 ") == true)
+    #expect(rows.last == "  … 5 more todo (git taskq status --all)")
+    let all = try repository.taskqOK("status", "--all", environment: Self.plain).stdoutText
+    #expect(all.components(separatedBy: "\n").filter { $0.hasPrefix("  T-") }.count == 55)
+  }
+
   @Test func emptyQueueSaysHowToAdd() throws {
     let repository = try ScratchRepository()
     let result = try repository.taskqOK("status", environment: Self.plain)

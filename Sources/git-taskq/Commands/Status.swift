@@ -44,7 +44,7 @@ extension GitTaskq {
     @Flag(help: "Print JSON (see docs/json.md).")
     var json = false
 
-    @Flag(help: "Show every done and cancelled task (by default the 5 most recent of each).")
+    @Flag(help: "Show every task (by default at most 50 per group, and the 5 most recent done and cancelled).")
     var all = false
 
     @Option(
@@ -377,6 +377,9 @@ struct StatusView {
     static let wideColumns = 120
     /// How many of the most recent done and cancelled tasks a screen shows without `--all`.
     static let finishedShown = 5
+    /// How many tasks any other group shows without `--all` (the first in claim order): a queue of
+    /// thousands stays readable, and `status` reads the titles of a bounded number of tasks.
+    static let groupShown = 50
   }
 
   /// The groups of `records`; dependencies are looked up among `records` and in `lookup` (which
@@ -469,8 +472,9 @@ struct StatusView {
   static func collapse(_ groups: [(TaskStatus, [TaskRecord])], layout: Layout) -> [ShownGroup] {
     var shown = groups.map { ShownGroup(status: $0.0, tasks: $0.1, total: $0.1.count) }
     if !layout.all {
-      for index in shown.indices where shown[index].status.isTerminal && shown[index].total > Layout.finishedShown {
-        shown[index].tasks = Array(shown[index].tasks.prefix(Layout.finishedShown))
+      for index in shown.indices {
+        let limit = shown[index].status.isTerminal ? Layout.finishedShown : Layout.groupShown
+        if shown[index].total > limit { shown[index].tasks = Array(shown[index].tasks.prefix(limit)) }
       }
     }
     guard let rows = layout.rows else { return shown }

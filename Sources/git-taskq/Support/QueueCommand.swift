@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Git
+import Orchestrator
 import TaskQueue
 
 /// What every queue command needs, opened once: the repository, the store and the settings.
@@ -80,54 +81,56 @@ enum Console {
     return ExitCode(1)
   }
 
-  /// JSON on standard output. JSON escapes C0 controls (`\u001b`) but allows C1 controls and the line
-  /// separators raw; those are escaped too (`\u009b`), which keeps the exact value (they occur only inside
-  /// strings, since everything else in JSON is ASCII).
-  ///
-  /// Empty arrays print as `[]` (Foundation's pretty printer writes `[\n\n  ]`; a raw newline cannot occur
-  /// inside a JSON string, so the pattern only ever matches an empty array).
+  /// JSON on standard output, in one pass over its bytes. JSON escapes C0 controls (`\u001b`) but allows
+  /// C1 controls and the line separators raw; those are escaped too (`\u009b`), which keeps the exact value
+  /// (they occur only inside strings, since everything else in JSON is ASCII). Empty arrays print as `[]`
+  /// (Foundation's pretty printer writes `[\n\n  ]`; a raw newline cannot occur inside a JSON string, so
+  /// the pattern only ever matches an empty array).
   static func printJSON(_ text: String) {
-    let text = compactingEmptyArrays(text)
-    guard
-      text.unicodeScalars.contains(where: { (0x7F...0x9F).contains($0.value) || $0 == "\u{2028}" || $0 == "\u{2029}" })
-    else {
-      print(text)
-      return
-    }
-    var out = String.UnicodeScalarView()
-    for scalar in text.unicodeScalars {
-      if (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}" {
-        let hex = String(scalar.value, radix: 16)
-        out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
-      } else {
-        out.append(scalar)
-      }
-    }
-    print(String(out))
+    Output.write(String(decoding: cleanJSON(Array(text.utf8)), as: UTF8.self) + "\n", to: 1)
   }
 
-  /// `json` with every `[\n\n   ]` written `[]`, in one pass over its bytes (status --json of 10,000
-  /// records has 10,000 of them).
-  static func compactingEmptyArrays(_ json: String) -> String {
-    let bytes = Array(json.utf8)
+  /// The bytes ``printJSON(_:)`` writes.
+  static func cleanJSON(_ bytes: [UInt8]) -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count)
+    let hex = Array("0123456789abcdef".utf8)
+    func escape(_ value: Int) {
+      out.append(contentsOf: [0x5C, 0x75])
+      for shift in [12, 8, 4, 0] { out.append(hex[(value >> shift) & 0xF]) }
+    }
     var index = 0
-    while index < bytes.count {
+    let count = bytes.count
+    while index < count {
       let byte = bytes[index]
-      if byte == UInt8(ascii: "["), index + 2 < bytes.count, bytes[index + 1] == 10, bytes[index + 2] == 10 {
+      if byte == 0x5B, index + 2 < count, bytes[index + 1] == 10, bytes[index + 2] == 10 {
+        // `[`, newline, newline, spaces, `]`: an empty array.
         var end = index + 3
-        while end < bytes.count, bytes[end] == UInt8(ascii: " ") { end += 1 }
-        if end < bytes.count, bytes[end] == UInt8(ascii: "]") {
-          out.append(contentsOf: [UInt8(ascii: "["), UInt8(ascii: "]")])
+        while end < count, bytes[end] == 0x20 { end += 1 }
+        if end < count, bytes[end] == 0x5D {
+          out.append(contentsOf: [0x5B, 0x5D])
           index = end + 1
           continue
         }
+      } else if byte == 0xC2, index + 1 < count, (0x80...0x9F).contains(bytes[index + 1]) {
+        escape(Int(bytes[index + 1]))
+        index += 2
+        continue
+      } else if byte == 0xE2, index + 2 < count, bytes[index + 1] == 0x80,
+        bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9
+      {
+        escape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029)
+        index += 3
+        continue
+      } else if byte == 0x7F {
+        escape(0x7F)
+        index += 1
+        continue
       }
       out.append(byte)
       index += 1
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
   }
 
   /// JSON for people and programs: pretty, keys in a stable order.
