@@ -219,6 +219,24 @@ import Testing
     #expect(try repository.queueTip() == nil)
   }
 
+  @Test func aLargeImportListsTenIdsAGroup() throws {
+    let repository = try ScratchRepository()
+    let root = repository.directory.path + "/python"
+    var lines = ""
+    for index in 0..<25 {
+      let id = String(format: "T-%02d", index)
+      try repository.directory.write("python/queue/tasks/\(id).md", "Task \(index)\n")
+      lines +=
+        "{\"id\": \"\(id)\", \"repo\": \"/r\", \"base\": \"main\", \"status\": \"todo\", \"port\": 0, \"created_at\": \"2026-11-29T12:51:10+00:00\"}\n"
+    }
+    try repository.directory.write("python/queue/tasks.jsonl", lines)
+    let result = try repository.taskqOK("import", "--from", root)
+    #expect(
+      result.stdoutText.hasSuffix("  todo (25): T-00 T-01 T-02 T-03 T-04 T-05 T-06 T-07 T-08 T-09 … and 15 more\n"))
+    let again = try repository.taskqOK("import", "--from", root)
+    #expect(again.stdoutText.hasSuffix("T-08 T-09 … and 15 more)\n"))
+  }
+
   @Test(arguments: [
     ("\"port\": -1", "'port' is -1; it must be between 1 and 65535 (or 0 for none)"),
     ("\"port\": 70000", "'port' is 70000; it must be between 1 and 65535 (or 0 for none)"),

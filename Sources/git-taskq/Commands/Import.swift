@@ -61,7 +61,7 @@ extension GitTaskq {
             + Self.present(report))
         for status in TaskStatus.displayOrder {
           let ids = report.imported.filter { $0.status == status }.map(\.id)
-          if !ids.isEmpty { print("  \(status.rawValue) (\(ids.count)): \(ids.joined(separator: " "))") }
+          if !ids.isEmpty { print("  \(status.rawValue) (\(ids.count)): \(Self.list(ids))") }
         }
       }
       if !queue.problems.isEmpty {
@@ -75,7 +75,12 @@ extension GitTaskq {
 
     static func present(_ report: ImportReport) -> String {
       report.alreadyPresent.isEmpty
-        ? "" : " (\(report.alreadyPresent.count) already in the queue: \(report.alreadyPresent.joined(separator: " ")))"
+        ? "" : " (\(report.alreadyPresent.count) already in the queue: \(Self.list(report.alreadyPresent)))"
+    }
+
+    /// At most 10 ids, then how many more: an import of thousands stays readable.
+    static func list(_ ids: [String]) -> String {
+      ids.prefix(10).joined(separator: " ") + (ids.count > 10 ? " … and \(ids.count - 10) more" : "")
     }
   }
 }
