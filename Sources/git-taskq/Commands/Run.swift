@@ -115,6 +115,10 @@ extension GitTaskq {
             flag: nil, configuration: try? context.repository.configuration(), isTerminal: Output.isTerminal(2)),
           pollSeconds: poll, queued: RunBoard.todoCount) : nil
       let events = RunEvents(mode: mode, display: board)
+      if mode == .lines, let poll {
+        // Without the board, say once that an idle run is waiting, not stuck.
+        Console.error("polling for tasks every \(Status.formatSeconds(poll)) (Ctrl-C to stop)")
+      }
       let configuredRemote = context.settings.string(.remote)
       let remote = self.remote ?? (configuredRemote.isEmpty ? nil : configuredRemote)
       let options = RunOptions(
