@@ -26,7 +26,9 @@ enum UsageErrors {
     guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
     let known = commandNames + otherNames
     if !known.contains(first) { return "error: '\(TerminalText.line(first))' is not a taskq command." + hint(first) }
-    if first == "help", arguments.count > 1, !arguments[1].hasPrefix("-"), !commandNames.contains(arguments[1]) {
+    if first == "help", arguments.count > 1, !arguments[1].hasPrefix("-"), !commandNames.contains(arguments[1]),
+      arguments[1] != "help"
+    {
       return "error: no help for '\(TerminalText.line(arguments[1]))': it is not a taskq command." + hint(arguments[1])
     }
     return nil
