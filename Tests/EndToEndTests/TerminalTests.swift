@@ -254,7 +254,7 @@ struct TerminalTests {
     #expect(waiting.contains { $0.contains("waiting for tasks to run (checking every 1s)") }, "\(waiting)")
     #expect(try pane.tmux(["display-message", "-p", "#{cursor_flag}"]).hasPrefix("0"))
     try pane.send("C-c")
-    let end = try pane.wait(timeout: 30) { $0.contains { $0.hasPrefix("[exit") } }
+    let end = try pane.wait(timeout: 120) { $0.contains { $0.hasPrefix("[exit") } }
     #expect(end.contains("[exit 130]"), "\(end)")
     #expect(!end.contains { $0.contains("waiting for tasks") })
     #expect(try pane.tmux(["display-message", "-p", "#{cursor_flag}"]).hasPrefix("1"))
