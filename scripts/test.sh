@@ -2,7 +2,8 @@
 # The test command: installs what the tests need, starts a real container engine (rootful Podman behind the
 # docker CLI) for the real-engine suite, lints the formatting, builds and runs every test.
 #   scripts/test.sh [swift test arguments…]     e.g. scripts/test.sh --filter QueueStoreTests
-# TASKQ_NO_ENGINE=1 skips the engine (that suite is then skipped, with its reason printed).
+# TASKQ_NO_ENGINE=1 skips the engine (that suite is then skipped, with its reason printed). With CI=true an
+# engine that cannot start fails the run instead (TASKQ_REQUIRE_ENGINE=1 makes the suite fail, not skip).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,10 +18,16 @@ engine_started=""
 if [ -z "${TASKQ_NO_ENGINE:-}" ] && [ "$(id -u)" -eq 0 ]; then
   if scripts/engine/podman-engine.sh start; then
     engine_started=1
+  elif [ "${CI:-}" = true ]; then
+    # In CI the real-engine suite is part of the contract: an engine that cannot start fails the run.
+    echo "test: no real container engine could be started (CI=true): failing instead of skipping the suite" >&2
+    exit 1
   else
     echo "test: no real container engine could be started; the real-engine suite will be skipped" >&2
   fi
 fi
+# In CI the suite must not skip itself quietly either (see RealEngineTests).
+if [ "${CI:-}" = true ] && [ -z "${TASKQ_NO_ENGINE:-}" ]; then export TASKQ_REQUIRE_ENGINE=1; fi
 cleanup() { if [ -n "$engine_started" ]; then scripts/engine/podman-engine.sh stop || true; fi; }
 trap cleanup EXIT
 

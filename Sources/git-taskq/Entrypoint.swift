@@ -1,9 +1,18 @@
 import ArgumentParser
 import Foundation
+import Orchestrator
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Entrypoint {
   static func main() async {
+    // The guard every agent runs under (see AgentGuard): no parsing, no libgit2.
+    if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == AgentGuard.command {
+      Foundation.exit(AgentGuard.main(Array(CommandLine.arguments.dropFirst(2))))
+    }
     let given = Array(CommandLine.arguments.dropFirst())
     if given == ["--version"] {
       print(GitTaskq.version)

@@ -32,6 +32,36 @@ import Testing
     try repository.store().snapshot().record(id)?.status
   }
 
+  /// Work the agent left uncommitted is not on the branch: approve refuses, naming it, unless --force.
+  @Test(arguments: [false, true])
+  func uncommittedWorkInTheTasksWorktreeIsRefusedWithoutForce(_ merge: Bool) throws {
+    let repository = try Self.reviewed()
+    let worktree = repository.directory.path + "/wt-T-1"
+    try repository.git("worktree", "add", "-q", worktree, "task/T-1")
+    let store = try repository.store()
+    _ = try store.update { tx in
+      var record = try tx.existing("T-1")
+      record.worktreePath = worktree
+      tx.put(record)
+      tx.operation = Operation(kind: "setup", task: "T-1", from: .review, to: .review, worker: tx.worker)
+      return record
+    }
+    try "draft\n".write(toFile: worktree + "/notes.txt", atomically: true, encoding: .utf8)
+    let tip = try repository.queueTip()
+    let refused = try repository.taskq(["approve", "--id", "T-1"] + (merge ? ["--merge"] : []))
+    #expect(refused.status == 1)
+    #expect(
+      refused.stderrText.hasPrefix(
+        "error: the worktree of task 'T-1' has uncommitted or untracked changes that are not on 'task/T-1': 'notes.txt'"
+      ),
+      "\(refused.stderrText)")
+    #expect(try repository.queueTip() == tip)
+    #expect(try Self.status(repository) == .review)
+    let forced = try repository.taskq(["approve", "--id", "T-1", "--force"] + (merge ? ["--merge"] : []))
+    #expect(forced.status == 0, "\(forced.summary)")
+    #expect(try Self.status(repository) == .done)
+  }
+
   @Test func plainApprovePrintsHowToMergeAndPush() throws {
     let repository = try Self.reviewed()
     try repository.git("remote", "add", "origin", repository.directory.path + "/nowhere.git")
@@ -62,7 +92,11 @@ import Testing
     let repository = try Self.reviewed()
     let tip = try repository.git("rev-parse", "task/T-1")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText == "T-1: review → done; merged 'task/T-1' into 'main' (fast-forward)\n")
+    #expect(
+      result.stdoutText.range(
+        of:
+          #"^T-1: review → done; merged 1 commit\(s\) of 'task/T-1' into 'main' \(fast-forward, [0-9a-f]{7}\.\.[0-9a-f]{7}\)\n$"#,
+        options: .regularExpression) != nil, "\(result.stdoutText)")
     #expect(try repository.git("rev-parse", "main") == tip)
     #expect(FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
     #expect(try repository.git("status", "--porcelain").isEmpty)
@@ -77,7 +111,7 @@ import Testing
     try repository.git("checkout", "-q", "-b", "elsewhere")
     let tip = try repository.git("rev-parse", "task/T-1")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText.contains("merged 'task/T-1' into 'main' (fast-forward)"))
+    #expect(result.stdoutText.contains("merged 1 commit(s) of 'task/T-1' into 'main' (fast-forward, "))
     #expect(try repository.git("rev-parse", "main") == tip)
     // The working tree (on 'elsewhere') is untouched.
     #expect(try repository.git("symbolic-ref", "--short", "HEAD") == "elsewhere")
@@ -90,7 +124,7 @@ import Testing
     let repository = try Self.reviewed()
     try Self.commit(repository, "other.txt", "other\n", "meanwhile on main")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText.contains("merged 'task/T-1' into 'main' (merge commit)"))
+    #expect(result.stdoutText.contains("merged 1 commit(s) of 'task/T-1' into 'main' (merge commit, "))
     #expect(try repository.git("rev-list", "--parents", "-n", "1", "main").split(separator: " ").count == 3)
     #expect(try repository.git("merge-base", "--is-ancestor", "task/T-1", "main").isEmpty)
     #expect(FileManager.default.fileExists(atPath: repository.path + "/feature.txt"))
@@ -167,7 +201,8 @@ import Testing
     let repository = try Self.reviewed()
     try repository.git("merge", "-q", "--ff-only", "task/T-1")
     let result = try repository.taskqOK("approve", "--id", "T-1", "--merge")
-    #expect(result.stdoutText == "T-1: review → done; 'task/T-1' was already merged into 'main'\n")
+    #expect(
+      result.stdoutText == "T-1: review → done; 'task/T-1' was already merged into 'main' (nothing new to merge)\n")
     #expect(try Self.status(repository) == .done)
   }
 

@@ -57,7 +57,7 @@ import Testing
     let tip = try world.repository.queueTip()
     let again = try world.taskq("cleanup")
     #expect(again.status == 0, "\(again.summary)")
-    #expect(again.stdoutText.contains("cleaned 0 task(s)"), "\(again.stdoutText)")
+    #expect(again.stdoutText == "nothing to clean up\n", "\(again.stdoutText)")
     #expect(try world.repository.queueTip() == tip)
     #expect(try world.dockerCalls("rm").count == 1)
   }
@@ -162,6 +162,61 @@ import Testing
     #expect(try world.record("T-10").container == t10)
   }
 
+  /// `cleanup --id` never drops work silently: a task in review, or one whose worktree holds uncommitted
+  /// work, is refused (naming the files) unless --force.
+  @Test func cleanupByIDOfATaskInReviewOrWithWorkIsRefusedWithoutForce() throws {
+    let world = try Self.world(running: ["T-001", "T-002"])
+    let tip = try world.repository.queueTip()
+    let review = try world.taskq("cleanup", "--id", "T-001")
+    #expect(review.status == 1)
+    #expect(review.stderrText.hasPrefix("error: task 'T-001' is in review"), "\(review.stderrText)")
+    #expect(review.stderrLines.count == 1)
+    #expect(try world.repository.queueTip() == tip)
+    #expect(try world.dockerCalls("rm").isEmpty)
+
+    try world.taskq("cancel", "--id", "T-002")
+    try "draft\n".write(toFile: world.worktree("T-002") + "/notes.txt", atomically: true, encoding: .utf8)
+    let dirty = try world.taskq("cleanup", "--id", "T-002")
+    #expect(dirty.status == 1)
+    #expect(dirty.stderrText.contains("has uncommitted work ('notes.txt')"), "\(dirty.stderrText)")
+    #expect(FileManager.default.fileExists(atPath: world.worktree("T-002") + "/notes.txt"))
+    let forced = try world.taskq("cleanup", "--id", "T-002", "--force")
+    #expect(forced.status == 0, "\(forced.summary)")
+    #expect(!FileManager.default.fileExists(atPath: world.worktree("T-002")))
+  }
+
+  /// `remove` stops what the task left running and says so; `cleanup` removes this queue's containers of
+  /// tasks no longer in the queue, and nothing else.
+  @Test func removeCleansUpAndCleanupRemovesContainersOfRemovedTasks() throws {
+    let world = try Self.world(running: ["T-001", "T-002"])
+    let first = try #require(try world.record("T-001").container)
+    let remove = try world.taskq("remove", "--id", "T-001")
+    #expect(remove.status == 0, "\(remove.summary)")
+    #expect(remove.stdoutText.contains("T-001: removed container \(first)"), "\(remove.stdoutText)")
+    #expect(remove.stdoutText.contains("T-001: removed worktree"), "\(remove.stdoutText)")
+    #expect(world.container(named: first) == nil)
+
+    // T-002's container outlives its record (removed by an older version, say): cleanup finds it by the
+    // queue label. A container of another queue with the same task id stays.
+    let second = try #require(try world.record("T-002").container)
+    let other = try world.execute(
+      "docker",
+      [
+        "run", "-d", "--name", "task-T-002-20200101T000000Z", "--label", "git-taskq.managed=true", "--label",
+        "git-taskq.task=T-002", "--label", "git-taskq.queue=/elsewhere/.git", "busybox", "sleep",
+      ])
+    #expect(other.succeeded, "\(other.summary)")
+    let store = try world.repository.store()
+    _ = try store.remove("T-002")
+    let cleanup = try world.taskq("cleanup")
+    #expect(cleanup.status == 0, "\(cleanup.summary)")
+    #expect(
+      cleanup.stdoutText.contains("removed container \(second) of task 'T-002', which is no longer in the queue"),
+      "\(cleanup.stdoutText)")
+    #expect(world.container(named: second) == nil)
+    #expect(world.container(named: "task-T-002-20200101T000000Z") != nil)
+  }
+
   @Test func cleanupOfARunningTaskIsRefused() throws {
     let world = try FakeWorld()
     try world.repository.addTask("T-001")
@@ -183,7 +238,7 @@ import Testing
     // A failed task is not a default target: its report and worktree are there to be inspected.
     let container = try #require(try world.record("T-001").container)
     let untouched = try world.taskq("cleanup")
-    #expect(untouched.stdoutText.contains("cleaned 0 task(s)"), "\(untouched.stdoutText)")
+    #expect(untouched.stdoutText == "nothing to clean up\n", "\(untouched.stdoutText)")
     #expect(world.container(named: container) != nil)
 
     let result = try world.taskq("cleanup", "--id", "T-001")

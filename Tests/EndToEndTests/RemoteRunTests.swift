@@ -102,7 +102,7 @@ import Glibc
     let run = try a.start("run", "--remote", "origin", "--id", "T-1")
     try waitUntil("A's agent to start", timeout: 30) { readPID(pidFile) != nil }
     let owner = try a.record("T-1").worker
-    #expect(owner?.hasSuffix(":\(run.pid)") == true, "\(owner ?? "nil")")
+    #expect(owner?.contains(":\(run.pid)@") == true, "\(owner ?? "nil")")
     run.killNow()
     let killed = try run.wait(timeout: 20)
     #expect(killed.ending == .signalled(SIGKILL), "\(killed.summary)")

@@ -43,8 +43,11 @@ import Testing
     #expect(workers.count == 1)
     let worker = try #require(workers.first)
     #expect(worker.hasPrefix(FakeWorld.hostName + ":"))
-    let pid = try #require(Int32(worker.dropFirst(FakeWorld.hostName.count + 1)))
-    #expect(pid != getpid())
+    // host:pid@start, the start time from /proc/<pid>/stat (so a reused pid is not taken for this worker).
+    let process = try #require(WorkerProcess(worker))
+    #expect(process.pid != getpid())
+    #expect(process.start != nil)
+    #expect(process.isAlive == false)
     // As git itself reads the trailers.
     let message = try world.repository.git("log", "-1", "--format=%B", "refs/taskq/queue")
     #expect(message.contains("Taskq-Op: review"))
@@ -97,10 +100,11 @@ import Testing
     #expect(runs.count == 1)
     #expect(
       runs.first?.arguments == [
-        "run", "-d", "--name", FakeWorld.containerName(record),
+        "run", "-d", "--init", "--name", FakeWorld.containerName(record),
         "--label", "git-taskq.managed=true",
         "--label", "git-taskq.task=T-001",
         "--label", "git-taskq.repo=\(world.path)",
+        "--label", "git-taskq.queue=\(gitDirectory)",
         "-p", "127.0.0.1:\(port):4096",
         "-v", "\(worktree):\(worktree)",
         "-v", "\(gitDirectory):\(gitDirectory)",
@@ -243,8 +247,9 @@ import Testing
     for result in results { #expect(result.status == 0, "\(result.summary)") }
     let claims = try world.history().filter { $0.operation.kind == "claim" }
     #expect(claims.map(\.operation.task).sorted() == ids.sorted())
-    let workers = Set([first.pid, second.pid].map { "\(FakeWorld.hostName):\($0)" })
-    #expect(Set(claims.map(\.operation.worker)).isSubset(of: workers))
+    let workers = Set([first.pid, second.pid])
+    let claimers = Set(claims.compactMap { WorkerProcess($0.operation.worker ?? "")?.pid })
+    #expect(claimers.isSubset(of: workers))
     let records = try ids.map(world.record)
     #expect(records.allSatisfy { $0.status == .review })
     #expect(Set(records.compactMap(\.port)).count == ids.count)
@@ -295,7 +300,8 @@ import Testing
     let result = try world.taskq("run")
     #expect(result.status == 0, "\(result.summary)")
     #expect(result.stdoutText.contains("nothing to run"))
-    #expect(try world.calls().isEmpty)
+    // Only the engine check up front; nothing was started.
+    #expect(try world.calls().map(\.arguments) == [["version", "--format", "{{.Server.Version}}"]])
   }
 
   @Test func barePollIsAcceptedAndKeepsPollingUntilInterrupted() throws {

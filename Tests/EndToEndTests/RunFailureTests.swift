@@ -18,7 +18,7 @@ import Testing
     #expect(record.lastError?.contains("docker run exit status 125") == true, "\(record.lastError ?? "")")
     let report = try world.errorReport("T-001")
     #expect(report.contains("| stage | container |"), "\(report)")
-    #expect(report.contains("`docker run -d --name \(FakeWorld.containerName(record))"))
+    #expect(report.contains("`docker run -d --init --name \(FakeWorld.containerName(record))"))
     #expect(report.contains("| ending | exit status 125 |"))
     #expect(report.contains("pull access denied for example.test/opencode:fake"))
     // The password's name is in the command, never its value.
@@ -53,14 +53,15 @@ import Testing
     #expect(result.status == 1, "\(result.summary)")
     #expect(monotonicSeconds() - start < 20)
     let record = try world.record("T-001")
-    let port = try #require(record.port)
     #expect(record.status == .failed)
     let report = try world.errorReport("T-001")
+    let port = try #require(report.firstMatch(of: /127\.0\.0\.1:(\d+) within/).map { Int($0.1) } ?? nil)
     #expect(report.contains("| stage | container |"))
+    // A container that never served is of no use: it is removed (its log is in the report), not left running.
+    #expect(try world.containers().isEmpty)
+    #expect(record.container == nil && record.port == nil)
     #expect(report.contains("did not answer GET /global/health on 127.0.0.1:\(port) within 2 s"), "\(report)")
-    // Kept: the container (still running) and the worktree.
-    let container = try #require(world.container(named: record.container ?? ""))
-    #expect(container.isRunning)
+    // Kept: the worktree.
     #expect(FileManager.default.fileExists(atPath: world.worktree("T-001")))
     #expect(try world.calls("opencode").isEmpty)
   }
@@ -85,10 +86,13 @@ import Testing
     let record = try world.record("T-001")
     let container = try #require(record.container)
     #expect(record.status == .failed)
-    #expect(record.lastError == "make-plan exit status 3")
+    // The agent's own last error line says why.
+    #expect(
+      record.lastError
+        == "make-plan exit status 3: opencode (fake): make-plan failed for T-001: the model refused (fake failure)")
     #expect(record.errorFile?.hasPrefix("refs/taskq/queue:tasks/") == true)
     let report = try world.errorReport("T-001")
-    #expect(report.hasPrefix("# T-001 failed: make-plan exit status 3"), "\(report)")
+    #expect(report.hasPrefix("# T-001 failed: make-plan exit status 3: opencode (fake)"), "\(report)")
     #expect(report.contains("| stage | planning |"))
     #expect(
       report.contains(
@@ -117,7 +121,7 @@ import Testing
     let record = try world.record("T-001")
     #expect(record.status == .failed)
     #expect(record.sessionID == "ses_fake_T-001")
-    #expect(record.lastError == "execute-plan exit status 3")
+    #expect(record.lastError?.hasPrefix("execute-plan exit status 3: opencode (fake): execute-plan failed") == true)
     let report = try world.errorReport("T-001")
     #expect(report.contains("| stage | building |"))
     #expect(report.contains("opencode run --command execute-plan"))
@@ -148,7 +152,7 @@ import Testing
     #expect(result.status == 1, "\(result.summary)")
     let record = try world.record("T-001")
     #expect(record.status == .failed)
-    let name = try #require(try world.dockerCalls("run").first?.arguments.dropFirst(3).first)
+    let name = try #require(try world.dockerCalls("run").first?.arguments.dropFirst(4).first)
     #expect(try world.dockerCalls("rm").map(\.arguments) == [["rm", "-f", name]])
     #expect(try world.containers().isEmpty)
     #expect(!FileManager.default.fileExists(atPath: world.worktree("T-001")))
@@ -216,22 +220,66 @@ import Testing
     #expect(try world.dockerCalls("run").isEmpty)
   }
 
-  @Test func aRetriedTaskNeedsDirtyRunToReuseItsWorktree() throws {
+  /// The worktree the queue records for the task is its own: `retry` then a plain `run` reuses it, with
+  /// the branch and the work in it, and replaces the earlier attempt's container.
+  @Test func retryThenAPlainRunReusesTheTasksOwnWorktree() throws {
     let world = try FakeWorld()
     try world.repository.addTask("T-001")
     #expect(try world.taskq("run", environment: ["FAKE_OPENCODE_FAIL": "make-plan"]).status == 1)
+    let first = try world.record("T-001")
+    let worktree = try #require(first.worktreePath)
+    try "kept\n".write(toFile: worktree + "/notes.txt", atomically: true, encoding: .utf8)
     try world.taskq("retry", "--id", "T-001")
     let plain = try world.taskq("run")
-    #expect(plain.status == 1, "\(plain.summary)")
-    #expect(try world.errorReport("T-001").contains("git taskq run --id T-001 --dirty-run"))
-    try world.taskq("retry", "--id", "T-001")
-    let dirty = try world.taskq("run", "--id", "T-001", "--dirty-run")
-    #expect(dirty.status == 0, "\(dirty.summary)")
+    #expect(plain.status == 0, "\(plain.summary)")
     let record = try world.record("T-001")
     #expect(record.status == .review)
-    #expect(record.attempt == 2)
+    #expect(record.attempt == 1)
+    #expect(record.worktreePath == worktree)
+    #expect(try String(contentsOfFile: worktree + "/notes.txt", encoding: .utf8) == "kept\n")
     // The first attempt's container was replaced, not left beside the new one.
     #expect(try world.containers().map(\.name) == [try #require(record.container)])
+  }
+
+  /// A worktree registration half-made by libgit2 on a full disk (`.git/worktrees/<id>` holding only an
+  /// empty `commondir`) is named by `fsck`, repaired by `cleanup --id`, and by the next attempt.
+  @Test func aHalfMadeWorktreeIsNamedByFsckAndRepaired() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let registration = world.path + "/.git/worktrees/T-001"
+    func halfMake() throws {
+      try FileManager.default.createDirectory(atPath: registration, withIntermediateDirectories: true)
+      FileManager.default.createFile(atPath: registration + "/commondir", contents: Data())
+    }
+    try halfMake()
+    let fsck = try world.taskq("fsck")
+    #expect(fsck.stdoutText.contains("worktrees/T-001 is half-made"), "\(fsck.stdoutText)")
+    let cleanup = try world.taskq("cleanup", "--id", "T-001")
+    #expect(cleanup.status == 0, "\(cleanup.summary)")
+    #expect(cleanup.stdoutText.contains("T-001: removed a half-made worktree registration"), "\(cleanup.stdoutText)")
+    #expect(!FileManager.default.fileExists(atPath: registration))
+
+    try halfMake()
+    let run = try world.taskq("run")
+    #expect(run.status == 0, "\(run.summary)")
+    #expect(try world.record("T-001").status == .review)
+    #expect(try world.repository.git("worktree", "list").contains(world.worktree("T-001")))
+  }
+
+  /// An engine that does not answer: one refusal up front, nothing claimed; `fsck` says so too.
+  @Test func anEngineThatIsDownIsRefusedBeforeAnythingIsClaimed() throws {
+    let world = try FakeWorld()
+    try world.repository.addTask("T-001")
+    let tip = try world.repository.queueTip()
+    let result = try world.taskq("run", environment: ["FAKE_DOCKER_DOWN": "1"])
+    #expect(result.status == 1)
+    #expect(
+      result.stderrText
+        == "error: the container engine does not answer ('docker version': Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?): start it, or use --runtime local (nothing was claimed)\n"
+    )
+    #expect(try world.repository.queueTip() == tip)
+    let fsck = try world.taskq("fsck", environment: ["FAKE_DOCKER_DOWN": "1"])
+    #expect(fsck.stdoutText.contains("the container engine does not answer"), "\(fsck.stdoutText)")
   }
 
   @Test func anExhaustedPortRangeFailsTheTaskThatGetsNoPort() throws {
@@ -240,7 +288,7 @@ import Testing
     try world.repository.addTask("T-002")
     let result = try world.taskq("run", "--max-parallel", "1")
     #expect(result.status == 1, "\(result.summary)")
-    #expect(try world.record("T-001").status == .review)
+    #expect(try world.record("T-001").status == .review, "\(result.summary)")
     let record = try world.record("T-002")
     #expect(record.status == .failed)
     #expect(record.lastError == "no free port in \(world.ports.lowerBound)-\(world.ports.upperBound)")

@@ -2,9 +2,11 @@
 # A real container engine for the tests: rootful Podman serving the Docker API on /var/run/docker.sock, so
 # the stock `docker` CLI (and git-taskq's docker adapter) drive real containers. See DESIGN.md §9.
 #   scripts/engine/podman-engine.sh start    install (if needed), configure, build the stand-in image, serve
-#   scripts/engine/podman-engine.sh stop     stop the API service
+#   scripts/engine/podman-engine.sh stop     stop the API service this script started (and nothing else: the
+#                                            containers on the engine belong to whoever made them)
 #   scripts/engine/podman-engine.sh status   exit 0 when the engine answers
-# The image: localhost/taskq-standin:latest, static busybox plus opencode-standin as its entrypoint.
+# The image: localhost/taskq-standin:latest, static busybox, git (the host's, with its libraries) and
+# opencode-standin as its entrypoint.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 image=localhost/taskq-standin:latest
@@ -43,8 +45,21 @@ events_logger = "file"
 CONF
 }
 
+fingerprint() { cat "$here/opencode-standin" "$0" | sha256sum | cut -c1-16; }
+
+# Copies a dynamically linked program and the libraries it loads into the image, at the same paths.
+copy_program() { # copy_program ROOTFS PATH
+  local rootfs=$1 program=$2 lib
+  mkdir -p "$rootfs$(dirname "$program")"
+  cp -L "$program" "$rootfs$program"
+  for lib in $(ldd "$program" | grep -o '/[^ ]*'); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+}
+
 build_image() {
-  if podman image exists "$image" && podman image exists "$broken" && [ "$(podman image inspect -f '{{index .Labels "taskq.standin"}}' "$image" 2>/dev/null)" = "$(sha256sum "$here/opencode-standin" | cut -c1-16)" ]; then
+  if podman image exists "$image" && podman image exists "$broken" && [ "$(podman image inspect -f '{{index .Labels "taskq.standin"}}' "$image" 2>/dev/null)" = "$(fingerprint)" ]; then
     return 0
   fi
   local rootfs
@@ -54,11 +69,14 @@ build_image() {
   for applet in $(/bin/busybox --list); do
     [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"
   done
+  # git at /usr/bin/git (busybox has none), so that the stand-in agent commits as a real one does.
+  copy_program "$rootfs" "$(command -v git)"
+  [ -e "$rootfs/bin/git" ] || ln -s "$(command -v git)" "$rootfs/bin/git"
   cp "$here/opencode-standin" "$rootfs/bin/opencode"
   chmod 755 "$rootfs/bin/opencode"
   tar -C "$rootfs" -c . | podman import \
     --change 'ENV PATH=/bin' --change 'ENTRYPOINT ["/bin/opencode"]' \
-    --change "LABEL taskq.standin=$(sha256sum "$here/opencode-standin" | cut -c1-16)" \
+    --change "LABEL taskq.standin=$(fingerprint)" \
     - "$image" >/dev/null 2>&1
   # A second image whose server dies at once, for the failure path.
   tar -C "$rootfs" -c . | podman import \
@@ -87,12 +105,17 @@ start() {
 }
 
 stop() {
+  # Only the service this script started (its pid, checked to still be that service); containers on the
+  # engine are left to whoever made them (the real-engine tests remove their own).
   if [ -f "$state/service.pid" ]; then
-    kill "$(cat "$state/service.pid")" 2>/dev/null || true
+    local pid
+    pid=$(cat "$state/service.pid")
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "podman system service"; then
+      kill "$pid" 2>/dev/null || true
+      log "stopped the API service (pid $pid)"
+    fi
     rm -f "$state/service.pid"
   fi
-  podman rm -a -f -t 0 >/dev/null 2>&1 || true
-  log "stopped"
 }
 
 case "${1:-start}" in

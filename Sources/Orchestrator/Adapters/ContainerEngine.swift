@@ -6,6 +6,8 @@ public struct ContainerRequest: Sendable {
   public var name: String
   public var taskID: String
   public var repository: String
+  /// The queue's identity (``ContainerEngine/queueIdentity(commonDirectory:)``), for the ownership label.
+  public var queue: String
   /// The main repository's git directory, mounted at its own path (the worktree's `.git` file points there).
   public var gitDirectory: String
   public var worktree: String
@@ -16,10 +18,15 @@ public struct ContainerRequest: Sendable {
 }
 
 /// The labels that mark a container as ours; cleanup removes nothing without them.
+///
+/// A container is ours only when its name is the one this queue gives the task (`task-<id>-<created>`) and
+/// its labels carry `managed`, that task id and this queue (its git directory): two repositories with the
+/// same task ids, or a look-alike container of someone else, are never touched.
 public enum ContainerLabel {
   public static let managed = "git-taskq.managed"
   public static let task = "git-taskq.task"
   public static let repository = "git-taskq.repo"
+  public static let queue = "git-taskq.queue"
 }
 
 /// The container engine, behind the `docker` CLI (or a compatible one such as `podman`).
@@ -40,13 +47,65 @@ public struct ContainerEngine: Sendable {
     return "task-\(record.id)-\(created)"
   }
 
+  /// The value of the queue label: the queue repository's git directory, without a trailing slash.
+  public static func queueIdentity(commonDirectory: String) -> String {
+    var path = commonDirectory
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    return path
+  }
+
+  /// Whether container `name` is this queue's container of `record`: the name this queue gives it, and the
+  /// labels managed, task id and queue. Three `inspect` calls at most; `false` when the engine cannot say.
+  public func isOurs(_ name: String, of record: TaskRecord, queue: String) -> Bool {
+    name == Self.containerName(for: record) && isOurs(name, taskID: record.id, queue: queue)
+  }
+
+  /// Whether container `name` carries our labels for task `taskID` of `queue` (the name is not checked).
+  public func isOurs(_ name: String, taskID: String, queue: String) -> Bool {
+    label(ContainerLabel.managed, of: name) == "true" && label(ContainerLabel.task, of: name) == taskID
+      && label(ContainerLabel.queue, of: name) == queue
+  }
+
+  /// Names of the containers labelled as managed by `queue` (running or not), with their task label.
+  public func containers(ofQueue queue: String) -> [(name: String, task: String)] {
+    guard
+      let result = try? ProcessRunner.run(
+        ProcessSpec(
+          program,
+          [
+            "ps", "-a", "--filter", "label=\(ContainerLabel.managed)=true", "--filter",
+            "label=\(ContainerLabel.queue)=\(queue)", "--format", "{{.Names}}",
+          ], timeout: timeout)),
+      result.succeeded
+    else { return [] }
+    return result.stdoutText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+      .filter { !$0.isEmpty }
+      .compactMap { name in label(ContainerLabel.task, of: name).map { (name, $0) } }
+  }
+
+  /// Why the engine cannot be used, or `nil` when it answers (`version` with a timeout of `seconds`).
+  public func unavailability(timeout seconds: Double = 10) -> String? {
+    let spec = ProcessSpec(program, ["version", "--format", "{{.Server.Version}}"], timeout: seconds)
+    guard let result = try? ProcessRunner.run(spec) else { return "'\(program)' cannot be started" }
+    if result.succeeded { return nil }
+    if result.ending == .timedOut { return "'\(program) version' did not answer within \(Int(seconds)) s" }
+    let line =
+      (result.stderrText + result.stdoutText).split(separator: "\n").map {
+        $0.trimmingCharacters(in: .whitespaces)
+      }.last { !$0.isEmpty } ?? result.endingDescription
+    return "the container engine does not answer ('\(program) version': \(line))"
+  }
+
   /// The argv of `docker run` for `request` (published on 127.0.0.1 only).
   public func runArguments(_ request: ContainerRequest) -> [String] {
+    // `--init`: a small init as PID 1 passes SIGTERM on to the server (PID 1 itself ignores signals it has
+    // no handler for, so `docker stop` would wait out its grace) and reaps what `docker exec` leaves.
     var args = [
-      "run", "-d", "--name", request.name,
+      "run", "-d", "--init", "--name", request.name,
       "--label", "\(ContainerLabel.managed)=true",
       "--label", "\(ContainerLabel.task)=\(request.taskID)",
       "--label", "\(ContainerLabel.repository)=\(request.repository)",
+      "--label", "\(ContainerLabel.queue)=\(request.queue)",
       "-p", "127.0.0.1:\(request.hostPort):\(request.containerPort)",
       "-v", "\(request.worktree):\(request.worktree)",
       "-v", "\(request.gitDirectory):\(request.gitDirectory)",
@@ -66,7 +125,9 @@ public struct ContainerEngine: Sendable {
   /// `shouldStop`, polled while the engine works, ends a slow start (an image pull can take minutes) early.
   public func start(_ request: ContainerRequest, shouldStop: (() -> Bool)? = nil) throws -> ProcessResult {
     let spec = ProcessSpec(program, runArguments(request), environment: request.environment, timeout: timeout)
-    let result = try ProcessRunner.run(spec, shouldStop: shouldStop)
+    // Guarded: if the worker dies while the engine works (a pull can take minutes), the container goes too.
+    let guarded = AgentGuard.wrap(spec, stopContainer: (program, request.name), removeContainer: true)
+    let result = try ProcessRunner.run(guarded, shouldStop: shouldStop)
     guard result.succeeded else {
       throw StageFailure(
         stage: "container", summary: "\(program) run \(result.endingDescription)", spec: spec, result: result)

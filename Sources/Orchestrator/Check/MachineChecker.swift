@@ -26,6 +26,7 @@ public struct MachineChecker {
     }
     findings += programs()
     findings += containers(records)
+    findings += lostWorkers(records)
     findings += worktrees(records)
     let policy = RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory)
     for record in records {
@@ -42,6 +43,14 @@ public struct MachineChecker {
           .warning, "'\(settings.containerProgram)' is not on PATH: 'run' cannot start containers",
           fix: "install docker or podman, or git config taskq.runtime local"))
     }
+    if settings.runtime == .docker, ProcessRunner.resolve(settings.containerProgram) != nil,
+      let reason = engine.unavailability(timeout: 5)
+    {
+      findings.append(
+        Finding(
+          .warning, "\(reason): 'run' refuses to start",
+          fix: "start the engine (docker, or podman system service), or git config taskq.runtime local"))
+    }
     if settings.runtime == .local, ProcessRunner.resolve(settings.agentProgram) == nil {
       findings.append(
         Finding(
@@ -57,34 +66,29 @@ public struct MachineChecker {
     return findings
   }
 
+  /// This queue's containers (by the queue label) whose task is no longer in the queue.
   func containers(_ records: [TaskRecord]) -> [Finding] {
-    guard ProcessRunner.resolve(settings.containerProgram) != nil,
-      let result = try? ProcessRunner.run(
-        ProcessSpec(
-          settings.containerProgram,
-          [
-            "ps", "-a", "--filter", "label=\(ContainerLabel.managed)=true", "--format",
-            "{{.Names}}\t{{.Label \"\(ContainerLabel.task)\"}}\t{{.Label \"\(ContainerLabel.repository)\"}}",
-          ],
-          timeout: 20)),
-      result.succeeded
-    else { return [] }
+    guard ProcessRunner.resolve(settings.containerProgram) != nil else { return [] }
+    let queue = ContainerEngine.queueIdentity(commonDirectory: store.repository.commonDirectory)
     let ids = Set(records.map(\.id))
-    let ourRepository = store.repository.mainWorkingDirectory
-    var findings: [Finding] = []
-    for line in result.stdoutText.split(separator: "\n") {
-      let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-      guard fields.count >= 3, fields[2] == ourRepository || records.contains(where: { $0.repo == fields[2] }) else {
-        continue
+    return engine.containers(ofQueue: queue).filter { !ids.contains($0.task) && $0.name.hasPrefix("task-\($0.task)-") }
+      .map {
+        Finding(
+          .warning, "container \($0.name) belongs to task '\($0.task)', which is not in the queue",
+          fix: "git taskq cleanup")
       }
-      if !ids.contains(fields[1]) {
-        findings.append(
-          Finding(
-            .warning, "container \(fields[0]) belongs to task '\(fields[1])', which is not in the queue",
-            fix: "\(settings.containerProgram) rm -f \(fields[0])"))
-      }
+  }
+
+  /// Active tasks whose worker was a process of this host that is gone (its agents may still run).
+  func lostWorkers(_ records: [TaskRecord]) -> [Finding] {
+    records.compactMap { record in
+      guard record.status.isActive, let owner = record.worker, let process = WorkerProcess(owner),
+        process.isOnThisHost, !process.isAlive
+      else { return nil }
+      return Finding(
+        .warning, task: record.id, "its worker \(owner) no longer runs on this host (killed or crashed)",
+        fix: "git taskq recover")
     }
-    return findings
   }
 
   func worktrees(_ records: [TaskRecord]) -> [Finding] {
@@ -98,12 +102,12 @@ public struct MachineChecker {
       guard let repository = try? Repository.open(at: path), let names = try? repository.worktreeNames() else {
         continue
       }
-      for name in (try? repository.brokenWorktreeNames()) ?? [] where ids.contains(name) {
+      for name in (try? repository.halfMadeWorktreeNames()) ?? [] where ids.contains(name) {
         findings.append(
           Finding(
             .warning, task: name,
-            "its worktree registration in \(path) is half-written (a worker was killed while making it)",
-            fix: "git taskq recover"))
+            "its worktree registration \(repository.commonDirectory)worktrees/\(name) is half-made (a worker was killed, or the disk was full, while making it)",
+            fix: "git taskq cleanup --id \(name) (the next attempt repairs it too)"))
       }
       for name in names where !ids.contains(name) && TaskID.problem(with: name) == nil {
         guard let worktree = try? repository.worktreePath(named: name),

@@ -4,7 +4,8 @@ import TaskQueue
 
 /// Removes a task's runtime artifacts without ever destroying work.
 ///
-/// Containers are matched by our labels (never by a name substring), worktrees are removed through libgit2
+/// A container is removed only when it is this queue's container of the task (its recorded name and the
+/// labels managed, task and queue: see ``ContainerLabel``), worktrees are removed through libgit2
 /// and only when they are registered worktrees of the task's repository at the recorded path, and a
 /// worktree with uncommitted changes is kept unless `force`. Branches always stay.
 public struct Cleaner {
@@ -18,10 +19,64 @@ public struct Cleaner {
 
   let settings: RunSettings
   let engine: ContainerEngine
+  /// The queue's identity, for the ownership label (``ContainerEngine/queueIdentity(commonDirectory:)``).
+  let queue: String
 
-  public init(settings: RunSettings) {
+  /// A cleaner for the tasks of the queue whose git directory is `queueDirectory`.
+  public init(settings: RunSettings, queueDirectory: String) {
     self.settings = settings
     self.engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
+    self.queue = ContainerEngine.queueIdentity(commonDirectory: queueDirectory)
+  }
+
+  /// Removes this queue's containers whose task is not in `ids` (removed from the queue). Returns one
+  /// message per container.
+  public func removeOrphanContainers(keeping ids: Set<String>) -> [String] {
+    guard ProcessRunner.resolve(settings.containerProgram) != nil else { return [] }
+    var messages: [String] = []
+    for (name, task) in engine.containers(ofQueue: queue) where !ids.contains(task) {
+      guard name.hasPrefix("task-\(task)-") else { continue }
+      if let removal = try? engine.remove(name), removal.succeeded {
+        messages.append("removed container \(name) of task '\(task)', which is no longer in the queue")
+      } else {
+        messages.append("container \(name) could not be removed (try: \(settings.containerProgram) rm -f \(name))")
+      }
+    }
+    return messages
+  }
+
+  /// Removes the worktree registrations that a worker killed inside libgit2's worktree creation (or a full
+  /// disk) left half-written, for tasks of `records` that no worker holds, with the directory libgit2 made
+  /// when nothing but its `.git` file is in it. Returns one message per repair.
+  public func repairHalfMadeWorktrees(_ records: [TaskRecord], queueRepository: String) -> [String] {
+    let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let repositories = Set(records.map(\.repo) + [queueRepository])
+    let policy = RecordPolicy(settings: settings, queueRepository: queueRepository)
+    var messages: [String] = []
+    for path in repositories.sorted() {
+      guard policy.isTrustedRepository(path), let repository = try? Repository.open(at: path),
+        let broken = try? repository.halfMadeWorktreeNames()
+      else { continue }
+      for name in broken {
+        guard let record = byID[name], !record.status.isActive else { continue }
+        do {
+          try repository.removeHalfMadeWorktree(named: name)
+        } catch {
+          messages.append("\(name): the half-made worktree registration in \(path) could not be removed: \(error)")
+          continue
+        }
+        if let worktree = record.worktreePath { TaskPipeline.removeIfEmptyCheckout(worktree) }
+        messages.append("\(name): removed a half-made worktree registration in \(path) (its worker was killed)")
+      }
+    }
+    return messages
+  }
+
+  /// Stops and removes the task's container (when it is ours) and nothing else.
+  public func removeContainer(_ record: TaskRecord) -> Result {
+    var result = Result()
+    removeContainers(record, into: &result)
+    return result
   }
 
   public func clean(_ record: TaskRecord, keepWorktree: Bool, force: Bool, secrets: ServerSecrets? = nil) -> Result {
@@ -52,13 +107,14 @@ public struct Cleaner {
     }
     var names = Set(engine.containers(forTask: record.id))
     if let container = record.container { names.insert(container) }
+    // After a retry the record no longer names the container; the name is the task's all the same.
+    names.insert(ContainerEngine.containerName(for: record))
     for name in names.sorted() {
-      // Only containers that carry our labels for this very task.
-      guard engine.label(ContainerLabel.managed, of: name) == "true",
-        engine.label(ContainerLabel.task, of: name) == record.id
-      else {
+      // Only this queue's container of this very task: its name and all three labels.
+      guard engine.isOurs(name, of: record, queue: queue) else {
         if name == record.container && engine.isRunning(name) != nil {
-          result.messages.append("container \(name) not removed: it does not carry git-taskq's labels for this task")
+          result.messages.append(
+            "container \(name) not removed: it does not carry git-taskq's labels for this task of this repository")
         }
         continue
       }
@@ -125,5 +181,14 @@ extension QueueStore {
         detail: result.worktreeRemoved ? "cleaned up, worktree removed" : "cleaned up")
       return record
     }
+  }
+}
+
+extension Cleaner.Result {
+  /// This result with the worktree counted as kept (when only the container was cleaned).
+  public func keepingWorktree() -> Cleaner.Result {
+    var result = self
+    result.worktreeKept = true
+    return result
   }
 }

@@ -58,7 +58,7 @@ public struct ErrorReport {
     out += "- inspect: `git taskq show --id \(record.id)`"
     if let worktree = record.worktreePath { out += ", `git -C \(worktree) status`" }
     if let container = record.container { out += ", `docker logs \(container)`" }
-    out += "\n- retry: `git taskq retry --id \(record.id) && git taskq run --id \(record.id) --dirty-run`\n"
+    out += "\n- retry: `git taskq retry --id \(record.id) && git taskq run --id \(record.id)`\n"
     out += "- give up and clean up: `git taskq cancel --id \(record.id) && git taskq cleanup --id \(record.id)`\n"
     return out
   }

@@ -6,24 +6,36 @@ import Glibc
 #endif
 
 /// Ctrl-C and SIGTERM: the first asks `run` to stop (no new claims, agents stopped, in-flight tasks failed
-/// as "interrupted"); the second exits at once.
+/// as "interrupted"); a second one at least ``repeatInterval`` later exits at once.
+///
+/// One Ctrl-C often arrives twice: the terminal sends SIGINT to the whole foreground process group, and
+/// `git` (which runs `git-taskq` for `git taskq`) forwards the SIGINT it got to its child. The two arrive
+/// within milliseconds; a person pressing Ctrl-C again takes far longer. So signals within
+/// ``repeatInterval`` of the first count as that first one.
 public enum Interrupts {
-  static let count = Atomic<Int>(0)
+  /// Seconds after the first signal during which further signals are the same interrupt.
+  public static let repeatInterval = 1.0
+  /// Monotonic nanoseconds of the first signal; 0 while none arrived.
+  static let firstAt = Atomic<Int>(0)
 
   /// Installs the handlers (idempotent).
   public static func install() {
     let handler: @convention(c) (Int32) -> Void = { _ in
-      let (_, now) = Interrupts.count.add(1, ordering: .relaxed)
-      if now >= 2 { _exit(130) }
+      // Only async-signal-safe calls here: clock_gettime, atomics and _exit.
+      var ts = timespec()
+      clock_gettime(CLOCK_MONOTONIC, &ts)
+      let now = max(1, Int(ts.tv_sec) * 1_000_000_000 + Int(ts.tv_nsec))
+      let (exchanged, first) = Interrupts.firstAt.compareExchange(expected: 0, desired: now, ordering: .relaxed)
+      if !exchanged && now - first >= Int(Interrupts.repeatInterval * 1e9) { _exit(130) }
     }
     signal(SIGINT, handler)
     signal(SIGTERM, handler)
   }
 
-  public static var isRequested: Bool { count.load(ordering: .relaxed) > 0 }
+  public static var isRequested: Bool { firstAt.load(ordering: .relaxed) != 0 }
 
   /// For tests of the pipeline in-process.
-  public static func reset() { count.store(0, ordering: .relaxed) }
+  public static func reset() { firstAt.store(0, ordering: .relaxed) }
 }
 
 /// Options of one `run`.

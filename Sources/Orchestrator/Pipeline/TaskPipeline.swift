@@ -25,6 +25,9 @@ final class TaskPipeline {
     self.engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
   }
 
+  /// This queue's identity on container labels.
+  var queue: String { ContainerEngine.queueIdentity(commonDirectory: store.repository.commonDirectory) }
+
   var policy: RecordPolicy { RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory) }
 
   /// Pushes the local queue to the remote (with `run --remote`). An unreachable remote is a warning: the
@@ -121,11 +124,26 @@ final class TaskPipeline {
     }
     let repoName = (repository.mainWorkingDirectory as NSString).lastPathComponent
     let path = record.worktreePath ?? "\(settings.worktreesRoot)/\(repoName)/\(record.id)"
-    // A registration half-written by a worker killed inside libgit2 holds no work: start again.
-    if try repository.brokenWorktreeNames().contains(record.id) { try repository.removeWorktree(named: record.id) }
+    // A registration half-written by a worker killed inside libgit2 (or a full disk) holds no work: start
+    // again, and drop the directory libgit2 may have made if nothing but its `.git` file is in it.
+    if try repository.halfMadeWorktreeNames().contains(record.id) {
+      try repository.removeHalfMadeWorktree(named: record.id)
+      events.event(record.id, "removed a half-made worktree registration", stage: "setup")
+      Self.removeIfEmptyCheckout(path)
+    }
     let registered = try repository.worktreePath(named: record.id).map(Self.normalize)
     if FileManager.default.fileExists(atPath: path) {
-      if options.dirtyRun && registered == Self.normalize(path) { return path }
+      // The queue records this worktree as this task's (an earlier attempt made it, `retry` kept it): it is
+      // the task's own, so it is reused with its branch. `--dirty-run` reuses one the queue does not record.
+      let isOwn = registered == Self.normalize(path) && (record.worktreePath != nil || options.dirtyRun)
+      if isOwn {
+        if let pid = AgentProcesses.running(taskID: record.id, worktree: path).first {
+          throw StageFailure(
+            stage: "setup", summary: "an agent of an earlier attempt still runs in '\(path)' (pid \(pid))",
+            detail: "Two agents never share a worktree: stop it (kill \(pid)) or wait for it, then retry.")
+        }
+        return path
+      }
       throw StageFailure(
         stage: "setup", summary: "worktree path '\(path)' already exists",
         detail: registered == Self.normalize(path)
@@ -154,12 +172,6 @@ final class TaskPipeline {
 
   func startContainer(_ record: TaskRecord, worktree: String) throws -> TaskRecord {
     let id = record.id
-    if options.dirtyRun {
-      for name in engine.containers(forTask: id) where engine.label(ContainerLabel.managed, of: name) == "true" {
-        _ = try? engine.remove(name)
-        events.event(id, "removed stale container \(name)")
-      }
-    }
     guard let port = try store.reservePort(for: id, in: settings.portRange, isFree: Loopback.isFree) else {
       throw StageFailure(
         stage: "container",
@@ -167,6 +179,12 @@ final class TaskPipeline {
         detail: "Every port of taskq.portRange is held by an active task or bound by another program.")
     }
     let name = ContainerEngine.containerName(for: record)
+    // The task's own container from an earlier attempt (its name and our labels) is in the way of the new
+    // one: remove it. Nothing else is touched, whatever its labels say.
+    if engine.isRunning(name) != nil, engine.isOurs(name, of: record, queue: queue) {
+      _ = try? engine.remove(name)
+      events.event(id, "removed the container of an earlier attempt, \(name)")
+    }
     let repository = try Repository.open(at: record.repo)
     var common = repository.commonDirectory
     while common.hasSuffix("/") { common.removeLast() }
@@ -178,7 +196,8 @@ final class TaskPipeline {
       authorization = ServerSecrets.authorization(password)
     }
     let request = ContainerRequest(
-      name: name, taskID: id, repository: record.repo, gitDirectory: common, worktree: worktree, hostPort: port,
+      name: name, taskID: id, repository: record.repo, queue: queue, gitDirectory: common, worktree: worktree,
+      hostPort: port,
       containerPort: settings.containerPort, image: settings.image, environment: environment)
     events.event(id, "starting container \(name) on 127.0.0.1:\(port)", stage: "container")
     // Record the name first, so that a crash between start and record still lets cleanup find it.
@@ -233,18 +252,25 @@ final class TaskPipeline {
     let argv = agent.arguments(prompt: body)
     let worktree = record.worktreePath ?? ""
     var spec: ProcessSpec
+    var guarded: ProcessSpec
+    // The agent (or the `docker exec` client) carries its task and worktree in its environment, so that an
+    // agent left by a lost worker can be found (see AgentProcesses).
+    let marks = ["TASKQ_TASK_ID": record.id, "TASKQ_WORKTREE": worktree]
     if settings.runtime == .docker, let container = record.container {
       spec = engine.execSpec(container: container, directory: worktree, argv, timeout: timeout)
+      spec.environment = marks
+      guarded = AgentGuard.wrap(spec, stopContainer: (settings.containerProgram, container))
     } else {
       spec = ProcessSpec(argv[0], Array(argv.dropFirst()), directory: worktree, timeout: timeout)
-      spec.environment = ["TASKQ_TASK_ID": record.id, "TASKQ_STAGE": stage]
+      spec.environment = marks.merging(["TASKQ_STAGE": stage]) { a, _ in a }
+      guarded = AgentGuard.wrap(spec)
     }
     var lastPoll = Date.distantPast
     var cancelled = false
     var lost: TaskStatus?
     let result: ProcessResult
     do {
-      result = try ProcessRunner.run(spec) { [self] in
+      result = try ProcessRunner.run(guarded) { [self] in
         if Interrupts.isRequested { return true }
         // Re-read the task at most once a second: a `cancel` from another process stops the agent.
         guard Date().timeIntervalSince(lastPoll) > 1 else { return false }
@@ -281,7 +307,9 @@ final class TaskPipeline {
       throw StageFailure(stage: stage, summary: "interrupted", spec: spec, result: result)
     }
     guard result.succeeded else {
-      throw StageFailure(stage: stage, summary: "\(command) \(result.endingDescription)", spec: spec, result: result)
+      var summary = "\(command) \(result.endingDescription)"
+      if let line = Self.lastErrorLine(result) { summary += ": \(line)" }
+      throw StageFailure(stage: stage, summary: summary, spec: spec, result: result)
     }
     return result
   }
@@ -290,7 +318,7 @@ final class TaskPipeline {
 
   func fail(_ id: String, stage: String, failure: StageFailure) -> Outcome {
     let interrupted = Interrupts.isRequested
-    let summary = interrupted ? "interrupted (run was stopped)" : failure.summary
+    let summary = interrupted ? "interrupted by Ctrl-C or SIGTERM" : failure.summary
     let current = (try? store.snapshot().record(id)) ?? nil
     guard let record = current else { return .failed(summary) }
     // Only a container named as ours is asked for its log (the record may name another program's).
@@ -303,7 +331,18 @@ final class TaskPipeline {
         id, kind: interrupted ? "interrupt" : "fail", summary: summary, report: report.markdown)
       publish()
       events.event(id, summary, from: record.status, to: stored.status)
-      if options.cleanupOnFail { cleanUpAfterFailure(stored) }
+      if options.cleanupOnFail {
+        cleanUpAfterFailure(stored)
+      } else if stage == "container", let container = stored.container {
+        // A container that never served (failed start or health check, interrupted start) is of no use
+        // for inspection: its log is in the report. Remove it, so nothing is left running.
+        let removed = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
+          .removeContainer(stored)
+        if !removed.removedContainers.isEmpty {
+          _ = try? store.recordCleanup(id, result: removed.keepingWorktree())
+          events.event(id, "removed container \(container)")
+        }
+      }
     } catch {
       events.note("warning: \(id): the failure could not be recorded: \(error)")
     }
@@ -315,7 +354,8 @@ final class TaskPipeline {
       events.note("\(record.id): not cleaned up: \(refusal)")
       return
     }
-    let result = Cleaner(settings: settings).clean(record, keepWorktree: false, force: false)
+    let result = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory).clean(
+      record, keepWorktree: false, force: false)
     _ = try? store.recordCleanup(record.id, result: result)
     for line in result.messages { events.note("\(record.id): \(line)") }
   }
@@ -336,6 +376,27 @@ final class TaskPipeline {
       let end = text.range(of: "\n---\n", range: text.index(text.startIndex, offsetBy: 3)..<text.endIndex)
     else { return text }
     return String(text[end.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  /// The last line of the agent's stderr (else stdout) that says something, cut to 200 characters.
+  static func lastErrorLine(_ result: ProcessResult) -> String? {
+    for text in [result.stderrText, result.stdoutText] {
+      if let line = text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }).last(where: {
+        !$0.isEmpty
+      }) {
+        return line.count > 200 ? String(line.prefix(197)) + "..." : line
+      }
+    }
+    return nil
+  }
+
+  /// Removes `path` when it holds nothing but a `.git` file (what libgit2 leaves of a worktree it could not
+  /// finish); anything else there is someone's and stays.
+  static func removeIfEmptyCheckout(_ path: String) {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path),
+      entries.allSatisfy({ $0 == ".git" })
+    else { return }
+    try? FileManager.default.removeItem(atPath: path)
   }
 
   static func normalize(_ path: String) -> String {

@@ -19,7 +19,7 @@ public final class TaskRunner: @unchecked Sendable {
   /// opens its own handle on it), with `settings` and `options`, reporting to `events` as `worker`.
   public init(
     gitDirectory: String, settings: RunSettings, options: RunOptions, events: RunEvents,
-    worker: String = QueueStore.defaultWorker()
+    worker: String = WorkerProcess.current
   ) {
     self.gitDirectory = gitDirectory
     self.settings = settings
@@ -28,12 +28,15 @@ public final class TaskRunner: @unchecked Sendable {
     self.worker = worker
   }
 
-  /// Marks `planning`/`building` tasks whose worker was a process of this host that no longer exists as
-  /// `failed` ("worker lost"), so they are not stuck forever. Returns their ids.
+  /// Marks `planning`/`building` tasks whose worker is gone as `failed` ("worker lost"), so they are not
+  /// stuck forever, and stops what such a worker of this host left running (its agents, its container).
+  /// Returns their ids.
+  ///
+  /// A worker of this host is known dead at once: its recorded pid and process start time no longer match
+  /// a live process (see ``WorkerProcess``). Other workers are lost when their lease expired.
   @discardableResult
   public func recoverLostWorkers() throws -> [String] {
     let store = try openStore()
-    let host = worker.split(separator: ":").first.map(String.init) ?? ""
     var recovered: [String] = []
     for record in try store.recoverStale(report: { record in
       ErrorReport(
@@ -44,12 +47,14 @@ public final class TaskRunner: @unchecked Sendable {
     }) {
       recovered.append(record.id)
       events.event(record.id, "lease expired: worker lost", to: .failed)
+      if let owner = record.worker.flatMap(WorkerProcess.init), owner.isOnThisHost, !owner.isAlive {
+        stopLeftovers(of: record, store: store)
+      }
     }
     // A dead process of this host: only without a remote, where a worker name (host:pid) is unique. Across
     // machines two hosts may share a name; there the lease decides.
     for record in try store.snapshot().records() where record.status.isActive && options.remote == nil {
-      guard let owner = record.worker, let colon = owner.lastIndex(of: ":"), owner[..<colon] == host,
-        let pid = Int32(owner[owner.index(after: colon)...]), !Self.isAlive(pid)
+      guard let owner = record.worker, let process = WorkerProcess(owner), process.isOnThisHost, !process.isAlive
       else { continue }
       let report = ErrorReport(
         record: record, stage: record.status.rawValue, summary: "worker lost", worker: worker,
@@ -61,6 +66,7 @@ public final class TaskRunner: @unchecked Sendable {
           record.id, kind: "recover", summary: "worker lost (\(owner))", report: report.markdown, requireWorker: owner)
         recovered.append(record.id)
         events.event(record.id, "worker \(owner) lost", from: record.status, to: .failed)
+        stopLeftovers(of: record, store: store)
       } catch QueueError.lostClaim {
         continue
       }
@@ -69,22 +75,30 @@ public final class TaskRunner: @unchecked Sendable {
     return recovered
   }
 
+  /// Stops the agents a lost worker of this host left in the task's worktree and removes the task's
+  /// container (only this queue's container of this task), so nothing of the attempt keeps running.
+  func stopLeftovers(of record: TaskRecord, store: QueueStore) {
+    if let worktree = record.worktreePath {
+      let pids = AgentProcesses.stop(taskID: record.id, worktree: worktree)
+      if !pids.isEmpty {
+        events.event(record.id, "stopped the agent left running (pid \(pids.map(String.init).joined(separator: " ")))")
+      }
+    }
+    guard record.container != nil, ProcessRunner.resolve(settings.containerProgram) != nil else { return }
+    let current = (try? store.snapshot().record(record.id)) ?? nil
+    let result = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
+      .removeContainer(current ?? record)
+    for name in result.removedContainers { events.event(record.id, "removed container \(name)") }
+    if !result.removedContainers.isEmpty { _ = try? store.recordCleanup(record.id, result: result.keepingWorktree()) }
+  }
+
   /// Removes worktree registrations that a worker killed inside libgit2's worktree creation left half-written
   /// (for tasks no live worker holds): nothing ran in them, and `git fsck` would report them.
   func repairHalfMadeWorktrees(store: QueueStore) throws {
     let records = try store.snapshot().records()
-    let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    let repositories = Set(records.map(\.repo) + [store.repository.mainWorkingDirectory])
-    let policy = RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory)
-    for path in repositories.sorted() {
-      guard policy.isTrustedRepository(path), let repository = try? Repository.open(at: path),
-        let broken = try? repository.brokenWorktreeNames()
-      else { continue }
-      for name in broken {
-        guard let record = byID[name], !record.status.isActive else { continue }
-        try? repository.removeWorktree(named: name)
-        events.note("\(name): removed a half-made worktree registration in \(path) (its worker was killed)")
-      }
+    let cleaner = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
+    for line in cleaner.repairHalfMadeWorktrees(records, queueRepository: store.repository.mainWorkingDirectory) {
+      events.note(line)
     }
   }
 
@@ -185,9 +199,6 @@ public final class TaskRunner: @unchecked Sendable {
     return store
   }
 
-  static func isAlive(_ pid: Int32) -> Bool {
-    pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
-  }
 }
 
 /// The first error any worker thread hit.

@@ -20,15 +20,18 @@ struct BranchMerger {
 
   enum Outcome: Equatable {
     case alreadyMerged
-    case fastForwarded
-    case merged
+    /// `commits` new commits, `range` as `old..new` abbreviated ids.
+    case fastForwarded(commits: Int, range: String)
+    case merged(commits: Int, range: String)
 
-    /// For the output: `merged 'task/T-1' into 'main' (fast-forward)`.
+    /// For the output: `merged 2 commit(s) of 'task/T-1' into 'main' (fast-forward, 1a2b3c4..5d6e7f8)`.
     func summary(branch: String, base: String) -> String {
       switch self {
-      case .alreadyMerged: "'\(branch)' was already merged into '\(base)'"
-      case .fastForwarded: "merged '\(branch)' into '\(base)' (fast-forward)"
-      case .merged: "merged '\(branch)' into '\(base)' (merge commit)"
+      case .alreadyMerged: "'\(branch)' was already merged into '\(base)' (nothing new to merge)"
+      case .fastForwarded(let commits, let range):
+        "merged \(commits) commit(s) of '\(branch)' into '\(base)' (fast-forward, \(range))"
+      case .merged(let commits, let range):
+        "merged \(commits) commit(s) of '\(branch)' into '\(base)' (merge commit, \(range))"
       }
     }
 
@@ -67,6 +70,11 @@ struct BranchMerger {
     if try repository.isAncestor(tip, of: baseTip) { return .alreadyMerged }
     let checkout = try Self.checkouts(of: repository).first { $0.branch == base }
     let isFastForward = try repository.isAncestor(baseTip, of: tip)
+    let counted = try? git(["rev-list", "--count", "\(baseTip)..\(tip)"], in: repositoryPath)
+    let commits = counted.flatMap { Int($0.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+    func range(_ after: String?) -> String {
+      "\(String(baseTip.description.prefix(7)))..\(String((after ?? tip.description).prefix(7)))"
+    }
 
     if isFastForward, checkout == nil {
       do {
@@ -76,7 +84,7 @@ struct BranchMerger {
       } catch let error as GitError where [.modified, .exists, .locked].contains(error.code) {
         throw MergeRefusal("'\(base)' moved while merging (nothing was changed; run the command again)")
       }
-      return .fastForwarded
+      return .fastForwarded(commits: commits, range: range(nil))
     }
 
     let by = isFastForward ? "merge --ff-only" : "merge --no-edit"
@@ -98,7 +106,12 @@ struct BranchMerger {
       )
     }
     let result = try git(["merge", isFastForward ? "--ff-only" : "--no-edit", branch], in: checkout.path)
-    if result.succeeded { return isFastForward ? .fastForwarded : .merged }
+    if result.succeeded {
+      let head = try? git(["rev-parse", "HEAD"], in: checkout.path)
+      let after = head.map { $0.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) }
+      return isFastForward
+        ? .fastForwarded(commits: commits, range: range(after)) : .merged(commits: commits, range: range(after))
+    }
     // Leave the working tree as it was: list the conflicts, then abort the merge git started.
     let conflicts =
       (try? git(["diff", "--name-only", "--diff-filter=U"], in: checkout.path))?.stdoutText
@@ -117,6 +130,17 @@ struct BranchMerger {
     throw MergeRefusal(
       "'git -C \(shellQuote(checkout.path)) merge \(branch)' failed (\(result.endingDescription)): \(tail)\(aborted ? "; the merge was aborted" : "")"
     )
+  }
+
+  /// Why a task in review cannot be approved without `--force`: its worktree (when it still exists) has
+  /// uncommitted or untracked changes, named in the message; `nil` when it is clean or gone.
+  static func uncommittedWorkRefusal(_ record: TaskRecord) -> String? {
+    guard let path = record.worktreePath, FileManager.default.fileExists(atPath: path),
+      let changes = try? Repository.open(at: path).uncommittedChanges(), !changes.isEmpty
+    else { return nil }
+    let shown = changes.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (changes.count > 5 ? ", …" : "")
+    return
+      "the worktree of task '\(record.id)' has uncommitted or untracked changes that are not on '\(record.branch)': \(shown); commit them (git -C \(shellQuote(path)) add -A && git -C \(shellQuote(path)) commit), or pass --force to approve without them"
   }
 
   /// The commands that merge or push the branch by hand, for the output of a plain `approve`.

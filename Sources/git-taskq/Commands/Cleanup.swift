@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Git
 import Orchestrator
 import TaskQueue
 
@@ -8,9 +9,13 @@ extension GitTaskq {
     static let configuration = CommandConfiguration(
       abstract: "Remove containers and worktrees of finished tasks.",
       discussion: """
-        Without --id, cleans every done and cancelled task. Containers are matched by git-taskq's labels \
-        (never by a name substring); worktrees are removed through libgit2. It never destroys work: a \
-        worktree with uncommitted changes is kept and reported unless --force, and branches always stay. \
+        Without --id, cleans every done and cancelled task, removes this repository's task containers \
+        whose task is no longer in the queue, and repairs half-made worktree registrations. A container \
+        is removed only when it is this repository's container of the task: its recorded name and the \
+        labels git-taskq.managed, git-taskq.task and git-taskq.queue (never a name substring, never \
+        another repository's). Worktrees are removed through libgit2. It never destroys work: a worktree \
+        with uncommitted changes is kept and reported unless --force, 'cleanup --id' of such a task or \
+        of a task in review refuses without --force, and branches always stay. \
         Runtime fields (container, port, session) are cleared; with --keep-worktree the record keeps the \
         worktree path. Failure reports stay in the queue's history. Safe to run again.
 
@@ -56,12 +61,27 @@ extension GitTaskq {
           throw QueueError.illegalTransition(
             id: id, command: "clean up", status: record.status, needs: doneOnly ? [.done] : [.cancelled])
         }
+        if !force {
+          if record.status == .review {
+            throw CleanupRefusal(
+              "task '\(id)' is in review: cleaning it up would stop its server and remove its worktree before anyone approved it; approve or cancel it first, or pass --force"
+            )
+          }
+          if !keepWorktree, let path = record.worktreePath, FileManager.default.fileExists(atPath: path),
+            let changes = try? Repository.open(at: path).uncommittedChanges(), !changes.isEmpty
+          {
+            let shown = changes.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (changes.count > 5 ? ", …" : "")
+            throw CleanupRefusal(
+              "the worktree of task '\(id)' has uncommitted work (\(shown)); commit it, or pass --force to delete it, or --keep-worktree"
+            )
+          }
+        }
         targets = [record]
       } else {
         let wanted: Set<TaskStatus> = doneOnly ? [.done] : cancelledOnly ? [.cancelled] : [.done, .cancelled]
         targets = try snapshot.records().filter { wanted.contains($0.status) }
       }
-      let cleaner = Cleaner(settings: settings)
+      let cleaner = Cleaner(settings: settings, queueDirectory: context.repository.commonDirectory)
       var kept = 0
       var cleaned = 0
       var refused = 0
@@ -78,11 +98,34 @@ extension GitTaskq {
           secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
         for line in result.messages { print("\(record.id): \(line)") }
         if result.worktreeKept && !keepWorktree { kept += 1 }
-        let updated = try context.store.recordCleanup(record.id, result: result)
-        if updated != record || !result.messages.isEmpty { cleaned += 1 }
+        _ = try context.store.recordCleanup(record.id, result: result)
+        if !result.removedContainers.isEmpty || result.worktreeRemoved { cleaned += 1 }
       }
-      print("cleaned \(cleaned) task(s)" + (kept > 0 ? ", kept \(kept) worktree(s) with work in them" : ""))
+      var extra = 0
+      let all = try context.store.snapshot().records()
+      if id == nil {
+        for line in cleaner.removeOrphanContainers(keeping: Set(all.map(\.id))) {
+          print(line)
+          extra += 1
+        }
+      }
+      let scope = id.map { id in all.filter { $0.id == id } } ?? all
+      for line in cleaner.repairHalfMadeWorktrees(scope, queueRepository: context.repository.mainWorkingDirectory) {
+        print(line)
+        extra += 1
+      }
+      var summary = cleaned > 0 ? "cleaned \(cleaned) task(s)" : "nothing to clean up"
+      if extra > 0 { summary += ", \(extra) other repair(s)" }
+      if kept > 0 { summary += ", kept \(kept) worktree(s) with work in them" }
+      print(summary)
       if refused > 0 { throw ExitCode(1) }
     }
   }
+}
+
+/// A one-line refusal of `cleanup` (nothing was changed).
+struct CleanupRefusal: Error, CustomStringConvertible, LocalizedError {
+  var description: String
+  init(_ description: String) { self.description = description }
+  var errorDescription: String? { description }
 }

@@ -15,7 +15,7 @@ extension GitTaskq {
         Examples:
           git taskq recover
           git taskq recover --remote origin
-          git taskq retry --id T-001 && git taskq run --id T-001 --dirty-run
+          git taskq retry --id T-001 && git taskq run --id T-001
         """)
 
     @Option(

@@ -17,8 +17,14 @@ extension GitTaskq {
         --cleanup-on-fail.
 
         Without --poll, one pass runs every claimable task, at most --max-parallel at a time, then \
-        prints one line per outcome. Ctrl-C stops claiming, stops the agents and marks in-flight tasks \
-        failed ("interrupted"; retry brings them back); a second Ctrl-C exits at once.
+        prints one line per outcome. Ctrl-C stops claiming, stops the agents and containers and marks \
+        in-flight tasks failed ("interrupted"; retry brings them back). One Ctrl-C may arrive twice (from \
+        the terminal and forwarded by git): signals within 1 s count as one; a second Ctrl-C a second or \
+        more later exits at once. An agent never outlives its worker: if 'run' is killed, its agents \
+        stop, and 'git taskq recover' (or the next run) fails its tasks as "worker lost" at once.
+
+        After 'retry', a plain 'run' reuses the worktree the queue records for the task (branch kept); \
+        --dirty-run is needed only for a worktree the queue does not record as the task's.
 
         --remote NAME (or taskq.remote) shares the work between machines: each claim counts only once \
         it is pushed to the remote, every transition is pushed as it happens, and the lease \
@@ -28,8 +34,9 @@ extension GitTaskq {
         --runtime local (or taskq.runtime=local) runs the agent directly in the worktree, without a \
         container; taskq.agentProgram names the agent.
 
-        Exit status: 0 when every task reached review; 1 when a task failed or the run could not start; \
-        130 when interrupted.
+        Exit status: 0 when every task reached review (or was cancelled by the user); 1 when a task \
+        failed or the run could not start (no container engine answers, for example); 130 when \
+        interrupted.
 
         Examples:
           git taskq run --max-parallel 4
@@ -55,7 +62,7 @@ extension GitTaskq {
     @Flag(help: "Remove the task's container and (clean) worktree when it fails.")
     var cleanupOnFail = false
 
-    @Flag(help: "Reuse an existing worktree and remove stale task containers before setup.")
+    @Flag(help: "Also reuse a registered worktree of the task that the queue does not record as its own.")
     var dirtyRun = false
 
     @Option(help: ArgumentHelp("docker (default) or local.", valueName: "RUNTIME"))
@@ -101,6 +108,12 @@ extension GitTaskq {
         throw QueueError.invalidValue(
           key: context.settings.describe(.containerProgram), value: settings.containerProgram,
           expected: "a container CLI on PATH (install docker or podman, or use --runtime local)")
+      }
+      if settings.runtime == .docker,
+        let reason = ContainerEngine(program: settings.containerProgram, timeout: 10).unavailability(timeout: 10)
+      {
+        // Once, before anything is claimed: otherwise every task would fail at `docker run`.
+        throw RunRefusal("\(reason): start it, or use --runtime local (nothing was claimed)")
       }
       if settings.runtime == .local, ProcessRunner.resolve(settings.agentProgram) == nil {
         throw QueueError.invalidValue(
@@ -153,25 +166,15 @@ extension GitTaskq {
       }
       if !json { Output.write(RunSummary.text(outcomes, records: try? context.store.snapshot().records()), to: 1) }
       if Interrupts.isRequested { throw ExitCode(130) }
-      if outcomes.contains(where: { $0.1 != .review }) { throw ExitCode(1) }
-    }
-
-    /// One line per outcome: `review (2): T-001 T-002`.
-    static func summary(_ outcomes: [(String, Outcome)]) -> String {
-      if outcomes.isEmpty { return "nothing to run (no todo task whose dependencies are done)\n" }
-      var lines: [String] = []
-      for label in ["review", "failed", "interrupted", "cancelled", "lost"] {
-        let ids = outcomes.filter { $0.1.label == label }.map(\.0)
-        guard !ids.isEmpty else { continue }
-        var line = "\(label) (\(ids.count)): \(ids.joined(separator: " "))"
-        switch label {
-        case "review": line += "  — next: git taskq review --id \(ids[0])"
-        case "failed", "interrupted": line += "  — see: git taskq show --id \(ids[0])"
-        default: break
-        }
-        lines.append(line)
-      }
-      return lines.joined(separator: "\n") + "\n"
+      // A task the user cancelled is not a failure of the run.
+      if outcomes.contains(where: { $0.1 != .review && $0.1 != .cancelled }) { throw ExitCode(1) }
     }
   }
+}
+
+/// A one-line refusal of `run` before anything was claimed.
+struct RunRefusal: Error, CustomStringConvertible, LocalizedError {
+  var description: String
+  init(_ description: String) { self.description = description }
+  var errorDescription: String? { description }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Orchestrator
 import TaskQueue
 
 extension GitTaskq {
@@ -22,9 +23,14 @@ extension GitTaskq {
         base checked out with uncommitted changes, checked out in a linked worktree, or diverged from \
         the branch while not checked out.
 
+        Approval is refused while the task's worktree has uncommitted or untracked changes (they are \
+        not on the branch and would be left behind); the refusal names them. Commit them in the \
+        worktree, or pass --force to approve anyway.
+
         Examples:
           git taskq approve --id T-001
           git taskq approve --id T-001 --merge
+          git taskq approve --id T-001 --force
           git -C ~/src/sisifo switch main && git taskq approve --id T-002 --merge
         """)
 
@@ -33,11 +39,18 @@ extension GitTaskq {
     @Flag(help: "Merge the task's branch into its base first (fast-forward or clean merge only).")
     var merge = false
 
+    @Flag(help: "Approve even though the task's worktree has uncommitted or untracked changes.")
+    var force = false
+
     func run(_ context: CommandContext) async throws {
       try TaskID.validate(task.id)
       guard let current = try context.store.snapshot().record(task.id) else { throw QueueError.notFound(task.id) }
       let merger = BranchMerger(
         taskID: current.id, repositoryPath: current.repo, branch: current.branch, base: current.base)
+      // Work the agent left uncommitted is not on the branch: approving would drop it silently.
+      if !force, current.status == .review, let refusal = BranchMerger.uncommittedWorkRefusal(current) {
+        throw MergeRefusal(refusal)
+      }
       guard merge else {
         let record = try context.store.approve(task.id)
         print("\(record.id): review → done")
@@ -94,7 +107,7 @@ extension GitTaskq {
 
         Examples:
           git taskq retry --id T-001
-          git taskq retry --id T-001 && git taskq run --id T-001 --dirty-run
+          git taskq retry --id T-001 && git taskq run --id T-001
           git taskq edit --id T-001 && git taskq retry --id T-001
         """)
 
@@ -111,7 +124,9 @@ extension GitTaskq {
       abstract: "Remove a task from the queue.",
       discussion: """
         Refused while the task is planning or building (cancel it first) and while a task that is not \
-        finished depends on it. The queue's history keeps the task: 'git log refs/taskq/queue'.
+        finished depends on it. Its container is stopped and removed, and its worktree too unless it \
+        holds uncommitted work (then it is kept, and named); the branch stays. The queue's history \
+        keeps the task: 'git log refs/taskq/queue'.
 
         Examples:
           git taskq remove --id T-001
@@ -123,6 +138,15 @@ extension GitTaskq {
     func run(_ context: CommandContext) async throws {
       let record = try context.store.remove(task.id)
       print("\(record.id): removed (was \(record.status.rawValue))")
+      // Nothing of it keeps running: its container goes, and its worktree unless it holds work.
+      let settings = try RunSettings(context.settings)
+      let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
+      guard record.container != nil || record.worktreePath != nil, policy.refusal(record, for: .cleanup) == nil
+      else { return }
+      let result = Cleaner(settings: settings, queueDirectory: context.repository.commonDirectory).clean(
+        record, keepWorktree: false, force: false,
+        secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
+      for line in result.messages { print("\(record.id): \(line)") }
     }
   }
 }
