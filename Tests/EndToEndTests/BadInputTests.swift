@@ -308,11 +308,10 @@ import Glibc
 
   @Test func aParserErrorEndsWithTheUsageOfItsCommand() throws {
     let repository = try ScratchRepository()
-    let result = try repository.taskq("approve")
+    let result = try repository.taskq("retry")
     #expect(
       result.stderrLines == [
-        "error: missing expected argument '--id <ID>'", "usage: git taskq approve --id <ID> [--merge]",
-        "See 'git taskq approve -h'.",
+        "error: missing expected argument '--id <ID>'", "usage: git taskq retry --id <ID>", "See 'git taskq retry -h'.",
       ])
   }
 
