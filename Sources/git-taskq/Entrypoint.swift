@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Orchestrator
 
 #if canImport(Glibc)
@@ -10,10 +11,51 @@ struct Entrypoint {
   static func main() async {
     // The guard every agent runs under (see AgentGuard): no parsing, no libgit2.
     if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == AgentGuard.command {
-      exit(AgentGuard.main(Array(CommandLine.arguments.dropFirst(2))))
+      Foundation.exit(AgentGuard.main(Array(CommandLine.arguments.dropFirst(2))))
     }
-    await GitTaskq.main(Self.expandBareOptions(Array(CommandLine.arguments.dropFirst())))
+    let given = Array(CommandLine.arguments.dropFirst())
+    if given == ["--version"] {
+      print(GitTaskq.version)
+      return
+    }
+    if let problem = UsageErrors.unknownCommand(in: given) {
+      Console.error(problem)
+      Foundation.exit(UsageErrors.exitCode)
+    }
+    let arguments = Self.expandBareOptions(given)
+    do {
+      var command = try GitTaskq.parseAsRoot(arguments)
+      if var asyncCommand = command as? any AsyncParsableCommand {
+        try await asyncCommand.run()
+      } else {
+        try command.run()
+      }
+    } catch {
+      Self.exit(error, arguments: given)
+    }
   }
+
+  /// Exits for `error`: help and `ExitCode` as argument-parser does; every other error of parsing or
+  /// validation as a usage error, git's way (``UsageErrors``), with status 64.
+  static func exit(_ error: any Error, arguments: [String]) -> Never {
+    let code = GitTaskq.exitCode(for: error)
+    let generated = arguments.contains { $0.hasPrefix("--experimental") || $0.hasPrefix("--generate-completion") }
+    if code == .success, !(error is ExitCode), !generated {
+      // Help: the usage lines say `git taskq add`, as the rest of the help and the manual do.
+      let text = GitTaskq.fullMessage(for: error).replacingOccurrences(of: "git-taskq ", with: "git taskq ")
+      print(text)
+      Foundation.exit(0)
+    }
+    if error is ExitCode || code == .success || code.rawValue != UsageErrors.exitCode {
+      GitTaskq.exit(withError: error)
+    }
+    Console.error(UsageErrors.message(for: error, arguments: arguments))
+    Foundation.exit(UsageErrors.exitCode)
+  }
+
+  /// The options whose value is a number that may be negative: a value such as `-3` would otherwise read
+  /// as an option (`Missing value for '--priority'`) instead of reaching its validation.
+  static let numericOptions: Set<String> = ["--priority", "--max-parallel", "--max-count", "--poll", "--watch"]
 
   /// Gives the options whose value is optional the value they stand for.
   ///
@@ -32,6 +74,12 @@ struct Entrypoint {
         break
       }
       let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+      if let next, next.hasPrefix("-"), Double(next) != nil, Self.numericOptions.contains(argument) || argument == "-n"
+      {
+        out[out.count - 1] = (argument == "-n" ? "--max-count" : argument) + "=" + next
+        index += 2
+        continue
+      }
       switch argument {
       case "--poll":
         if next.flatMap(Double.init) == nil { out.append(GitTaskq.Run.bareFlagValue) }

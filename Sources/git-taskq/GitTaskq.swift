@@ -2,6 +2,9 @@ import ArgumentParser
 
 /// `git taskq`: the root command.
 struct GitTaskq: AsyncParsableCommand {
+  /// What `git taskq --version` prints.
+  static let version = "0.1.0"
+
   static let configuration = CommandConfiguration(
     commandName: "git-taskq",
     abstract: "Queue AI-coding tasks in git and drive each through plan, build and review.",
@@ -14,7 +17,7 @@ struct GitTaskq: AsyncParsableCommand {
       Lifecycle: todo -> planning -> building -> review -> done, with failed (then retry) and cancelled.
 
       Exit status: 0 success; 1 the operation was refused or failed (the queue is unchanged); \
-      64 bad usage; 128 not in a git repository.
+      64 bad usage; 128 not in a git repository; 130 interrupted.
 
       Examples:
         git taskq add --id T-001 --task "Implement feature X"
@@ -27,9 +30,10 @@ struct GitTaskq: AsyncParsableCommand {
       See 'git taskq help <command>' for one command, and docs/ in the source for the storage format, the \
       JSON output and every setting.
       """,
-    version: "0.1.0",
-    // Hidden helpers of shell completion.
-    subcommands: [Complete.self, GitCompletion.self],
+    // No `version:` here: argument-parser would add --version to every subcommand; `Entrypoint` answers a
+    // `git taskq --version` itself.
+    // Hidden helpers of shell completion and of the manual.
+    subcommands: [Complete.self, GitCompletion.self, Manual.self],
     groupedSubcommands: [
       CommandGroup(name: "Queue", subcommands: [Add.self, Edit.self, Import.self, Status.self, Show.self, Log.self]),
       CommandGroup(name: "Lifecycle", subcommands: [Approve.self, Cancel.self, Retry.self, Remove.self]),

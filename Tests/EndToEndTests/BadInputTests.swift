@@ -139,7 +139,10 @@ import Glibc
       message: "task file 'FILES/a-directory.md': is a directory"),
     Case(
       name: "malformed YAML", arguments: ["add", "--task-file", "FILES/malformed.md"],
-      message: "task file 'FILES/malformed.md': malformed YAML frontmatter"),
+      // One position, counted in the file, and no second "error".
+      message:
+        "task file 'FILES/malformed.md': malformed YAML frontmatter: did not find expected ',' or ']' at line 3, column 1 (while parsing a flow sequence)"
+    ),
     Case(
       name: "unknown key", arguments: ["add", "--task-file", "FILES/unknown-key.md"],
       message: "task file 'FILES/unknown-key.md': unknown frontmatter key 'colour'"),
@@ -256,19 +259,39 @@ import Glibc
     #expect(try repository.objectCount() == before, "\(group): objects were written")
   }
 
-  /// argument-parser's own usage errors: `Error: …` first, then the usage; exit 64.
+  /// Usage errors, git's way: `error: …` in lowercase first, then the usage with `git taskq`; exit 64 for
+  /// every one of them, whether the parser, a validation or a setting given as a flag finds it.
   @Test(arguments: [
-    (["add", "--id", "-x", "--task", "x"], "Error: Missing value for '--id <ID>'"),
+    (["add", "--id", "-x", "--task", "x"], "error: missing value for '--id <ID>'"),
     (
       ["add", "--id", "U-1", "--task", "x", "--priority", "high"],
-      "Error: The value 'high' is invalid for '--priority <N>'"
+      "error: the value 'high' is invalid for '--priority <N>'"
     ),
-    (["add", "--bogus"], "Error: Unknown option '--bogus'"),
-    (["approve"], "Error: Missing expected argument '--id <ID>'"),
-    (["approve", "--id"], "Error: Missing value for '--id <ID>'"),
-    (["cancel", "--id", "T-1", "extra"], "Error: Unexpected argument 'extra'"),
-    (["log", "-n", "0"], "Error: -n must be a positive number"),
-    (["frobnicate"], "Error: Unexpected argument 'frobnicate'"),
+    (["add", "--bogus"], "error: unknown option '--bogus'"),
+    // A suggestion only when it is close: never '--id' for '--prio'.
+    (["add", "--prio", "3"], "error: unknown option '--prio'; did you mean '--priority'?"),
+    (["status", "--jsn"], "error: unknown option '--jsn'; did you mean '--json'?"),
+    (["approve"], "error: missing expected argument '--id <ID>'"),
+    (["approve", "--id"], "error: missing value for '--id <ID>'"),
+    (["cancel", "--id", "T-1", "extra"], "error: unexpected argument 'extra'"),
+    (["log", "-n", "0"], "error: -n must be a positive number"),
+    // Negative numbers reach their validation, which names the value's problem.
+    (["log", "-n", "-1"], "error: -n must be a positive number"),
+    (["run", "--max-parallel", "-1"], "error: --max-parallel must be at least 1"),
+    (["run", "--poll", "-2"], "error: --poll must be a positive number of seconds"),
+    (["status", "--watch", "-3"], "error: --watch must be a positive number of seconds"),
+    (
+      ["run", "--runtime", "kubernetes"],
+      "error: invalid value 'kubernetes' for --runtime: expected 'docker' or 'local'"
+    ),
+    (
+      ["status", "--color=sometimes"],
+      "error: the value 'sometimes' is invalid for '--color <WHEN>'. Please provide one of 'auto', 'always' or 'never'."
+    ),
+    (["stauts"], "error: 'stauts' is not a taskq command. The most similar command is 'status'."),
+    (["apprve", "--id", "T-1"], "error: 'apprve' is not a taskq command. The most similar command is 'approve'."),
+    (["frobnicate"], "error: 'frobnicate' is not a taskq command. See 'git taskq help'."),
+    (["help", "nosuch"], "error: no help for 'nosuch': it is not a taskq command. See 'git taskq help'."),
   ])
   func usageErrorsExit64(arguments: [String], firstLine: String) throws {
     let repository = try ScratchRepository()
@@ -277,10 +300,25 @@ import Glibc
     let result = try repository.taskq(arguments)
     #expect(result.status == 64, "\(arguments): \(result.summary)")
     #expect(result.stderrLines.first == firstLine, "\(arguments): \(result.stderrText)")
-    #expect(result.stderrLines.allSatisfy { !$0.hasPrefix("error: ") })
+    #expect(result.stderrLines.dropFirst().allSatisfy { !$0.hasPrefix("error: ") && !$0.contains("git-taskq") })
     #expect(!result.stderrText.contains("Fatal error"))
     #expect(result.stdoutText.isEmpty)
     #expect(try repository.queueTip() == tip)
+  }
+
+  @Test func aParserErrorEndsWithTheUsageOfItsCommand() throws {
+    let repository = try ScratchRepository()
+    let result = try repository.taskq("retry")
+    #expect(
+      result.stderrLines == [
+        "error: missing expected argument '--id <ID>'", "usage: git taskq retry --id <ID>", "See 'git taskq retry -h'.",
+      ])
+  }
+
+  @Test func aNegativePriorityIsAValue() throws {
+    let repository = try ScratchRepository()
+    try repository.taskqOK("add", "--id", "N-1", "--task", "x", "--priority", "-3")
+    #expect(try repository.store().snapshot().record("N-1")?.priority == -3)
   }
 
   @Test func anUnreadableFileIsRefused() throws {

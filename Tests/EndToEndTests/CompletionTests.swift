@@ -101,7 +101,7 @@ import Testing
     #expect(replies[6] == ["T-1 ", "T-2 ", "T-3 ", "T-4 "])
     #expect(replies[7] == ["auto ", "always ", "never "])
     // Flags already given are not offered again.
-    #expect(replies[8] == ["--json ", "--color ", "--no-color ", "--watch ", "--help "])
+    #expect(replies[8] == ["--json ", "--all ", "--color ", "--no-color ", "--watch ", "--help "])
     #expect(replies[9] == ["T-1,T-2 ", "T-1,T-3 ", "T-1,T-4 "])
     #expect(replies[10] == ["origin "])
     #expect(replies[11] == ["approve "])
@@ -170,5 +170,58 @@ import Testing
     #expect(result.status == 0)
     for name in ["approve", "edit", "import", "status"] { #expect(result.stdoutText.contains(name)) }
     #expect(!result.stdoutText.contains("__complete"))
+  }
+
+  /// zsh and fish (argument-parser's scripts) complete task ids by state too, through `---completion`.
+  @Test(arguments: ["zsh", "fish", "bash"])
+  func argumentParserScriptsCompleteTaskIDs(shell: String) throws {
+    let scratch = try ScratchDirectory()
+    let script = try Taskq.run(["--generate-completion-script", shell], in: scratch.path).stdoutText
+    for command in ["approve", "retry", "edit", "status", "show", "log", "cancel", "remove", "review"] {
+      #expect(script.contains("---completion \(command) -- --id"), "\(shell): \(command)")
+    }
+  }
+
+  /// What those scripts get back: the ids the command accepts, nothing where none is valid.
+  @Test func theCallbackOffersIDsByState() throws {
+    let repository = try Self.repository()
+    func ids(_ command: String) throws -> [String] {
+      let result = try repository.taskq([
+        "---completion", command, "--", "--id", "3", "0", "git-taskq", command, "--id", "",
+      ])
+      #expect(result.status == 0)
+      return result.stdoutText.split(separator: "\n").map(String.init)
+    }
+    #expect(try ids("approve") == ["T-2"])
+    #expect(try ids("retry") == ["T-3"])
+    #expect(try ids("edit") == ["T-1", "T-3"])
+    #expect(try ids("status") == ["T-1", "T-2", "T-3", "T-4"])
+    let empty = try ScratchRepository()
+    try empty.addTask("T-9")
+    #expect(
+      try empty.taskq(["---completion", "retry", "--", "--id", "3", "0", "git-taskq", "retry", "--id", ""]).stdoutText
+        .trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+  }
+
+  /// `git taskq retry --id <TAB>` with no failed task: nothing, not git's fallback to file names.
+  @Test(.enabled(if: gitCompletion != nil && TmuxPane.isAvailable, "needs git's bash completion and tmux"))
+  func nothingWhereNothingIsValid() throws {
+    let repository = try ScratchRepository()
+    try repository.addTask("T-1")
+    try repository.directory.write("repo/README-file.md", "x")
+    let file = try Self.completionFile(in: repository.directory)
+    let rc = try repository.directory.write(
+      "bashrc", "PS1='$ '\nsource '\(try #require(Self.gitCompletion))'\nsource '\(file)'\n")
+    let pane = try TmuxPane(
+      columns: 100, rows: 20, directory: repository.path, command: "bash --noprofile --rcfile '\(rc)' -i",
+      environment: ["HOME": repository.directory.path, "TERM": "xterm"])
+    defer { pane.close() }
+    try pane.wait { $0.contains { $0.hasPrefix("$") } }
+    try pane.send("git taskq retry --id ", "Tab", "Tab")
+    Thread.sleep(forTimeInterval: 1)
+    try pane.send("x", "Enter", "echo MARK", "Enter")
+    let lines = try pane.wait { $0.contains("MARK") }
+    #expect(!lines.contains { $0.contains("README-file.md") }, "\(lines)")
+    #expect(lines.contains { $0.hasPrefix("$ git taskq retry --id x") }, "\(lines)")
   }
 }

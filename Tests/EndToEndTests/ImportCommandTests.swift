@@ -202,15 +202,57 @@ import Testing
     #expect(try repository.queueTip() == nil)
   }
 
-  @Test func onlyBadLinesImportNothingAndWriteNothing() throws {
+  @Test func onlyBadLinesImportNothingWriteNothingAndFail() throws {
     let repository = try ScratchRepository()
     let root = repository.directory.path + "/python"
     try repository.directory.write("python/queue/tasks.jsonl", "{\"id\": \"T-1\"}\n[1, 2]\n")
-    let result = try repository.taskqOK("import", "--from", root)
+    let result = try repository.taskq("import", "--from", root)
+    #expect(result.status == 1)
     #expect(result.stdoutText == "nothing to import from \(root)/queue\n")
-    #expect(result.stderrLines.first == "warning: skipped line 1: task 'T-1': 'status' is missing")
-    #expect(result.stderrLines.dropFirst().first == "warning: skipped line 2: not a JSON object")
+    #expect(
+      result.stderrLines == [
+        "warning: skipped line 1: task 'T-1': 'status' is missing",
+        "warning: skipped line 2: not a JSON object",
+        "warning: 2 line(s) or file(s) were left out; fix them and import again",
+        "error: no task could be read from \(root)/queue/tasks.jsonl (see the warnings above)",
+      ])
     #expect(try repository.queueTip() == nil)
+  }
+
+  @Test func aLargeImportListsTenIdsAGroup() throws {
+    let repository = try ScratchRepository()
+    let root = repository.directory.path + "/python"
+    var lines = ""
+    for index in 0..<25 {
+      let id = String(format: "T-%02d", index)
+      try repository.directory.write("python/queue/tasks/\(id).md", "Task \(index)\n")
+      lines +=
+        "{\"id\": \"\(id)\", \"repo\": \"/r\", \"base\": \"main\", \"status\": \"todo\", \"port\": 0, \"created_at\": \"2026-11-29T12:51:10+00:00\"}\n"
+    }
+    try repository.directory.write("python/queue/tasks.jsonl", lines)
+    let result = try repository.taskqOK("import", "--from", root)
+    #expect(
+      result.stdoutText.hasSuffix("  todo (25): T-00 T-01 T-02 T-03 T-04 T-05 T-06 T-07 T-08 T-09 … and 15 more\n"))
+    let again = try repository.taskqOK("import", "--from", root)
+    #expect(again.stdoutText.hasSuffix("T-08 T-09 … and 15 more)\n"))
+  }
+
+  @Test(arguments: [
+    ("\"port\": -1", "'port' is -1; it must be between 1 and 65535 (or 0 for none)"),
+    ("\"port\": 70000", "'port' is 70000; it must be between 1 and 65535 (or 0 for none)"),
+    ("\"attempt\": -2", "'attempt' is -2; it must be 0 or more"),
+  ])
+  func outOfRangeNumbersNameTheValue(field: String, message: String) throws {
+    let repository = try ScratchRepository()
+    let root = repository.directory.path + "/python"
+    try repository.directory.write("python/queue/tasks/T-1.md", "do it\n")
+    try repository.directory.write(
+      "python/queue/tasks.jsonl",
+      "{\"id\": \"T-1\", \"repo\": \"/r\", \"base\": \"main\", \"status\": \"todo\", \"created_at\": \"2026-11-29T12:51:10+00:00\", \(field)}\n"
+    )
+    let result = try repository.taskq("import", "--from", root)
+    #expect(result.status == 1)
+    #expect(result.stderrLines.first == "warning: skipped line 1: task 'T-1': \(message)")
   }
 
   @Test func importedReviewTasksCanBeApprovedAndFailedOnesRetried() throws {
@@ -219,5 +261,112 @@ import Testing
     #expect(try repository.taskqOK("approve", "--id", "T-002").stdoutText.hasPrefix("T-002: review → done\n"))
     #expect(try repository.taskqOK("retry", "--id", "T-003").stdoutText == "T-003: failed → todo (attempt 3 next)\n")
     #expect(try repository.store().snapshot().record("T-003")?.attempt == 2)
+  }
+}
+
+/// The same command on a queue that the Python taskq itself wrote (`Fixtures/python-taskq-written/`, see
+/// its README for the tool's commit and the commands run): `"port": 0`, `"attempt": 0`, empty strings,
+/// absolute `error_file` paths, `updated_at` without an offset, extra fields and lower-cased branches.
+@Suite struct ImportWrittenByPythonTests {
+  static let fixture: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/python-taskq-written").path
+
+  static func world() throws -> (ScratchRepository, String) {
+    let repository = try ScratchRepository()
+    let root = repository.directory.path + "/python"
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: fixture + "/queue", toPath: root + "/queue")
+    return (repository, root)
+  }
+
+  static func originals() throws -> [String: [String: Any]] {
+    let text = try String(contentsOfFile: fixture + "/queue/tasks.jsonl", encoding: .utf8)
+    var records: [String: [String: Any]] = [:]
+    for line in text.split(separator: "\n") {
+      let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      records[try #require(object["id"] as? String)] = object
+    }
+    return records
+  }
+
+  @Test func everyTaskImportsWithItsStateTimesAttemptsFilesAndReports() throws {
+    let (repository, root) = try Self.world()
+    let result = try repository.taskqOK("import", "--from", root)
+    #expect(
+      result.stdoutText == """
+        imported 7 task(s) with 3 error report(s) from \(root)/queue in one commit
+          todo (1): T-001
+          building (1): T-007
+          review (1): T-004
+          failed (2): T-003 T-006
+          done (1): T-005
+          cancelled (1): T-002
+
+        """)
+    #expect(!result.stderrText.contains("warning"), "\(result.summary)")
+
+    let snapshot = try repository.store().snapshot()
+    let originals = try Self.originals()
+    for id in ["T-001", "T-002", "T-003", "T-004", "T-005", "T-006", "T-007"] {
+      let record = try #require(try snapshot.record(id))
+      let original = try #require(originals[id])
+      #expect(record.status.rawValue == original["status"] as? String)
+      #expect(record.branch == original["branch"] as? String)
+      #expect(record.branch == "task/" + id.lowercased())
+      #expect(record.attempt == original["attempt"] as? Int)
+      #expect(record.createdAt == original["created_at"] as? String)
+      // `datetime.utcnow().isoformat()`: UTC without an offset; every digit kept, the offset added.
+      let updated = try #require(original["updated_at"] as? String)
+      #expect(record.updatedAt == (updated.hasSuffix("+00:00") ? updated : updated + "+00:00"))
+      #expect(Timestamp.parse(record.updatedAt) == Timestamp.parse(updated))
+      let body = try String(contentsOfFile: Self.fixture + "/queue/tasks/\(id).md", encoding: .utf8)
+        .components(separatedBy: "---\n").dropFirst(2).joined(separator: "---\n")
+      // The tool writes no newline after the body; the canonical file ends with one.
+      #expect(try snapshot.taskFile(id)?.hasSuffix("---\n" + body + "\n") == true)
+    }
+    // Port 0 and empty strings are "unset".
+    let todo = try #require(try snapshot.record("T-001"))
+    #expect(todo.port == nil && todo.container == nil && todo.sessionID == nil && todo.errorFile == nil)
+    let review = try #require(try snapshot.record("T-004"))
+    #expect(review.port == 30000 && review.container == "c0ffee123456")
+    // Absolute error_file paths: the named report, now inside the queue.
+    let failed = try #require(try snapshot.record("T-003"))
+    #expect(failed.errorFile == "refs/taskq/queue:\(Layout.errorsDirectory("T-003"))/20261129_125119_213.md")
+    #expect(failed.lastError == "building: execute-plan exited with code 3: tests failed: 3 of 12 (see test/log.txt)")
+    let report = try repository.git("show", try #require(failed.errorFile))
+    #expect(report.hasPrefix("# Task Failure Report"))
+    #expect(try snapshot.errorReports("T-006") == ["20261129_125131_486.md", "20261129_125135_373.md"])
+    #expect(try snapshot.record("T-006")?.errorFile?.hasSuffix("/20261129_125135_373.md") == true)
+    // The building task has no worker left.
+    #expect(try snapshot.record("T-007")?.isStale(now: Timestamp.nowSeconds()) == true)
+    // What fsck and status think of the result.
+    #expect(try repository.taskqOK("fsck").status == 0)
+    let json = try repository.taskqOK("status", "--json").jsonObjects()
+    #expect(json.count == 7)
+  }
+
+  @Test func importingAgainChangesNothingAndSucceeds() throws {
+    let (repository, root) = try Self.world()
+    try repository.taskqOK("import", "--from", root)
+    let tip = try repository.queueTip()
+    let again = try repository.taskqOK("import", "--from", root)
+    #expect(try repository.queueTip() == tip)
+    #expect(
+      again.stdoutText
+        == "nothing to import from \(root)/queue (7 already in the queue: T-001 T-002 T-003 T-004 T-005 T-006 T-007)\n")
+  }
+
+  @Test func importedTasksGoOnThroughTheirLifecycle() throws {
+    let (repository, root) = try Self.world()
+    try repository.taskqOK("import", "--from", root)
+    try repository.taskqOK("approve", "--id", "T-004")
+    try repository.taskqOK("retry", "--id", "T-003")
+    try repository.taskqOK("cancel", "--id", "T-001")
+    #expect(try repository.taskqOK("recover").stdoutText.contains("T-007"))
+    let snapshot = try repository.store().snapshot()
+    #expect(try snapshot.record("T-004")?.status == .done)
+    #expect(try snapshot.record("T-003")?.status == .todo)
+    #expect(try snapshot.record("T-003")?.attempt == 1)
+    #expect(try snapshot.record("T-007")?.status == .failed)
   }
 }

@@ -240,6 +240,10 @@ import Testing
       let created = try #require(record["created_at"] as? String)
       #expect(Timestamp.parse(created) != nil && created.hasSuffix("+00:00"))
     }
+    // Empty lists print compactly, in every JSON output.
+    #expect(try repository.taskqOK("status", "--json").stdoutText.contains("    \"depends_on\" : [],\n"))
+    #expect(try repository.taskqOK("show", "--id", "T-1", "--json").stdoutText.contains("\"error_reports\" : [],"))
+    #expect(try ScratchRepository().taskqOK("status", "--json").stdoutText == "[]\n")
     // With --id: the single object.
     let one = try repository.taskqOK("status", "--id", "T-2", "--json").jsonObject()
     #expect(one["id"] as? String == "T-2")
@@ -283,6 +287,8 @@ import Testing
     #expect(text.contains("  status       todo\n"))
     #expect(text.contains("  repo         \(repository.path)\n"))
     #expect(text.contains("  priority     4\n"))
+    // The attempt as status counts it (from 1); the JSON keeps the retries (from 0).
+    #expect(text.contains("  attempt      1 (not run yet)\n"))
     #expect(text.contains("---\nImplement feature X\n"))
     #expect(text.hasSuffix("no error reports\n"))
 
@@ -305,7 +311,11 @@ import Testing
     let record = try #require(json["record"] as? [String: Any])
     #expect(record["error_file"] as? String == report)
     #expect(record["status"] as? String == "failed")
+    #expect(record["attempt"] as? Int == 0)
     let failedText = try repository.taskqOK("show", "--id", "T-1").stdoutText
+    #expect(failedText.contains("  attempt      1\n"))
+    let status = try repository.taskqOK("status", "--id", "T-1").stdoutText
+    #expect(status.contains("  attempt 1  "))
     #expect(failedText.contains("error reports (read with 'git show <name>'):\n  \(report)\n"))
   }
 
@@ -461,6 +471,45 @@ import Testing
     #expect(result.status == 0, "\(arguments): \(result.summary)")
     #expect(!result.stdoutText.isEmpty)
     #expect(try repository.queueTip() == nil)
+  }
+
+  @Test func versionBelongsToTheRootAlone() throws {
+    let repository = try ScratchRepository()
+    #expect(try repository.taskqOK("--version").stdoutText == "0.1.0\n")
+    for command in ["add", "status", "run", "approve"] {
+      let help = try repository.taskqOK(command, "-h").stdoutText
+      #expect(!help.contains("--version"), "\(command)")
+      #expect(help.contains("USAGE: git taskq \(command)"), "\(help)")
+      #expect(!help.contains("git-taskq \(command)"), "\(help)")
+    }
+  }
+
+  /// The manual, as `scripts/install.sh` installs it and `git taskq --help` shows it: git's sections in
+  /// git's order, every command, every setting, the real exit statuses, and nothing internal.
+  @Test func theManualHasGitsSectionsAndNothingInternal() throws {
+    let repository = try ScratchRepository()
+    let page = try repository.taskqOK("__manual").stdoutText
+    let sections = page.components(separatedBy: "\n").filter { $0.hasPrefix(".SH ") }
+    #expect(
+      sections == [
+        ".SH NAME", ".SH SYNOPSIS", ".SH DESCRIPTION", ".SH COMMANDS", ".SH OPTIONS", ".SH CONFIGURATION",
+        ".SH EXIT STATUS", ".SH FILES", ".SH SEE ALSO",
+      ])
+    #expect(page.contains("\\fBgit taskq\\fR \\fIcommand\\fR"))
+    #expect(!page.contains("git\\-taskq add") && !page.contains("__complete") && !page.contains("__git"))
+    #expect(!page.contains("__manual"))
+    // --version once, under OPTIONS.
+    #expect(page.components(separatedBy: "\\-\\-version").count == 2)
+    for command in [
+      "add", "edit", "import", "status", "show", "log", "approve", "cancel", "retry", "remove", "run",
+      "review", "cleanup", "recover", "sync", "fsck", "config",
+    ] {
+      #expect(page.contains(".SS \"git taskq \(command)\""), "\(command)")
+    }
+    for key in SettingKey.all { #expect(page.contains("\\fB\(key.name)\\fR"), "\(key.name)") }
+    let exit = try #require(
+      page.components(separatedBy: ".SH EXIT STATUS\n").last?.components(separatedBy: ".SH ").first)
+    for code in ["0", "1", "64", "128", "130"] { #expect(exit.contains(".B \(code)\n"), "\(code)") }
   }
 
   @Test func theCommitterFallsBackToGitTaskqWithoutAnIdentity() throws {

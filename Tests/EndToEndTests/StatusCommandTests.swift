@@ -72,7 +72,76 @@ import Testing
     try repository.store().cancel("T-1")
     let result = try repository.taskqOK("status", "--id", "T-2", environment: Self.plain)
     #expect(result.stdoutText.hasPrefix("todo (1)\n  T-2 "))
-    #expect(result.stdoutText.contains("blocked by T-1 (cancelled or removed)"))
+    #expect(result.stdoutText.contains("blocked by T-1 (cancelled)"))
+  }
+
+  /// The note of a todo task T-2 that depends on T-1, for each state T-1 can be in.
+  static let dependencyNotes: [(TaskStatus?, String?)] = [
+    (.todo, "waiting on T-1 (todo)"), (.planning, "waiting on T-1 (planning)"),
+    (.building, "waiting on T-1 (building)"), (.review, "waiting on T-1 (review)"),
+    (.failed, "waiting on T-1 (failed)"), (.done, nil), (.cancelled, "blocked by T-1 (cancelled)"),
+    (nil, "blocked by T-1 (removed)"),
+  ]
+
+  /// `status` and `status --id` say the same of every dependency state (one function decides it).
+  @Test(arguments: dependencyNotes)
+  func statusAndStatusIDAgreeOnDependencies(state: TaskStatus?, note: String?) throws {
+    let repository = try ScratchRepository()
+    let store = try repository.store()
+    try repository.addTask("T-1", store: store)
+    try repository.addTask("T-2", dependsOn: ["T-1"], store: store)
+    if let state {
+      try repository.drive("T-1", to: state, store: store)
+    } else {
+      // A dependency that is gone (removed on another machine before this one synced).
+      try store.update { tx in
+        tx.removeTask("T-1")
+        tx.operation = Operation(kind: "remove", task: "T-1", from: .todo, to: nil, worker: tx.worker)
+      }
+    }
+    let all = try repository.taskqOK("status", environment: Self.plain).stdoutText
+    let one = try repository.taskqOK("status", "--id", "T-2", environment: Self.plain).stdoutText
+    let lineOfT2 = { (text: String) in text.components(separatedBy: "\n").first { $0.hasPrefix("  T-2 ") } ?? "" }
+    for line in [lineOfT2(all), lineOfT2(one)] {
+      if let note {
+        #expect(line.hasSuffix(note), "\(line)")
+      } else {
+        #expect(!line.contains("waiting") && !line.contains("blocked"), "\(line)")
+      }
+    }
+  }
+
+  @Test func finishedGroupsShowTheMostRecentFiveUnlessAll() throws {
+    let repository = try ScratchRepository()
+    let store = try repository.store()
+    for index in 1...8 {
+      try repository.addTask("C-\(index)", body: "# Dropped \(index)\n\nbody", store: store)
+      try store.cancel("C-\(index)")
+    }
+    let text = try repository.taskqOK("status", environment: Self.plain).stdoutText
+    let lines = text.components(separatedBy: "\n").filter { !$0.isEmpty }
+    #expect(lines.first == "cancelled (8)")
+    #expect(lines.count == 1 + 5 + 1, "\(text)")
+    #expect(lines.last == "  … 3 more cancelled (git taskq status --all)")
+    // The title: the first line of the body, without its heading marks.
+    #expect(lines[1].hasSuffix("Dropped 8") || lines[1].contains("Dropped 8 "), "\(lines[1])")
+    let all = try repository.taskqOK("status", "--all", environment: Self.plain).stdoutText
+    #expect(all.components(separatedBy: "\n").filter { $0.hasPrefix("  C-") }.count == 8)
+    #expect(!all.contains("more cancelled"))
+  }
+
+  /// A queue of thousands stays readable, and `status` reads a bounded number of task files for titles.
+  @Test func aLongGroupShowsItsFirstFiftyUnlessAll() throws {
+    let repository = try ScratchRepository()
+    let store = try repository.store()
+    for index in 1...55 { try repository.addTask(String(format: "T-%02d", index), store: store) }
+    let text = try repository.taskqOK("status", environment: Self.plain).stdoutText
+    let rows = text.components(separatedBy: "\n").filter { $0.hasPrefix("  ") }
+    #expect(rows.count == 51)
+    #expect(rows.dropLast().last?.hasPrefix("  T-50 ") == true)
+    #expect(rows.last == "  … 5 more todo (git taskq status --all)")
+    let all = try repository.taskqOK("status", "--all", environment: Self.plain).stdoutText
+    #expect(all.components(separatedBy: "\n").filter { $0.hasPrefix("  T-") }.count == 55)
   }
 
   @Test func emptyQueueSaysHowToAdd() throws {
@@ -151,7 +220,7 @@ import Testing
     #expect(text.contains("\u{1B}[1;32mreview (1)\u{1B}[m"))
     #expect(text.contains("\u{1B}[1;31mfailed (1)\u{1B}[m"))
     #expect(text.contains("\u{1B}[31merror: opencode run --command make-plan: exit status 1\u{1B}[m"))
-    #expect(text.contains("\u{1B}[33mwaiting on T-1\u{1B}[m"))
+    #expect(text.contains("\u{1B}[33mwaiting on T-1 (todo)\u{1B}[m"))
     // Without the escapes it is the plain text (ages may have ticked between the two runs).
     func normalized(_ text: String) -> String {
       text.replacingOccurrences(of: "\u{1B}\\[[0-9;]*m", with: "", options: .regularExpression)

@@ -1,24 +1,53 @@
 import Foundation
 import TaskQueue
 
+/// What a board shows at one moment: the tasks at work and what this run has finished.
+public struct RunBoardState: Sendable {
+  /// Tasks at work, by id: their stage and how long they have been in it (seconds).
+  public var active: [(id: String, stage: String, seconds: Int)]
+  /// The tasks this run finished, in order.
+  public var outcomes: [(id: String, outcome: Outcome)]
+}
+
+/// Draws the live board of a `run` on a terminal (the executable's `RunBoard`): the drawing, its colours
+/// and its escape sequences live there, not here.
+///
+/// Every call is made with the events' lock held, so calls never overlap.
+public protocol RunDisplay: AnyObject, Sendable {
+  /// Replaces the board on the screen with `state`.
+  func draw(_ state: RunBoardState)
+  /// Removes the board from the screen, so that a line can be printed where it was.
+  func clear()
+  /// Prints one line above the board (a finished task, a warning).
+  func print(_ line: String)
+  /// The run is over: remove the board and give the terminal back as it was.
+  func finish()
+}
+
 /// Progress of a `run`, as it happens.
 ///
-/// On a terminal: a board on stderr with one line per active task (id, stage, elapsed), redrawn every second,
-/// and each transition printed once above it. In a pipe, or with `--json`, one line per event on stdout.
+/// With a display (a terminal): the board shows one line per active task, redrawn every second, and the
+/// lines that matter (a task that finished, a warning) are printed once above it. In a pipe, or with
+/// `--json`, one line per event on stdout. Queue data in the lines is shown with its control characters
+/// visible (``TerminalText``).
 public final class RunEvents: @unchecked Sendable {
   public enum Mode: Sendable { case board, lines, json }
 
   public let mode: Mode
+  private let display: (any RunDisplay)?
   private let lock = NSLock()
   private var active: [String: (stage: String, since: Double)] = [:]
-  private var drawnLines = 0
   private var outcomes: [(String, Outcome)] = []
   private var ticker: Thread?
   private var stopped = false
 
-  public init(mode: Mode) {
-    self.mode = mode
-    if mode == .board {
+  /// - Parameters:
+  ///   - mode: `.board` draws through `display` (and falls back to `.lines` without one).
+  ///   - display: the board's drawing.
+  public init(mode: Mode, display: (any RunDisplay)? = nil) {
+    self.mode = mode == .board && display == nil ? .lines : mode
+    self.display = display
+    if self.mode == .board {
       let thread = Thread { [weak self] in
         while let self, !self.isStopped {
           Thread.sleep(forTimeInterval: 1)
@@ -52,10 +81,13 @@ public final class RunEvents: @unchecked Sendable {
           write(String(decoding: data, as: UTF8.self) + "\n", to: 1)
         }
       case .lines:
-        write("\(time) \(line(id, what, from, to))\n", to: 1)
+        write("\(time) \(TerminalText.line(line(id, what, from, to)))\n", to: 1)
       case .board:
-        clearBoard()
-        write("\(time) \(line(id, what, from, to))\n", to: 2)
+        // The board shows each task's stage; above it go only the moves that end a task's part in this
+        // run (review, failed, cancelled), so a task takes one line there, not one per stage.
+        if let to, to != from, !to.isActive, to != .todo {
+          display?.print("\(time) \(TerminalText.line(line(id, what, from, to)))")
+        }
         redraw()
       }
     }
@@ -66,23 +98,31 @@ public final class RunEvents: @unchecked Sendable {
     lock.withLock {
       active[id] = nil
       outcomes.append((id, outcome))
+      if mode == .board, [.cancelled, .interrupted].contains(outcome) || outcome.label == "lost" {
+        let time = String(Timestamp.iso(Timestamp.nowSeconds()).dropFirst(11).prefix(8))
+        display?.print("\(time) \(TerminalText.line(id)): \(outcome.label)")
+      }
+      redraw()
     }
   }
 
   /// A line for the operator (warnings, recovery), on stderr.
   public func note(_ text: String) {
     lock.withLock {
-      if mode == .board { clearBoard() }
-      write(text + "\n", to: 2)
-      if mode == .board { redraw() }
+      if mode == .board, let display {
+        display.print(TerminalText.line(text))
+        redraw()
+      } else {
+        write(TerminalText.line(text) + "\n", to: 2)
+      }
     }
   }
 
   /// Stops the board and returns the outcomes in the order they happened.
   public func stop() -> [(String, Outcome)] {
     lock.withLock {
+      if !stopped, mode == .board { display?.finish() }
       stopped = true
-      if mode == .board { clearBoard() }
       return outcomes
     }
   }
@@ -92,21 +132,13 @@ public final class RunEvents: @unchecked Sendable {
     return "\(id): \(what)"
   }
 
-  private func clearBoard() {
-    guard drawnLines > 0 else { return }
-    write(String(repeating: "\u{1B}[1A\u{1B}[2K", count: drawnLines) + "\r", to: 2)
-    drawnLines = 0
-  }
-
   private func redraw() {
-    guard mode == .board, !stopped else { return }
-    clearBoard()
+    guard mode == .board, !stopped, let display else { return }
     let now = Self.now()
-    let lines = active.sorted { $0.key < $1.key }.map { id, entry in
-      "  ▸ \(id)  \(entry.stage)  \(Timestamp.age(Int(now - entry.since)))"
+    let tasks = active.sorted { $0.key < $1.key }.map {
+      (id: $0.key, stage: $0.value.stage, seconds: Int(now - $0.value.since))
     }
-    if !lines.isEmpty { write(lines.joined(separator: "\n") + "\n", to: 2) }
-    drawnLines = lines.count
+    display.draw(RunBoardState(active: tasks, outcomes: outcomes.map { (id: $0.0, outcome: $0.1) }))
   }
 
   private func write(_ text: String, to fd: Int32) {

@@ -8,6 +8,16 @@ public struct SettingKey: Sendable, Hashable {
   public var defaultValue: String
   public var summary: String
 
+  /// `taskq.maxParallel` → `--max-parallel`: the command-line option that sets it, for errors.
+  public var optionName: String {
+    var out = "--"
+    for ch in name.dropFirst("taskq.".count) {
+      if ch.isUppercase { out += "-" }
+      out += ch.lowercased()
+    }
+    return out
+  }
+
   /// `taskq.reposRoot` → `TASKQ_REPOS_ROOT`.
   public var environmentName: String {
     var out = "TASKQ_"
@@ -158,7 +168,7 @@ public struct Settings {
   /// `taskq.maxParallel (from environment TASKQ_MAX_PARALLEL)`, for errors.
   public func describe(_ key: SettingKey) -> String {
     switch origin(key) {
-    case .flag: "the command line option"
+    case .flag: key.optionName
     case .environment(let name): name
     default: key.name
     }

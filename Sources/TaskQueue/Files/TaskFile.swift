@@ -90,6 +90,23 @@ public struct TaskFile: Equatable, Sendable {
     return file
   }
 
+  /// A YAML error in one clause with one position, counted in the task file (the frontmatter starts on
+  /// line 2): `did not find expected ',' or ']' at line 3, column 1 (while parsing a flow sequence)`.
+  static func describe(_ error: any Error) -> String {
+    func at(_ mark: Mark) -> String { "at line \(mark.line + 1), column \(mark.column)" }
+    switch error {
+    case YamlError.scanner(let context, let problem, let mark, _),
+      YamlError.parser(let context, let problem, let mark, _),
+      YamlError.composer(let context, let problem, let mark, _):
+      let during = context.map { " (\($0.text))" } ?? ""
+      return "\(problem) \(at(mark))\(during)"
+    case YamlError.duplicatedKeysInMapping(let duplicates, let context):
+      return "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) \(at(context.mark))"
+    default:
+      return "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+    }
+  }
+
   private mutating func readFrontmatter(_ yaml: String, path: String) throws {
     // Yams hashes every mapping key to find duplicates, so an alias bomb used as a key ("billion laughs")
     // would take exponential time before we see a single node: refuse aliases before composing.
@@ -101,8 +118,7 @@ public struct TaskFile: Equatable, Sendable {
     do {
       node = try Yams.compose(yaml: yaml)
     } catch {
-      let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-      throw QueueError.taskFile(path: path, problem: "malformed YAML frontmatter: \(reason)")
+      throw QueueError.taskFile(path: path, problem: "malformed YAML frontmatter: \(Self.describe(error))")
     }
     guard let node else { return }
     guard let mapping = node.mapping else {

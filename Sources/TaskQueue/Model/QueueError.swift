@@ -92,18 +92,9 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
 
   public var errorDescription: String? { description }
 
-  /// `text` with control characters and newlines escaped, so one error stays one line.
-  static func oneLine(_ text: String) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars {
-      if scalar.value < 0x20 || scalar.value == 0x7f {
-        out += "\\u{\(String(scalar.value, radix: 16))}"
-      } else {
-        out.unicodeScalars.append(scalar)
-      }
-    }
-    return out
-  }
+  /// `text` with control characters and newlines escaped, so one error stays one line (see
+  /// ``TerminalText/line(_:)``).
+  static func oneLine(_ text: String) -> String { TerminalText.line(text) }
 
   /// ``oneLine(_:)``, shortened to 80 characters (for ids and values quoted inside a longer message).
   public static func printable(_ text: String) -> String {

@@ -138,6 +138,7 @@ public struct PythonQueue: Sendable {
   /// that starts with "error:", else the first line that is not a heading.
   public static func summary(ofReport text: String) -> String? {
     let lines = text.components(separatedBy: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    if let failure = failureDetails(lines) { return failure }
     func clean(_ line: String) -> String {
       var out = line
       for prefix in ["- ", "* ", "> "] where out.hasPrefix(prefix) { out.removeFirst(prefix.count) }
@@ -159,6 +160,36 @@ public struct PythonQueue: Sendable {
       return clean(String(clean(line).dropFirst("error:".count)))
     }
     return lines.first { !$0.isEmpty && !$0.hasPrefix("#") && !$0.hasPrefix("|") }.map(clean)
+  }
+
+  /// The line of a report the Python tool wrote (`# Task Failure Report`, with `**Stage**:`,
+  /// `**Command**:` and `**Exit Code**:` under "Failure Details", then the streams in fenced blocks):
+  /// `building: execute-plan exited with code 3: tests failed: 3 of 12`, the last part being the last
+  /// line of its standard error.
+  static func failureDetails(_ lines: [String]) -> String? {
+    guard lines.first == "# Task Failure Report" else { return nil }
+    func field(_ name: String) -> String? {
+      lines.first { $0.hasPrefix("**\(name)**:") }.map {
+        String($0.dropFirst(name.count + 5)).replacingOccurrences(of: "`", with: "")
+          .trimmingCharacters(in: .whitespaces)
+      }
+    }
+    guard let stage = field("Stage"), !stage.isEmpty else { return nil }
+    var summary = stage
+    if let command = field("Command"), !command.isEmpty { summary += ": \(command)" }
+    if let code = field("Exit Code"), !code.isEmpty { summary += " exited with code \(code)" }
+    if let heading = lines.firstIndex(of: "### Standard Error"),
+      let fence = lines[(heading + 1)...].firstIndex(where: { !$0.isEmpty }), lines[fence].hasPrefix("```")
+    {
+      let block = lines[(fence + 1)...].prefix { !$0.hasPrefix("```") }
+      if var last = block.last(where: { !$0.isEmpty }) {
+        if last.lowercased().hasPrefix("error:") {
+          last = String(last.dropFirst(6)).trimmingCharacters(in: .whitespaces)
+        }
+        summary += ": \(last)"
+      }
+    }
+    return summary.count > 200 ? String(summary.prefix(197)) + "..." : summary
   }
 
   /// One line of `tasks.jsonl`, checked.
@@ -190,13 +221,17 @@ public struct PythonQueue: Sendable {
     struct Line {
       let object: [String: JSONValue]
 
+      /// A string field; the Python tool writes `""` for a field it has not set, which reads as absent.
       func string(_ key: String, required: Bool = false) throws -> String? {
         switch object[key] {
         case nil, .null?:
           if required { throw LineProblem("'\(key)' is missing") }
           return nil
         case .string(let value)?:
-          if required && value.isEmpty { throw LineProblem("'\(key)' is empty") }
+          if value.isEmpty {
+            if required { throw LineProblem("'\(key)' is empty") }
+            return nil
+          }
           return value
         default:
           throw LineProblem("'\(key)' is not a string")
@@ -213,6 +248,18 @@ public struct PythonQueue: Sendable {
       }
     }
 
+    /// A time as the Python tool wrote it, in the form records keep: `created_at` has a UTC offset
+    /// (`datetime.now(timezone.utc)`), `updated_at` has none (`datetime.utcnow()`, so UTC): it gets
+    /// `+00:00`, with every digit kept.
+    static func timestamp(_ key: String, _ text: String) throws -> String {
+      guard Timestamp.parse(text) != nil else {
+        throw LineProblem("'\(key)' is not an ISO-8601 time: '\(QueueError.printable(text))'")
+      }
+      let tail = text.utf8.dropFirst(19)
+      let hasOffset = tail.contains(UInt8(ascii: "+")) || tail.contains(UInt8(ascii: "-")) || text.hasSuffix("Z")
+      return hasOffset ? text : text + "+00:00"
+    }
+
     /// The fields after the id.
     private static func fields(id: String, _ line: Line) throws -> Fields {
       let statusText = try line.string("status", required: true) ?? ""
@@ -223,22 +270,19 @@ public struct PythonQueue: Sendable {
       }
       let repo = try line.string("repo", required: true) ?? ""
       let base = try line.string("base", required: true) ?? ""
-      let created = try line.string("created_at", required: true) ?? ""
-      guard Timestamp.parse(created) != nil else {
-        throw LineProblem("'created_at' is not an ISO-8601 time: '\(QueueError.printable(created))'")
-      }
-      let updated = try line.string("updated_at") ?? created
-      guard Timestamp.parse(updated) != nil else {
-        throw LineProblem("'updated_at' is not an ISO-8601 time: '\(QueueError.printable(updated))'")
-      }
+      let created = try timestamp("created_at", line.string("created_at", required: true) ?? "")
+      let updated = try line.string("updated_at").map { try timestamp("updated_at", $0) } ?? created
       let branch = try line.string("branch") ?? "task/\(id)"
       guard Repository.isValidBranchName(branch) else {
         throw LineProblem("invalid branch '\(QueueError.printable(branch))'")
       }
       let attempt = try line.integer("attempt") ?? 0
-      let port = try line.integer("port")
-      guard attempt >= 0, port.map({ (1...65535).contains($0) }) ?? true else {
-        throw LineProblem("'attempt' or 'port' is out of range")
+      guard attempt >= 0 else { throw LineProblem("'attempt' is \(attempt); it must be 0 or more") }
+      // The Python tool writes `"port": 0` for a task that never had a container.
+      var port = try line.integer("port")
+      if port == 0 { port = nil }
+      if let port, !(1...65535).contains(port) {
+        throw LineProblem("'port' is \(port); it must be between 1 and 65535 (or 0 for none)")
       }
       var record = TaskRecord(
         id: id, repo: repo, base: base, branch: branch, taskFile: "", status: status,

@@ -101,11 +101,32 @@ extension GitTaskq {
       		__gitcomp_nl "$(__git_remotes)" "" "${cur#*=}"
       		return ;;
       	esac
+      	if [ -z "$out" ]; then
+      		# Nothing is valid here (no failed task for 'retry --id'): offer nothing, not git's fallback
+      		# to file names.
+      		compopt +o bashdefault +o default 2>/dev/null
+      		COMPREPLY=()
+      		return
+      	fi
       	local IFS=$'\n'
       	COMPREPLY=($out)
       }
 
       """#
+  }
+}
+
+/// The ids `--id` takes, for argument-parser's own scripts (zsh, fish and bash for `git-taskq`), which call
+/// `git-taskq ---completion …` with the words of the command line: the same ids, by state, as
+/// `git taskq <TAB>` offers through ``Completer``.
+enum TaskIDCompletion {
+  @Sendable static func complete(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
+    let command = words.first { Completer.idStatuses[$0] != nil || ["status", "log", "show"].contains($0) } ?? ""
+    guard let repository = try? Repository.discover(),
+      let records = try? QueueStore(repository: repository).snapshot().records()
+    else { return [] }
+    let wanted = Completer.idStatuses[command]
+    return records.filter { wanted?.contains($0.status) ?? true }.map(\.id).filter { $0.hasPrefix(prefix) }
   }
 }
 

@@ -63,11 +63,11 @@ extension GitTaskq {
       }
       let damaged = findings.contains { $0.severity == .error }
       if json {
-        print(try Console.json(Output(ok: !damaged, findings: findings)))
+        Console.printJSON(try Console.json(Output(ok: !damaged, findings: findings)))
       } else if findings.isEmpty {
         print("ok: \(records.count) task(s), no problems found")
       } else {
-        for finding in findings { print(finding) }
+        for finding in findings { Console.out(TerminalText.line("\(finding)")) }
       }
       if damaged { throw ExitCode(1) }
     }

@@ -23,8 +23,14 @@ extension GitTaskq {
         taskq recover' moves it to failed, and 'git taskq retry' runs it again. The files under queue/ \
         are not changed.
 
+        The Python tool's own values are taken as it writes them: "port": 0 and empty strings mean \
+        unset, error_file may be an absolute path (its file name is matched under errors/), an \
+        updated_at without a UTC offset is UTC (it gets +00:00), fields of its own \
+        (opencode_attempt_dir, …) are ignored, and branches are kept as written (task/t-001).
+
         Exit status: 0 when the queue holds every task that could be read (lines left out are \
-        warnings); 1 when nothing could be read (no tasks.jsonl) or the import was refused.
+        warnings); 1 when nothing could be read (no tasks.jsonl, or every line was left out) or the \
+        import was refused.
 
         Examples:
           git taskq import
@@ -55,17 +61,26 @@ extension GitTaskq {
             + Self.present(report))
         for status in TaskStatus.displayOrder {
           let ids = report.imported.filter { $0.status == status }.map(\.id)
-          if !ids.isEmpty { print("  \(status.rawValue) (\(ids.count)): \(ids.joined(separator: " "))") }
+          if !ids.isEmpty { print("  \(status.rawValue) (\(ids.count)): \(Self.list(ids))") }
         }
       }
       if !queue.problems.isEmpty {
         Console.error("warning: \(queue.problems.count) line(s) or file(s) were left out; fix them and import again")
+        if queue.tasks.isEmpty {
+          Console.error("error: no task could be read from \(queue.directory)/tasks.jsonl (see the warnings above)")
+          throw ExitCode(1)
+        }
       }
     }
 
     static func present(_ report: ImportReport) -> String {
       report.alreadyPresent.isEmpty
-        ? "" : " (\(report.alreadyPresent.count) already in the queue: \(report.alreadyPresent.joined(separator: " ")))"
+        ? "" : " (\(report.alreadyPresent.count) already in the queue: \(Self.list(report.alreadyPresent)))"
+    }
+
+    /// At most 10 ids, then how many more: an import of thousands stays readable.
+    static func list(_ ids: [String]) -> String {
+      ids.prefix(10).joined(separator: " ") + (ids.count > 10 ? " … and \(ids.count - 10) more" : "")
     }
   }
 }

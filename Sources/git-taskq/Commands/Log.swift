@@ -19,7 +19,8 @@ extension GitTaskq {
           git taskq log --json -n 20
         """)
 
-    @Option(help: ArgumentHelp("Only this task's history.", valueName: "ID"))
+    @Option(
+      help: ArgumentHelp("Only this task's history.", valueName: "ID"), completion: .custom(TaskIDCompletion.complete))
     var id: String?
 
     @Option(
@@ -70,13 +71,17 @@ extension GitTaskq {
             from: h.operation.from?.rawValue, to: h.operation.to?.rawValue, worker: h.operation.worker,
             subject: h.subject)
         }
-        print(try Console.json(entries))
+        Console.printJSON(try Console.json(entries))
         return
       }
+      guard !history.isEmpty else { return }
+      var lines: [String] = []
       for h in history {
         let time = Timestamp.iso(h.time).prefix(19).replacingOccurrences(of: "T", with: " ")
-        print("\(h.commit.hex.prefix(9))  \(time)  \(h.subject)  [\(h.operation.worker)]")
+        let subject = TerminalText.line(h.subject)
+        lines.append("\(h.commit.hex.prefix(9))  \(time)  \(subject)  [\(TerminalText.line(h.operation.worker))]")
       }
+      Pager.print(lines.joined(separator: "\n"), configuration: try? context.repository.configuration())
     }
   }
 }

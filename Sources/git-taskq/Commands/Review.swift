@@ -69,12 +69,12 @@ extension GitTaskq {
       let secretFile = try ServerSecrets(commonDirectory: context.repository.commonDirectory).path(for: record.id)
       if let password { environment["OPENCODE_SERVER_PASSWORD"] = password }
       if print {
-        Swift.print("url: \(url)")
+        Console.out("url: \(url)")
         let passwordPart = password == nil ? "" : "OPENCODE_SERVER_PASSWORD=$(cat \(shellQuote(secretFile))) "
-        Swift.print(
+        Console.out(
           "command: cd \(shellQuote(worktree)) && \(passwordPart)OPENCODE_HOST=\(url) OPENCODE_SKIP_START=true \(settings.reviewProgram)"
         )
-        if password != nil { Swift.print("user: opencode  password: in \(secretFile) (this machine only)") }
+        if password != nil { Console.out("user: opencode  password: in \(secretFile) (this machine only)") }
         return
       }
       guard let program = ProcessRunner.resolve(settings.reviewProgram) else {

@@ -121,7 +121,17 @@ extension GitTaskq {
           expected: "an agent program on PATH (install opencode, or set taskq.agentProgram)")
       }
       let mode: RunEvents.Mode = json ? .json : (Output.isTerminal(2) && Output.isTerminal(1) ? .board : .lines)
-      let events = RunEvents(mode: mode)
+      let board =
+        mode == .board
+        ? RunBoard(
+          colored: ColorChoice.resolve(
+            flag: nil, configuration: try? context.repository.configuration(), isTerminal: Output.isTerminal(2)),
+          pollSeconds: poll, queued: RunBoard.todoCount) : nil
+      let events = RunEvents(mode: mode, display: board)
+      if mode == .lines, let poll {
+        // Without the board, say once that an idle run is waiting, not stuck.
+        Console.error("polling for tasks every \(Status.formatSeconds(poll)) (Ctrl-C to stop)")
+      }
       let configuredRemote = context.settings.string(.remote)
       let remote = self.remote ?? (configuredRemote.isEmpty ? nil : configuredRemote)
       let options = RunOptions(
@@ -154,28 +164,10 @@ extension GitTaskq {
           Console.error("warning: the last transitions are not published yet: \(error) (run 'git taskq sync')")
         }
       }
-      if !json { Output.write(Self.summary(outcomes), to: 1) }
+      if !json { Output.write(RunSummary.text(outcomes, records: try? context.store.snapshot().records()), to: 1) }
       if Interrupts.isRequested { throw ExitCode(130) }
       // A task the user cancelled is not a failure of the run.
       if outcomes.contains(where: { $0.1 != .review && $0.1 != .cancelled }) { throw ExitCode(1) }
-    }
-
-    /// One line per outcome: `review (2): T-001 T-002`.
-    static func summary(_ outcomes: [(String, Outcome)]) -> String {
-      if outcomes.isEmpty { return "nothing to run (no todo task whose dependencies are done)\n" }
-      var lines: [String] = []
-      for label in ["review", "failed", "interrupted", "cancelled", "lost"] {
-        let ids = outcomes.filter { $0.1.label == label }.map(\.0)
-        guard !ids.isEmpty else { continue }
-        var line = "\(label) (\(ids.count)): \(ids.joined(separator: " "))"
-        switch label {
-        case "review": line += "  — next: git taskq review --id \(ids[0])"
-        case "failed", "interrupted": line += "  — see: git taskq show --id \(ids[0])"
-        default: break
-        }
-        lines.append(line)
-      }
-      return lines.joined(separator: "\n") + "\n"
     }
   }
 }

@@ -44,21 +44,24 @@ extension GitTaskq {
         Layout.revisionPath(Layout.errorsDirectory(task.id) + "/" + $0)
       }
       if json {
-        print(try Console.json(Output(record: record, taskFile: file, errorReports: reports)))
+        Console.printJSON(try Console.json(Output(record: record, taskFile: file, errorReports: reports)))
         return
       }
       var lines = ["task \(record.id)"]
       let fields: [(String, String?)] = [
         ("status", record.status.rawValue), ("repo", record.repo), ("base", record.base),
         ("branch", record.branch), ("worktree", record.worktreePath), ("container", record.container),
-        ("port", record.port.map(String.init)), ("session", record.sessionID), ("attempt", String(record.attempt)),
+        ("port", record.port.map(String.init)), ("session", record.sessionID),
+        ("attempt", StatusView.attemptText(record)),
         ("priority", record.priority == 0 ? nil : String(record.priority)),
         ("depends on", record.dependsOn.isEmpty ? nil : record.dependsOn.joined(separator: ", ")),
         ("worker", record.worker), ("lease until", record.leaseExpiresAt), ("created", record.createdAt),
         ("updated", record.updatedAt), ("task file", record.taskFile), ("last error", record.lastError),
       ]
       for (name, value) in fields {
-        if let value { lines.append("  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(value)") }
+        if let value {
+          lines.append("  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(TerminalText.line(value))")
+        }
       }
       lines.append("")
       lines.append(file.trimmingCharacters(in: .newlines))
@@ -69,7 +72,8 @@ extension GitTaskq {
         lines.append("error reports (read with 'git show <name>'):")
         lines.append(contentsOf: reports.map { "  \($0)" })
       }
-      print(lines.joined(separator: "\n"))
+      Pager.print(
+        TerminalText.block(lines.joined(separator: "\n")), configuration: try? context.repository.configuration())
     }
   }
 }

@@ -38,11 +38,14 @@ extension GitTaskq {
           git taskq status --json | jq '.[] | select(.status=="review")'
         """)
 
-    @Option(help: ArgumentHelp("Show only this task.", valueName: "ID"))
+    @Option(help: ArgumentHelp("Show only this task.", valueName: "ID"), completion: .custom(TaskIDCompletion.complete))
     var id: String?
 
     @Flag(help: "Print JSON (see docs/json.md).")
     var json = false
+
+    @Flag(help: "Show every task (by default at most 50 per group, and the 5 most recent done and cancelled).")
+    var all = false
 
     @Option(
       name: .customLong("color"),
@@ -81,9 +84,9 @@ extension GitTaskq {
         let snapshot = try context.store.snapshot()
         if let id {
           guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
-          print(RecordJSON.object(record))
+          Console.printJSON(RecordJSON.object(record))
         } else {
-          print(RecordJSON.array(try snapshot.records()))
+          Console.printJSON(RecordJSON.array(try snapshot.records()))
         }
         return
       }
@@ -91,24 +94,38 @@ extension GitTaskq {
         flag: noColor ? .never : color, configuration: try? context.repository.configuration(),
         isTerminal: Output.isTerminal(1))
       guard let watchValue else {
-        print(try screen(context, colored: colored, now: Timestamp.nowSeconds()))
+        let width = Output.isTerminal(1) ? TerminalSize.current().columns : nil
+        let text = try screen(
+          context, colored: colored, now: Timestamp.nowSeconds(), layout: StatusView.Layout(width: width, all: all))
+        Pager.print(text, configuration: try? context.repository.configuration())
         return
       }
       try await watch(context, every: watchValue < 0 ? Self.defaultWatchInterval : watchValue, colored: colored)
     }
 
     /// The text of one `status`: the remote line, then the groups (or why there are none).
-    func screen(_ context: CommandContext, colored: Bool, now: Int) throws -> String {
+    func screen(_ context: CommandContext, colored: Bool, now: Int, layout: StatusView.Layout) throws -> String {
       let snapshot = try context.store.snapshot()
       let view = StatusView(colored: colored, now: now)
+      // The title of a task: the first line of its task file's body, read only for the rows shown.
+      let title: (String) -> String? = { id in (try? snapshot.taskFile(id)).flatMap { $0 }.flatMap(StatusView.title) }
       if let id {
         guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
-        return view.render([record])
+        // Its dependencies are looked up in the whole queue, as for the full view.
+        var lookup: [String: TaskRecord] = [:]
+        for dependency in record.dependsOn { lookup[dependency] = try snapshot.record(dependency) }
+        return view.render([record], lookup: lookup, layout: layout, title: title)
       }
       let records = try snapshot.records()
       var lines: [String] = []
-      if let line = Self.remoteLine(context) { lines.append(view.paint(line, .yellow)) }
-      lines.append(records.isEmpty ? "no tasks (add one with 'git taskq add')" : view.render(records))
+      var layout = layout
+      if let line = Self.remoteLine(context) {
+        lines.append(StatusView.fit(view.paint(line, .yellow), to: layout.width))
+        layout.rows = layout.rows.map { $0 - 1 }
+      }
+      lines.append(
+        records.isEmpty
+          ? "no tasks (add one with 'git taskq add')" : view.render(records, layout: layout, title: title))
       return lines.joined(separator: "\n")
     }
 
@@ -124,18 +141,21 @@ extension GitTaskq {
         let now = Timestamp.nowSeconds()
         let clock = String(Timestamp.iso(now).dropFirst(11).prefix(8)) + " UTC"
         var body: String
+        let size = terminal ? TerminalSize.current() : nil
         do {
-          body = try screen(context, colored: colored, now: now)
+          // The header and its blank line take two rows (and one is kept free, as watch(1) does); long groups collapse to fit the rest.
+          body = try screen(
+            context, colored: colored, now: now,
+            layout: StatusView.Layout(width: size?.columns, rows: size.map { $0.rows - 3 }, all: all))
         } catch {
           // A frame that cannot be read (the task was removed, a writer holds the lock) says so and the
           // watch goes on: the next frame may succeed.
           let text = (error as? any LocalizedError)?.errorDescription ?? "\(error)"
-          body = StatusView(colored: colored, now: now).paint("error: \(text)", .red)
+          body = StatusView(colored: colored, now: now).paint("error: \(TerminalText.line(text))", .red)
         }
         let top = StatusView(colored: colored, now: now).paint("\(header)    \(clock)    (Ctrl-C to stop)", .dim)
         var lines = [top, ""] + body.components(separatedBy: "\n")
-        if terminal {
-          let size = TerminalSize.current()
+        if let size {
           if lines.count > size.rows - 1 {
             lines = Array(lines.prefix(max(1, size.rows - 2))) + ["…"]
           }
@@ -345,32 +365,81 @@ struct StatusView {
     return "\u{1B}[\(style.rawValue)m\(text)\u{1B}[m"
   }
 
-  func render(_ records: [TaskRecord]) -> String {
-    let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    let groups = TaskStatus.displayOrder.map { status in
-      (status, Self.sortedForDisplay(records.filter { $0.status == status }))
+  /// How much of the queue a screen shows.
+  struct Layout {
+    /// The terminal's width: every line is cut to it (with `…`); `nil` (a pipe) keeps lines whole.
+    var width: Int?
+    /// The rows a `--watch` frame has for the groups: long groups are collapsed to fit.
+    var rows: Int?
+    /// `--all`: no group is collapsed (except to fit `rows`).
+    var all = false
+    /// The width from which a terminal shows the repo@base and branch columns.
+    static let wideColumns = 120
+    /// How many of the most recent done and cancelled tasks a screen shows without `--all`.
+    static let finishedShown = 5
+    /// How many tasks any other group shows without `--all` (the first in claim order): a queue of
+    /// thousands stays readable, and `status` reads the titles of a bounded number of tasks.
+    static let groupShown = 50
+  }
+
+  /// The groups of `records`; dependencies are looked up among `records` and in `lookup` (which
+  /// `status --id` fills with the shown task's dependencies); `title` gives the first line of a task.
+  func render(
+    _ records: [TaskRecord], lookup: [String: TaskRecord] = [:], layout: Layout = Layout(),
+    title: (String) -> String? = { _ in nil }
+  ) -> String {
+    let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }).merging(lookup) { a, _ in a }
+    let allGroups = TaskStatus.displayOrder.map { status in
+      (status, Self.sortedForDisplay(records.filter { $0.status == status }, status: status))
     }.filter { !$0.1.isEmpty }
+    let shown = Self.collapse(allGroups, layout: layout)
     // `lastPathComponent` once per repository, not once per task.
     var repoNames: [String: String] = [:]
     for repo in Set(records.map(\.repo)) { repoNames[repo] = (repo as NSString).lastPathComponent }
-    let rows = groups.flatMap(\.1).map { row(for: $0, byID: byID, repoName: repoNames[$0.repo] ?? $0.repo) }
+    let rows = shown.flatMap(\.tasks).map {
+      row(for: $0, byID: byID, repoName: repoNames[$0.repo] ?? $0.repo, title: title($0.id))
+    }
     // Column widths over the whole screen, so every group lines up; a column empty everywhere takes no room.
     let columnCount = rows.map(\.columns.count).max() ?? 0
     var widths = [Int](repeating: 0, count: columnCount)
     for row in rows {
       for (index, cell) in row.columns.enumerated() { widths[index] = max(widths[index], Self.width(cell.text)) }
     }
-    widths[0] = min(widths[0], 24)
+    // The title is the last column: it takes what the others leave (at most 60 characters), and on a
+    // terminal each row's title is cut further so that the row's notes fit.
+    let titleColumn = Self.titleColumn
+    var fixed = 2
+    if columnCount > titleColumn {
+      if let width = layout.width {
+        // On a terminal, long ids, repositories and branches are cut so that the title keeps its room;
+        // below ``Layout/wideColumns`` columns, repo@base and branch are left out (`show` has them).
+        let wide = width >= Layout.wideColumns
+        widths[0] = min(widths[0], 16)
+        widths[2] = wide ? min(widths[2], 24) : 0
+        widths[3] = wide ? min(widths[3], 32) : 0
+      }
+      fixed = widths.enumerated().filter { $0.offset != titleColumn && $0.element > 0 }.map { $0.element + 2 }
+        .reduce(2, +)
+      widths[titleColumn] = min(widths[titleColumn], 60)
+      if let width = layout.width { widths[titleColumn] = min(widths[titleColumn], max(10, width - fixed - 2)) }
+    }
     var lines: [String] = []
     var index = 0
-    for (status, group) in groups {
-      lines.append(paint("\(status.rawValue) (\(group.count))", Self.style(of: status)))
-      for _ in group {
+    for group in shown {
+      lines.append(paint("\(group.status.rawValue) (\(group.total))", Self.style(of: group.status)))
+      for _ in group.tasks {
         let row = rows[index]
         index += 1
         var spans: [Span] = []
+        let notes = row.notes.map { Self.width($0.text) + 2 }.reduce(0, +)
         for (column, cell) in row.columns.enumerated() where widths[column] > 0 {
-          let padding = String(repeating: " ", count: max(0, widths[column] - Self.width(cell.text)))
+          var cell = cell
+          var columnWidth = widths[column]
+          if column == titleColumn, let width = layout.width, notes > 0 {
+            columnWidth = min(columnWidth, max(10, width - fixed - notes))
+          }
+          cell.text = Self.cut(cell.text, to: columnWidth)
+          let padding = String(repeating: " ", count: max(0, columnWidth - Self.width(cell.text)))
           spans.append(cell)
           spans.append(Span(text: padding + "  ", style: nil))
         }
@@ -378,10 +447,92 @@ struct StatusView {
           spans.append(note)
           spans.append(Span(text: "  ", style: nil))
         }
-        lines.append("  " + join(spans))
+        lines.append(Self.fit("  " + join(spans), to: layout.width))
+      }
+      if group.total > group.tasks.count {
+        let more = group.total - group.tasks.count
+        let hint = layout.all || layout.rows != nil ? "" : " (git taskq status --all)"
+        lines.append(Self.fit(paint("  … \(more) more \(group.status.rawValue)\(hint)", .dim), to: layout.width))
       }
     }
     return lines.joined(separator: "\n")
+  }
+
+  /// A group as shown: its tasks on screen and how many it has.
+  struct ShownGroup {
+    var status: TaskStatus
+    var tasks: [TaskRecord]
+    var total: Int
+  }
+
+  /// The tasks each group shows. Without `--all`, done and cancelled show their most recent
+  /// ``Layout/finishedShown``; with `rows` (a `--watch` frame), groups are cut to fit the screen, the
+  /// running, review and failed groups first, then todo, then the finished ones, each keeping at least
+  /// one row and saying how many more it has (`… 52 more todo`).
+  static func collapse(_ groups: [(TaskStatus, [TaskRecord])], layout: Layout) -> [ShownGroup] {
+    var shown = groups.map { ShownGroup(status: $0.0, tasks: $0.1, total: $0.1.count) }
+    if !layout.all {
+      for index in shown.indices {
+        let limit = shown[index].status.isTerminal ? Layout.finishedShown : Layout.groupShown
+        if shown[index].total > limit { shown[index].tasks = Array(shown[index].tasks.prefix(limit)) }
+      }
+    }
+    guard let rows = layout.rows else { return shown }
+    // Each group's header; then one row each, so no group disappears, and a line for "… N more"
+    // wherever rows are left out.
+    var budget = rows - shown.count
+    var allowed: [TaskStatus: Int] = [:]
+    for group in shown {
+      let one = min(group.tasks.count, 1)
+      allowed[group.status] = one
+      budget -= one + (group.total > one ? 1 : 0)
+    }
+    let order: [TaskStatus] = [.planning, .building, .review, .failed, .todo, .done, .cancelled]
+    for status in order {
+      guard let group = shown.first(where: { $0.status == status }) else { continue }
+      let wanted = group.tasks.count - (allowed[status] ?? 0)
+      guard wanted > 0 else { continue }
+      // Showing every row of a group frees the line its "… N more" had.
+      let freed = group.tasks.count == group.total ? 1 : 0
+      if wanted <= budget + freed {
+        allowed[status, default: 0] += wanted
+        budget -= wanted - freed
+      } else if budget > 0 {
+        allowed[status, default: 0] += budget
+        budget = 0
+      }
+    }
+    for index in shown.indices {
+      let limit = allowed[shown[index].status] ?? shown[index].tasks.count
+      shown[index].tasks = Array(shown[index].tasks.prefix(limit))
+    }
+    return shown
+  }
+
+  /// `text` cut to `width` columns, ending in `…` when cut.
+  static func cut(_ text: String, to width: Int) -> String {
+    guard Self.width(text) > width else { return text }
+    guard width > 1 else { return String(text.prefix(width)) }
+    return String(text.prefix(width - 1)) + "…"
+  }
+
+  /// A painted line cut to `width` visible columns with `…` (never wrapped); unchanged without a width.
+  static func fit(_ line: String, to width: Int?) -> String {
+    guard let width, width > 1 else { return line }
+    var visible = 0
+    var inEscape = false
+    for character in line {
+      if inEscape {
+        if character.isLetter { inEscape = false }
+      } else if character == "\u{1B}" {
+        inEscape = true
+      } else {
+        visible += 1
+      }
+    }
+    guard visible > width else { return line }
+    let cut = truncate(line, toWidth: width - 1)
+    return cut.hasSuffix("\u{1B}[m") ? String(cut.dropLast(3)) + "…\u{1B}[m" : cut + "…"
   }
 
   /// Spans as text, without trailing blanks.
@@ -401,8 +552,16 @@ struct StatusView {
     return spans.map { paint($0.text, $0.style) }.joined()
   }
 
-  static func sortedForDisplay(_ group: [TaskRecord]) -> [TaskRecord] {
-    group.sorted { ($0.priority, -$0.seq) > ($1.priority, -$1.seq) }
+  /// The order within a group: highest priority, then first added; done and cancelled tasks most recent
+  /// first (the ones a collapsed group keeps).
+  static func sortedForDisplay(_ group: [TaskRecord], status: TaskStatus? = nil) -> [TaskRecord] {
+    if let status, status.isTerminal {
+      return group.sorted {
+        (Timestamp.parse($0.statusChangedAt ?? $0.updatedAt) ?? 0, $0.seq)
+          > (Timestamp.parse($1.statusChangedAt ?? $1.updatedAt) ?? 0, $1.seq)
+      }
+    }
+    return group.sorted { ($0.priority, -$0.seq) > ($1.priority, -$1.seq) }
   }
 
   /// The cells of one task: fixed columns, then free-form notes.
@@ -413,46 +572,72 @@ struct StatusView {
     return utf8.allSatisfy { $0 < 0x80 } ? utf8.count : text.count
   }
 
-  func row(for r: TaskRecord, byID: [String: TaskRecord], repoName: String) -> (columns: [Span], notes: [Span]) {
+  func row(for r: TaskRecord, byID: [String: TaskRecord], repoName: String, title: String? = nil)
+    -> (columns: [Span], notes: [Span])
+  {
     let since = Timestamp.parse(r.statusChangedAt ?? r.updatedAt) ?? now
-    // A cancelled task shows an attempt only when it ran (it has a worktree or a container).
-    let ran =
-      r.attempt > 0 || r.status.isActive || [.review, .failed, .done].contains(r.status)
-      || (r.status == .cancelled && (r.worktreePath != nil || r.container != nil))
+    let ran = Self.hasRun(r)
+    // Everything from the record is shown with its control characters made visible: records come from
+    // other machines.
     let columns = [
-      Span(text: r.id, style: .bold),
+      Span(text: TerminalText.line(r.id), style: .bold),
       Span(text: Timestamp.age(now - since), style: nil),
-      Span(text: repoName + "@" + r.base, style: nil),
-      Span(text: r.branch, style: r.status == .review ? .green : nil),
+      Span(text: TerminalText.line(repoName + "@" + r.base), style: nil),
+      Span(text: TerminalText.line(r.branch), style: r.status == .review ? .green : nil),
       Span(text: ran ? "attempt \(r.attempt + 1)" : "", style: nil),
       Span(text: r.port.map { "port \($0)" } ?? "", style: nil),
+      Span(text: title.map { TerminalText.line($0) } ?? "", style: nil),
     ]
+    // The notes, most telling first: a cut line loses the last ones.
     var notes: [Span] = []
-    if r.priority != 0 { notes.append(Span(text: "priority \(r.priority)", style: .magenta)) }
-    if let worker = r.worker, r.status.isActive { notes.append(Span(text: "worker \(worker)", style: .dim)) }
     if r.isStale(now: now) { notes.append(Span(text: "STALE: lease expired (git taskq recover)", style: .boldRed)) }
     if r.status == .todo {
-      let waiting = r.dependsOn.filter { byID[$0]?.status != .done }
-      if !waiting.isEmpty {
-        let blocked = waiting.filter { byID[$0].map { $0.status == .cancelled } ?? true }
-        notes.append(
-          blocked.isEmpty
-            ? Span(text: "waiting on \(waiting.joined(separator: ","))", style: .yellow)
-            : Span(text: "blocked by \(blocked.joined(separator: ",")) (cancelled or removed)", style: .red))
+      let dependencies = DependencySummary(of: r) { byID[$0] }
+      if let text = dependencies.text {
+        notes.append(Span(text: TerminalText.line(text), style: dependencies.blocking.isEmpty ? .yellow : .red))
       }
     }
     if r.status == .failed, let error = Self.firstLine(r.lastError) {
       notes.append(Span(text: "error: \(error)", style: .red))
     }
+    if let worker = r.worker, r.status.isActive {
+      notes.append(Span(text: "worker \(TerminalText.line(worker))", style: .dim))
+    }
+    if r.priority != 0 { notes.append(Span(text: "priority \(r.priority)", style: .magenta)) }
     return (columns, notes)
   }
 
-  /// The first non-empty line of `text`, with control characters removed.
+  /// The title of a task file: the first non-empty line of its body (after the frontmatter), without a
+  /// heading's `#`.
+  static func title(ofTaskFile text: String) -> String? {
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false)[...]
+    if lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") { lines = lines[(end + 1)...] }
+    guard let line = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return nil }
+    return line.drop { $0 == "#" }.trimmingCharacters(in: .whitespaces)
+  }
+
+  /// The index of the title among a row's columns: id, age, repo@base, branch, attempt, port, title.
+  static let titleColumn = 6
+
+  /// Whether `r` ran at least once, so that its attempt is worth showing. A cancelled task ran when it
+  /// has a worktree or a container.
+  static func hasRun(_ r: TaskRecord) -> Bool {
+    r.attempt > 0 || r.status.isActive || [.review, .failed, .done].contains(r.status)
+      || (r.status == .cancelled && (r.worktreePath != nil || r.container != nil))
+  }
+
+  /// The attempt as every text output shows it: which run this is, counted from 1 (`attempt` in the
+  /// record and the JSON counts retries, from 0, as the Python taskq did).
+  static func attemptText(_ r: TaskRecord) -> String {
+    hasRun(r) ? "\(r.attempt + 1)" : "\(r.attempt + 1) (not run yet)"
+  }
+
+  /// The first non-empty line of `text`, with control characters made visible.
   static func firstLine(_ text: String?) -> String? {
     guard let text else { return nil }
     let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
       .first { !$0.isEmpty }
-    return line.map { String($0.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(Character.init)) }
+    return line.map { TerminalText.line(String($0)) }
   }
 
   /// `line` cut to `width` visible characters (escape sequences kept, and colour reset when cut).

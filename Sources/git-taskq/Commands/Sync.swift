@@ -31,8 +31,8 @@ extension GitTaskq {
       let sync = QueueSync(
         store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
       let report = try sync.sync(remote: name)
-      print(report.summary)
-      for drop in report.dropped { print("  \(drop)") }
+      Console.out(report.summary)
+      for drop in report.dropped { Console.out("  " + TerminalText.line("\(drop)")) }
     }
 
     static func defaultRemote(_ settings: Settings) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Git
+import Orchestrator
 import TaskQueue
 
 /// What every queue command needs, opened once: the repository, the store and the settings.
@@ -47,14 +48,29 @@ extension QueueCommand {
 }
 
 /// Output helpers: results on stdout, progress and errors on stderr.
+///
+/// Text that holds queue data goes out through ``out(_:)`` and ``error(_:)``, which make every control
+/// character visible (``TerminalText``): records come from other machines, and an ESC or BEL in a
+/// `last_error` must not reach the terminal. JSON goes out through `print` unchanged.
 enum Console {
+  /// One or more lines on standard error, control characters (other than the line breaks) made visible.
   static func error(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.block(line) + "\n").utf8))
+  }
+
+  /// Text on standard output, control characters (other than line breaks and tabs) made visible.
+  static func out(_ text: String) {
+    print(TerminalText.block(text))
   }
 
   /// Prints `error: <message>` and returns the exit code to throw.
   static func fail(_ error: any Error) -> ExitCode {
     switch error {
+    case QueueError.invalidValue(let key, _, _) where SettingKey.all.contains(where: { $0.optionName == key }):
+      // A setting given as a flag with a value it cannot take (`--runtime kubernetes`) is a usage error,
+      // like `--color=sometimes` (status 64).
+      Self.error("error: \(error)")
+      return ExitCode(UsageErrors.exitCode)
     case let error as QueueError:
       Self.error("error: \(error.description)")
     case let error as GitError:
@@ -64,6 +80,58 @@ enum Console {
       Self.error("error: \(text)")
     }
     return ExitCode(1)
+  }
+
+  /// JSON on standard output, in one pass over its bytes. JSON escapes C0 controls (`\u001b`) but allows
+  /// C1 controls and the line separators raw; those are escaped too (`\u009b`), which keeps the exact value
+  /// (they occur only inside strings, since everything else in JSON is ASCII). Empty arrays print as `[]`
+  /// (Foundation's pretty printer writes `[\n\n  ]`; a raw newline cannot occur inside a JSON string, so
+  /// the pattern only ever matches an empty array).
+  static func printJSON(_ text: String) {
+    Output.write(String(decoding: cleanJSON(Array(text.utf8)), as: UTF8.self) + "\n", to: 1)
+  }
+
+  /// The bytes ``printJSON(_:)`` writes.
+  static func cleanJSON(_ bytes: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count)
+    let hex = Array("0123456789abcdef".utf8)
+    func escape(_ value: Int) {
+      out.append(contentsOf: [0x5C, 0x75])
+      for shift in [12, 8, 4, 0] { out.append(hex[(value >> shift) & 0xF]) }
+    }
+    var index = 0
+    let count = bytes.count
+    while index < count {
+      let byte = bytes[index]
+      if byte == 0x5B, index + 2 < count, bytes[index + 1] == 10, bytes[index + 2] == 10 {
+        // `[`, newline, newline, spaces, `]`: an empty array.
+        var end = index + 3
+        while end < count, bytes[end] == 0x20 { end += 1 }
+        if end < count, bytes[end] == 0x5D {
+          out.append(contentsOf: [0x5B, 0x5D])
+          index = end + 1
+          continue
+        }
+      } else if byte == 0xC2, index + 1 < count, (0x80...0x9F).contains(bytes[index + 1]) {
+        escape(Int(bytes[index + 1]))
+        index += 2
+        continue
+      } else if byte == 0xE2, index + 2 < count, bytes[index + 1] == 0x80,
+        bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9
+      {
+        escape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029)
+        index += 3
+        continue
+      } else if byte == 0x7F {
+        escape(0x7F)
+        index += 1
+        continue
+      }
+      out.append(byte)
+      index += 1
+    }
+    return out
   }
 
   /// JSON for people and programs: pretty, keys in a stable order.
@@ -76,6 +144,8 @@ enum Console {
 
 /// `--id ID`, shared by the commands that act on one task.
 struct TaskIDOption: ParsableArguments {
-  @Option(name: .customLong("id"), help: ArgumentHelp("The task id.", valueName: "ID"))
+  @Option(
+    name: .customLong("id"), help: ArgumentHelp("The task id.", valueName: "ID"),
+    completion: .custom(TaskIDCompletion.complete))
   var id: String
 }
