@@ -593,6 +593,28 @@ import Glibc
     #expect(Set(try a.records().map(\.id)) == ["T-1", "T-2", "T-1-2"])
   }
 
+  /// A fresh clone whose remote's queue was never fetched: the first `add` (or `status`) says once that
+  /// `git taskq sync` shares the queue; nothing more after that, and nothing in a repository without remotes.
+  @Test func aFreshCloneIsToldOnceThatSyncSharesTheQueue() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let first = try a.taskq(["add", "--id", "T-1", "--repo", shared.target, "--task", "one"])
+    #expect(first.status == 0, "\(first.summary)")
+    #expect(
+      first.stderrText.contains("hint: the queue is not shared with 'origin' yet: 'git taskq sync'"),
+      "\(first.stderrText)")
+    let second = try a.taskq(["add", "--id", "T-2", "--repo", shared.target, "--task", "two"])
+    #expect(!second.stderrText.contains("hint:"), "\(second.stderrText)")
+    #expect(!(try a.taskq("status")).stderrText.contains("hint:"))
+
+    let b = try shared.machine("B")
+    try b.taskqOK("sync")
+    #expect(!(try b.taskq("status")).stderrText.contains("hint:"))
+    let alone = try ScratchRepository()
+    let result = try alone.taskq("add", "--id", "T-1", "--task", "no remote here")
+    #expect(result.status == 0 && !result.stderrText.contains("hint:"), "\(result.summary)")
+  }
+
   /// Three clones add at once against a remote that has no queue yet, each syncing as it goes: every
   /// acknowledged add ends on the remote, in one linear history.
   @Test func threeClonesStartingTheirOwnQueuesAllConverge() throws {

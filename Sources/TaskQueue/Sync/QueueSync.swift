@@ -107,6 +107,7 @@ public final class QueueSync {
     while true {
       attempt += 1
       if var report = try syncOnce(remote: remote).completed {
+        ShareHint.markKnown(repository: store.repository)
         report.attempts = attempt
         return report
       }
