@@ -316,12 +316,14 @@ import Glibc
     )
   }
 
-  /// The lock a writer killed between taking it and renaming it leaves behind, old enough to be abandoned:
-  /// the next command removes it with one warning line and succeeds.
+  /// The lock a writer killed between taking it and renaming it leaves behind (its writer lock still says
+  /// `writing`): the next command removes it with one warning line and succeeds.
   @Test func aLockLeftByAKilledWriterIsRecoveredByTheNextCommand() throws {
     let repository = try ScratchRepository()
     try repository.taskqOK("add", "--id", "T-1", "--task", "x")
     let tip = try #require(try repository.queueTip())
+    try "424242 killed-host writing\n".write(
+      toFile: repository.path + "/.git/taskq/queue.writer", atomically: false, encoding: .utf8)
     #expect(FileManager.default.createFile(atPath: repository.queueLockPath, contents: Data((tip + "\n").utf8)))
     try backdate(repository.queueLockPath, "1 minute ago")
     let result = try repository.taskq("cancel", "--id", "T-1")

@@ -276,6 +276,47 @@ import Glibc
     try expectConverged(shared, a, b)
   }
 
+  /// A worker cut off from the remote finishes its task while another machine, seeing its lease expire,
+  /// fails it as "worker lost". When the worker comes back with the same attempt's steps, they replay over
+  /// the recovery (reported as superseded): finished work is never dropped.
+  @Test func aWorkerThatFinishedSupersedesItsRecoveryElsewhere() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try add(a, "T-1", shared)
+    let workerA = try a.store(worker: "host-a:1")
+    _ = try workerA.claimNext(only: "T-1")
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+
+    // A, offline: its worker finishes the task.
+    try workerA.advance("T-1", kind: "setup", detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
+    try workerA.advance("T-1", to: .building, kind: "build", detail: "plan made")
+    try workerA.advance("T-1", to: .review, kind: "review", detail: "ready for review") {
+      $0.worker = nil
+      $0.leaseExpiresAt = nil
+    }
+    // B: the lease looked expired, so B failed the task as "worker lost".
+    try b.store(worker: "host-b:2").fail("T-1", kind: "recover", summary: "worker lost", report: "lost")
+    try b.taskqOK("sync")
+
+    let result = try a.taskqOK("sync")
+    #expect(result.stdoutText.contains("replayed 3 local operation(s), pushed"), "\(result.summary)")
+    #expect(
+      result.stdoutText.contains("  T-1: the remote's recovery (worker lost) superseded"), "\(result.summary)")
+    #expect(!result.stdoutText.contains("dropped"), "\(result.summary)")
+    let record = try a.record("T-1")
+    #expect(record.status == .review)
+    #expect(record.worktreePath == "/a/T-1")
+    try b.taskqOK("sync")
+    #expect(try b.record("T-1").status == .review)
+    // The recovery stays in the history, followed by the worker's steps.
+    let subjects = try shared.subjects()
+    #expect(subjects.contains { $0.hasPrefix("T-1: planning → failed") }, "\(subjects)")
+    #expect(subjects.last?.hasPrefix("T-1: building → review") == true, "\(subjects)")
+    try expectConverged(shared, a, b)
+  }
+
   /// Two workers claim the same task, each on its own clone, before either pushed (`run --id` claims before
   /// its first push). The loser's claim is dropped, and so are the steps it took after it.
   @Test func aWorkerWhoseClaimLostKeepsNoStepOnTheTask() throws {
@@ -550,6 +591,28 @@ import Glibc
     try b.taskqOK("sync")
     try a.taskqOK("sync")
     #expect(Set(try a.records().map(\.id)) == ["T-1", "T-2", "T-1-2"])
+  }
+
+  /// A fresh clone whose remote's queue was never fetched: the first `add` (or `status`) says once that
+  /// `git taskq sync` shares the queue; nothing more after that, and nothing in a repository without remotes.
+  @Test func aFreshCloneIsToldOnceThatSyncSharesTheQueue() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let first = try a.taskq(["add", "--id", "T-1", "--repo", shared.target, "--task", "one"])
+    #expect(first.status == 0, "\(first.summary)")
+    #expect(
+      first.stderrText.contains("hint: the queue is not shared with 'origin' yet: 'git taskq sync'"),
+      "\(first.stderrText)")
+    let second = try a.taskq(["add", "--id", "T-2", "--repo", shared.target, "--task", "two"])
+    #expect(!second.stderrText.contains("hint:"), "\(second.stderrText)")
+    #expect(!(try a.taskq("status")).stderrText.contains("hint:"))
+
+    let b = try shared.machine("B")
+    try b.taskqOK("sync")
+    #expect(!(try b.taskq("status")).stderrText.contains("hint:"))
+    let alone = try ScratchRepository()
+    let result = try alone.taskq("add", "--id", "T-1", "--task", "no remote here")
+    #expect(result.status == 0 && !result.stderrText.contains("hint:"), "\(result.summary)")
   }
 
   /// Three clones add at once against a remote that has no queue yet, each syncing as it goes: every

@@ -20,6 +20,9 @@ public struct SyncReport: Sendable, Equatable {
   /// Local commits published (as they were, or replayed).
   public var sent = 0
   public var dropped: [DroppedOperation] = []
+  /// Tasks whose recovery on the remote ("worker lost") was superseded: their worker was alive after all
+  /// and finished the same attempt, so its steps replayed over the recovery.
+  public var superseded: [String] = []
   public var attempts = 1
 
   /// One line for people.
@@ -104,6 +107,7 @@ public final class QueueSync {
     while true {
       attempt += 1
       if var report = try syncOnce(remote: remote).completed {
+        ShareHint.markKnown(repository: store.repository)
         report.attempts = attempt
         return report
       }
@@ -180,9 +184,10 @@ public final class QueueSync {
       // queue): the local operations replay onto the remote's queue all the same, from the empty queue.
       let base = try repository.mergeBase(local, theirs)
       report.received = try repository.history(from: theirs, hiding: base).count
-      let (newTip, sent, dropped) = try replay(from: base, local: local, onto: theirs)
+      let (newTip, sent, dropped, superseded) = try replay(from: base, local: local, onto: theirs)
       report.sent = sent
       report.dropped = dropped
+      report.superseded = superseded
       report.action = .replayed
       // Local first (a compare-and-swap against the tip we replayed), then the remote.
       do {
@@ -225,7 +230,9 @@ public final class QueueSync {
 
   /// Replays the local commits `base..local` (all of them when `base` is `nil`: unrelated histories),
   /// oldest first, onto `onto`. Returns the new tip, how many operations applied, and the dropped ones.
-  func replay(from base: ObjectID?, local: ObjectID, onto: ObjectID) throws -> (ObjectID, Int, [DroppedOperation]) {
+  func replay(from base: ObjectID?, local: ObjectID, onto: ObjectID) throws
+    -> (ObjectID, Int, [DroppedOperation], [String])
+  {
     let repository = store.repository
     let commits = try repository.history(from: local, hiding: base).reversed()
     var tip = onto
@@ -236,6 +243,12 @@ public final class QueueSync {
     // Tasks whose local add was dropped: the remote's task of that id is another task, which nothing done
     // here to the local one may overwrite.
     var foreign: Set<String> = []
+    // Tasks the remote failed as "worker lost" since the base: a worker that was only cut off, and comes
+    // back with the same attempt's steps, wins over that recovery (finished work is never dropped).
+    let recovered = Set(
+      try repository.history(from: onto, hiding: base).compactMap { Operation.parse(message: $0.message) }
+        .filter { $0.kind == "recover" }.map(\.task))
+    var superseded: [String] = []
     for commit in commits {
       guard let operation = Operation.parse(message: commit.message) else {
         throw QueueError.corrupt(
@@ -254,7 +267,9 @@ public final class QueueSync {
         }
         continue
       }
-      if var reason = try conflict(operation, before: before, current: current, foreign: foreign) {
+      let supersedes = try supersedesRecovery(operation, before: before, current: current, recovered: recovered)
+      if supersedes, !superseded.contains(operation.task) { superseded.append(operation.task) }
+      if !supersedes, var reason = try conflict(operation, before: before, current: current, foreign: foreign) {
         if operation.from == nil, try current.record(operation.task) != nil {
           // An id taken on both sides: the local task is still in the dropped commit; say how to keep it.
           reason +=
@@ -269,7 +284,21 @@ public final class QueueSync {
       tip = try apply(operation, commit: commit, after: after, onto: current)
       applied += 1
     }
-    return (tip, applied, dropped)
+    return (tip, applied, dropped, superseded)
+  }
+
+  /// Whether `operation` is a step of the worker whose task the remote failed as "worker lost" during the
+  /// same attempt (and nothing else happened to it there since): the worker was alive, so its step applies
+  /// over the recovery.
+  private func supersedesRecovery(
+    _ operation: Operation, before: QueueSnapshot, current: QueueSnapshot, recovered: Set<String>
+  ) throws -> Bool {
+    guard operation.from != nil, operation.kind != "recover", recovered.contains(operation.task),
+      let existing = try current.record(operation.task), existing.status == .failed,
+      let previous = try before.record(operation.task), previous.attempt == existing.attempt,
+      previous.status.isActive, let owner = previous.worker, owner == operation.worker
+    else { return false }
+    return true
   }
 
   /// A commit on top of `current` without the damaged directories a `repair` operation names, or `nil`
@@ -283,8 +312,7 @@ public final class QueueSync {
       if let next = try repository.tree(tree, removing: damage.components) { tree = try repository.tree(next) }
     }
     let signature = Signature(name: commit.committer.name, email: commit.committer.email)
-    return try repository.createCommit(
-      tree: tree.id, parents: [commitID], message: commit.message, signature: signature)
+    return try store.writeCommit(tree: tree.id, parents: [commitID], message: commit.message, signature: signature).id
   }
 
   /// Why `operation` cannot apply to `current`, or `nil` when it can.

@@ -87,6 +87,9 @@ extension GitTaskq {
       draft?.discard()
       trust(record, context)
       print("\(record.id): added (todo) repo=\(record.repo) base=\(record.base) branch=\(record.branch)")
+      if let hint = ShareHint.once(repository: context.repository, remote: Sync.defaultRemote(context.settings)) {
+        Console.error(hint)
+      }
     }
 
     /// Trusts, on this machine, the explicit paths of a task just added outside the configured roots (the

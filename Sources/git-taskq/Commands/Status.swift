@@ -94,6 +94,9 @@ extension GitTaskq {
         flag: noColor ? .never : color, configuration: try? context.repository.configuration(),
         isTerminal: Output.isTerminal(1))
       guard let watchValue else {
+        if let hint = ShareHint.once(repository: context.repository, remote: Sync.defaultRemote(context.settings)) {
+          Console.error(hint)
+        }
         let width = Output.isTerminal(1) ? TerminalSize.current().columns : nil
         let text = try screen(
           context, colored: colored, now: Timestamp.nowSeconds(), layout: StatusView.Layout(width: width, all: all))

@@ -33,6 +33,12 @@ extension GitTaskq {
       let report = try sync.sync(remote: name)
       Console.out(report.summary)
       for drop in report.dropped { Console.out("  " + TerminalText.line("\(drop)")) }
+      for id in report.superseded {
+        Console.out(
+          "  "
+            + TerminalText.line(
+              "\(id): the remote's recovery (worker lost) superseded: this worker was alive and went on"))
+      }
     }
 
     static func defaultRemote(_ settings: Settings) -> String {
