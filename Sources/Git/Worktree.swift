@@ -35,6 +35,9 @@ extension Repository {
     try GitError.check(git_reference_lookup(&ref, pointer, "refs/heads/" + branch), "git_reference_lookup")
     defer { git_reference_free(ref) }
     try createDirectories(parentOf: path)
+    // libgit2 creates `<common dir>/worktrees` and fails when another worker created it a moment before
+    // ("directory exists"): two workers adding the first worktrees at once. Made here, the race is gone.
+    mkdir(commonDirectory + "worktrees", 0o755)
     var options = git_worktree_add_options()
     try GitError.check(
       git_worktree_add_options_init(&options, UInt32(GIT_WORKTREE_ADD_OPTIONS_VERSION)),

@@ -341,6 +341,13 @@ import Glibc
     let addAcks = acks.filter { $0.operation == "add" }.count
     if adds != addAcks { violations.append("\(adds) add commits for \(addAcks) acknowledged adds") }
     for (name, path) in [("A", a.path), ("B", b.path), ("remote", remote.bare)] {
+      // git fetch starts `git gc --auto` in the background when loose objects pile up: let it finish (it
+      // packs objects and deletes their loose copies, which a concurrent fsck reports as missing).
+      let gitDirectory = path.hasSuffix(".git") ? path : path + "/.git"
+      try waitUntil("background gc in \(name)", timeout: 120) {
+        !FileManager.default.fileExists(atPath: gitDirectory + "/gc.pid")
+          && !FileManager.default.fileExists(atPath: gitDirectory + "/objects/maintenance.lock")
+      }
       let fsck = try ProcessRunner.run(
         ProcessSpec(
           "git", ["fsck", "--full", "--strict", "--no-dangling", "--no-progress"], directory: path, timeout: 300))
