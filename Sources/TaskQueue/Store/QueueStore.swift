@@ -71,11 +71,21 @@ public final class QueueStore {
       guard let operation = transaction.operation else {
         throw QueueError.internalError("a queue update without an operation")
       }
-      let updates = try transaction.treeUpdates(repository: repository)
       let baseTree = try base.tree ?? repository.emptyTree()
-      let tree = try repository.createTree(from: baseTree, applying: updates)
-      let commit = try writeCommit(
-        tree: tree, parents: base.commit.map { [$0] } ?? [], message: operation.message, signature: signature)
+      let updates: [TreeUpdate]
+      let tree: ObjectID
+      let commit: WrittenCommit
+      do {
+        updates = try transaction.treeUpdates(repository: repository)
+        tree = try repository.createTree(from: baseTree, applying: updates)
+        commit = try writeCommit(
+          tree: tree, parents: base.commit.map { [$0] } ?? [], message: operation.message, signature: signature)
+      } catch let error as GitError where attempt < maximumAttempts && Self.isRacedByGitGC(error) {
+        // A `git gc` (git fetch starts one in the background) removed an empty objects/xx directory while
+        // libgit2 wrote a loose object into it: write again.
+        backoff(attempt)
+        continue
+      }
       let subtrees = try treeIDs(below: tree, along: updates)
       do {
         try compareAndSwap(to: commit.id, expected: base.commit, message: "taskq: \(operation.subject)")
@@ -99,6 +109,13 @@ public final class QueueStore {
       }
       return result
     }
+  }
+
+  /// Whether writing an object failed because a concurrent `git gc` pruned the directory it was going to
+  /// (libgit2: "failed to rename lockfile to objects/xx/…: No such file or directory").
+  static func isRacedByGitGC(_ error: GitError) -> Bool {
+    ["git_blob_create_from_buffer", "git_tree_create_updated", "git_odb_write"].contains(error.function)
+      && (error.message.contains("rename") || error.message.contains("No such file or directory"))
   }
 
   /// Sleeps a random 0.2…(2^n, at most 25) ms, so colliding writers spread out.
