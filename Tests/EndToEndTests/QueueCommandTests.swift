@@ -18,7 +18,8 @@ import Testing
     #expect(records.count == 1)
     let record = try #require(records.first)
     #expect(record["id"] as? String == "T-001")
-    #expect(record["repo"] as? String == repository.path)
+    // The queue's own repository, stored so that every clone finds itself ('.').
+    #expect(record["repo"] as? String == ".")
     #expect(record["base"] as? String == "main")
     #expect(record["branch"] as? String == "task/T-001")
     #expect(record["status"] as? String == "todo")
@@ -159,8 +160,7 @@ import Testing
     try FileManager.default.createDirectory(atPath: repository.path + "/deep/er", withIntermediateDirectories: true)
     let result = try repository.taskq(["add", "--id", "T-1", "--task", "x"], in: repository.path + "/deep/er")
     #expect(result.status == 0, "\(result.summary)")
-    #expect(
-      try repository.taskqOK("status", "--id", "T-1", "--json").jsonObject()["repo"] as? String == repository.path)
+    #expect(try repository.taskqOK("status", "--id", "T-1", "--json").jsonObject()["repo"] as? String == ".")
   }
 
   @Test func repoAsARelativePath() throws {
@@ -174,8 +174,8 @@ import Testing
     #expect(
       try repository.taskqOK("status", "--id", "T-1", "--json").jsonObject()["repo"] as? String
         == repository.directory.path + "/other")
-    #expect(
-      try repository.taskqOK("status", "--id", "T-2", "--json").jsonObject()["repo"] as? String == repository.path)
+    // A path naming the queue's own repository is stored as '.'.
+    #expect(try repository.taskqOK("status", "--id", "T-2", "--json").jsonObject()["repo"] as? String == ".")
   }
 
   @Test func repoAsAShortNameUnderTheReposRootFromGitConfig() throws {
@@ -188,6 +188,8 @@ import Testing
     try repository.git("config", "taskq.reposRoot", root.path)
     let result = try repository.taskqOK("add", "--id", "T-1", "--repo", "sisifo", "--task", "Fix bug Y")
     #expect(result.stdoutText.contains("repo=\(root.path)/sisifo "))
+    // Stored as the name: every machine resolves it under its own taskq.reposRoot.
+    #expect(try repository.taskqOK("status", "--id", "T-1", "--json").jsonObject()["repo"] as? String == "sisifo")
     #expect(try repository.taskqOK("config").stdoutText.contains("\(root.path)  [git config (local)]"))
   }
 
@@ -285,7 +287,7 @@ import Testing
     let text = try repository.taskqOK("show", "--id", "T-1").stdoutText
     #expect(text.hasPrefix("task T-1\n"))
     #expect(text.contains("  status       todo\n"))
-    #expect(text.contains("  repo         \(repository.path)\n"))
+    #expect(text.contains("  repo         . (\(repository.path))\n"), "\(text)")
     #expect(text.contains("  priority     4\n"))
     // The attempt as status counts it (from 1); the JSON keeps the retries (from 0).
     #expect(text.contains("  attempt      1 (not run yet)\n"))

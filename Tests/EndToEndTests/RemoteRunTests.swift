@@ -77,6 +77,32 @@ import Glibc
     #expect(try b.queueTip() == shared.queueTip())
   }
 
+  /// Tasks added on one clone without `--repo` or `--worktree-path` run on another clone at a different
+  /// path, with no trust configured: the record says "the repository that holds this queue", which each
+  /// machine resolves to its own clone, and the worktree is derived where the attempt runs.
+  @Test func tasksAddedOnOneCloneRunOnAnotherAtADifferentPath() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    for machine in [a, b] { try machine.git("config", "--unset-all", "taskq.trustedPath") }
+    for id in ["P-1", "P-2"] { try a.taskqOK("add", "--id", id, "--task", "Write the notes of \(id)") }
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    try useLocalRuntime(b)
+    let run = try b.taskq("run", "--remote", "origin", timeout: 120)
+    #expect(run.status == 0, "\(run.summary)")
+    try a.taskqOK("sync")
+    for id in ["P-1", "P-2"] {
+      let record = try a.record(id)
+      #expect(record.status == .review, "\(id): \(record.status)")
+      #expect(record.repo == ".")
+      #expect(record.worktreePath == b.root + "/worktrees/repo/\(id)", "\(record.worktreePath ?? "nil")")
+      // The agent's commit is on task/<id> in B's clone, not in A's.
+      #expect(try Git.run(["rev-list", "--count", "main..task/\(id)"], in: b.path) == "1")
+      #expect(try a.git("branch", "--list", "task/\(id)") == "")
+    }
+  }
+
   /// The remote (a real `git daemon` with receive-pack, on loopback) goes away mid-run and comes back: the
   /// worker pauses its claims instead of ending, the task in flight finishes and is published once the
   /// server is back, and the run then claims and finishes the rest.

@@ -105,7 +105,7 @@ public struct MachineChecker {
     let ids = Set(records.map(\.id))
     // Only repositories this machine trusts are opened: a record's `repo` is untrusted input.
     let policy = RecordPolicy(settings: settings, queueRepository: store.repository.mainWorkingDirectory)
-    let trusted = records.map(\.repo).filter(policy.isTrustedRepository)
+    let trusted = records.compactMap(policy.trustedRepositoryPath)
     let repositories = Set(trusted + [store.repository.mainWorkingDirectory])
     for path in repositories.sorted() {
       guard let repository = try? Repository.open(at: path), let names = try? repository.worktreeNames() else {

@@ -50,8 +50,8 @@ public struct Cleaner {
   /// when nothing but its `.git` file is in it. Returns one message per repair.
   public func repairHalfMadeWorktrees(_ records: [TaskRecord], queueRepository: String) -> [String] {
     let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    let repositories = Set(records.map(\.repo) + [queueRepository])
     let policy = RecordPolicy(settings: settings, queueRepository: queueRepository)
+    let repositories = Set(records.compactMap(policy.trustedRepositoryPath) + [queueRepository])
     var messages: [String] = []
     for path in repositories.sorted() {
       guard policy.isTrustedRepository(path), let repository = try? Repository.open(at: path),
@@ -130,12 +130,14 @@ public struct Cleaner {
 
   func removeWorktree(_ record: TaskRecord, path: String, force: Bool, into result: inout Result) {
     guard FileManager.default.fileExists(atPath: path) else { return }
-    guard let repository = try? Repository.open(at: record.repo),
+    // The repository is the one the checkout belongs to (its common directory), wherever `repo` resolves.
+    guard let checkout = try? Repository.open(at: path),
+      let repository = try? Repository.open(at: checkout.commonDirectory),
       let registered = try? repository.worktreePath(named: record.id),
       TaskPipeline.normalize(registered) == TaskPipeline.normalize(path)
     else {
       result.worktreeKept = true
-      result.messages.append("kept \(path): it is not this task's registered worktree of \(record.repo)")
+      result.messages.append("kept \(path): it is not a registered worktree of task '\(record.id)'")
       return
     }
     if !force {

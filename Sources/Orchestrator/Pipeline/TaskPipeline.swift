@@ -113,19 +113,24 @@ final class TaskPipeline {
 
   /// Creates branch `task/<id>` from the base and its worktree, through libgit2. Returns the worktree path.
   func prepareWorktree(_ record: TaskRecord) throws -> String {
+    guard let repositoryPath = policy.repositoryPath(record) else {
+      throw StageFailure(stage: "setup", summary: "repo '\(record.repo)' names no repository on this machine")
+    }
     let repository: Repository
     do {
-      repository = try Repository.open(at: record.repo)
+      repository = try Repository.open(at: repositoryPath)
     } catch {
-      throw StageFailure(stage: "setup", summary: "repository '\(record.repo)' cannot be opened: \(error)")
+      throw StageFailure(stage: "setup", summary: "repository '\(repositoryPath)' cannot be opened: \(error)")
     }
     guard let base = try repository.resolveCommit(record.base) else {
-      throw StageFailure(stage: "setup", summary: "base '\(record.base)' does not exist in '\(record.repo)'")
+      throw StageFailure(stage: "setup", summary: "base '\(record.base)' does not exist in '\(repositoryPath)'")
     }
     let repoName = (repository.mainWorkingDirectory as NSString).lastPathComponent
     let path: String
     do {
-      path = try record.worktreePath ?? SafePath.join(settings.worktreesRoot, repoName, record.id)
+      path = try pinnedWorktree(record) ?? SafePath.join(settings.worktreesRoot, repoName, record.id)
+    } catch let failure as StageFailure {
+      throw failure
     } catch {
       throw StageFailure(stage: "setup", summary: "no worktree path for '\(record.id)': \(error)")
     }
@@ -140,7 +145,9 @@ final class TaskPipeline {
     if FileManager.default.fileExists(atPath: path) {
       // The queue records this worktree as this task's (an earlier attempt made it, `retry` kept it): it is
       // the task's own, so it is reused with its branch. `--dirty-run` reuses one the queue does not record.
-      let isOwn = registered == Self.normalize(path) && (record.worktreePath != nil || options.dirtyRun)
+      let isOwn =
+        registered == Self.normalize(path)
+        && (record.worktreePath.map(Self.normalize) == Self.normalize(path) || options.dirtyRun)
       if isOwn {
         if let pid = AgentProcesses.running(taskID: record.id, worktree: path).first {
           throw StageFailure(
@@ -153,7 +160,7 @@ final class TaskPipeline {
         stage: "setup", summary: "worktree path '\(path)' already exists",
         detail: registered == Self.normalize(path)
           ? "It is this task's worktree from an earlier attempt: reuse it with 'git taskq run --id \(record.id) --dirty-run', or remove it with 'git taskq cleanup --id \(record.id)'."
-          : "It is not a worktree of '\(record.repo)'; move it away or give the task another worktree_path.")
+          : "It is not a worktree of '\(repositoryPath)'; move it away or give the task another worktree_path.")
     }
     if let registered {
       // A registered worktree whose directory is gone is stale: prune it. One that exists elsewhere is
@@ -161,8 +168,9 @@ final class TaskPipeline {
       guard !FileManager.default.fileExists(atPath: registered) else {
         throw StageFailure(
           stage: "setup",
-          summary: "a worktree named '\(record.id)' already exists in '\(record.repo)' at '\(registered)'",
-          detail: "Remove it ('git -C \(record.repo) worktree remove \(registered)') if it is not needed, then retry.")
+          summary: "a worktree named '\(record.id)' already exists in '\(repositoryPath)' at '\(registered)'",
+          detail:
+            "Remove it ('git -C \(repositoryPath) worktree remove \(registered)') if it is not needed, then retry.")
       }
       try repository.removeWorktree(named: record.id)
     }
@@ -173,6 +181,25 @@ final class TaskPipeline {
       throw StageFailure(stage: "setup", summary: "worktree '\(path)' cannot be created: \(error.message)")
     }
     return path
+  }
+
+  /// The worktree path the user pinned for `record` (`--worktree-path`, kept in its task file), checked
+  /// against this machine's trust; `nil` when none was pinned, so the path is derived here. The record's
+  /// own `worktree_path` is where the last attempt ran, possibly on another machine.
+  func pinnedWorktree(_ record: TaskRecord) throws -> String? {
+    guard let text = try store.snapshot().taskFile(record.id),
+      let pinned = try TaskFile.parse(Array(text.utf8), path: "task.md").worktreePath
+    else { return nil }
+    guard policy.isTrustedWorktree(pinned) else {
+      throw StageFailure(
+        stage: "setup",
+        summary:
+          "refusing task '\(record.id)': its pinned worktree_path '\(pinned)' is outside taskq.worktreesRoot and every taskq.trustedPath",
+        detail:
+          "Check the task with 'git taskq show --id \(record.id)', then trust it: git config --add taskq.trustedPath \(pinned)"
+      )
+    }
+    return pinned
   }
 
   func startContainer(_ record: TaskRecord, worktree: String) throws -> TaskRecord {
@@ -190,7 +217,8 @@ final class TaskPipeline {
       _ = try? engine.remove(name)
       events.event(id, "removed the container of an earlier attempt, \(name)")
     }
-    let repository = try Repository.open(at: record.repo)
+    let repositoryPath = policy.repositoryPath(record) ?? record.repo
+    let repository = try Repository.open(at: repositoryPath)
     var common = repository.commonDirectory
     while common.hasSuffix("/") { common.removeLast() }
     var environment: [String: String] = [:]
@@ -201,7 +229,7 @@ final class TaskPipeline {
       authorization = ServerSecrets.authorization(password)
     }
     let request = ContainerRequest(
-      name: name, taskID: id, repository: record.repo, queue: queue, gitDirectory: common, worktree: worktree,
+      name: name, taskID: id, repository: repositoryPath, queue: queue, gitDirectory: common, worktree: worktree,
       hostPort: port,
       containerPort: settings.containerPort, image: settings.image, environment: environment)
     events.event(id, "starting container \(name) on 127.0.0.1:\(port)", stage: "container")

@@ -52,6 +52,18 @@ public struct RecordPolicy: Sendable {
     self.queueRepository = Self.normalize(queueRepository)
   }
 
+  /// The directory of `record`'s repository on this machine (see ``RepositoryReference``), or `nil` when its
+  /// `repo` is not a valid short name.
+  public func repositoryPath(_ record: TaskRecord) -> String? {
+    RepositoryReference(stored: record.repo).resolve(queueRepository: queueRepository, reposRoot: reposRoot)
+  }
+
+  /// The directory of `record`'s repository on this machine when this machine may act on it, else `nil`.
+  public func trustedRepositoryPath(_ record: TaskRecord) -> String? {
+    guard let path = repositoryPath(record), isTrustedRepository(path) else { return nil }
+    return path
+  }
+
   /// Whether `path` may be a task's `repo` on this machine.
   public func isTrustedRepository(_ path: String) -> Bool {
     guard Self.isPlainAbsolute(path) else { return false }
@@ -82,17 +94,25 @@ public struct RecordPolicy: Sendable {
   func problems(_ record: TaskRecord, for actions: Set<Action>) -> [Problem] {
     var problems: [Problem] = []
     let check = "check the task with 'git taskq show --id \(record.id)'"
-    if !Self.isPlainAbsolute(record.repo) {
+    // The queue's own repository and names under taskq.reposRoot mean this machine's clones: trusted.
+    if case .named(let name) = RepositoryReference(stored: record.repo), !RepositoryReference.isValidName(name) {
+      problems.append(
+        Problem(
+          message: "repo '\(record.repo)' is neither '.', a repository name nor an absolute path",
+          fix: "\(check), then cancel it"))
+    } else if case .path = RepositoryReference(stored: record.repo), !Self.isPlainAbsolute(record.repo) {
       problems.append(
         Problem(message: "repo '\(record.repo)' is not a plain absolute path", fix: "\(check), then cancel it"))
-    } else if !isTrustedRepository(record.repo) {
+    } else if case .path = RepositoryReference(stored: record.repo), !isTrustedRepository(record.repo) {
       problems.append(
         Problem(
           message:
             "repo '\(record.repo)' is outside taskq.reposRoot (\(reposRoot)), this repository and every taskq.trustedPath",
           fix: "\(check), then trust it: git config --add taskq.trustedPath \(Self.normalize(record.repo))"))
     }
-    if let worktree = record.worktreePath {
+    // `run` derives the worktree path on this machine (or uses the one pinned in the task file, which it
+    // checks itself): a path recorded by an earlier attempt elsewhere is not acted on then.
+    if let worktree = record.worktreePath, !actions.isDisjoint(with: [.review, .cleanup]) {
       if !Self.isPlainAbsolute(worktree) {
         problems.append(
           Problem(message: "worktree_path '\(worktree)' is not a plain absolute path", fix: "\(check), then cancel it"))

@@ -45,11 +45,22 @@ public struct AddRequest: Sendable {
 
     let repository: Repository
     let repoPath: String
+    // Stored so that every machine finds its own clone (see RepositoryReference): the queue's repository
+    // as ".", a short name as given, any other path as the absolute path it is here.
+    let storedRepo: String
     if let name = repo ?? file.repo {
       (repository, repoPath) = try Self.openRepository(name, settings: settings)
+      if Self.trimmed(repoPath) == Self.trimmed(current.mainWorkingDirectory) {
+        storedRepo = RepositoryReference.queueValue
+      } else if !Self.isPath(name) {
+        storedRepo = name
+      } else {
+        storedRepo = repoPath
+      }
     } else {
       repository = current
       repoPath = current.mainWorkingDirectory
+      storedRepo = RepositoryReference.queueValue
     }
     let resolvedBase = base ?? file.base ?? settings.string(.base)
     guard !resolvedBase.hasPrefix("-"), (try? repository.resolveCommit(resolvedBase)) ?? nil != nil else {
@@ -68,15 +79,26 @@ public struct AddRequest: Sendable {
         key: "--worktree-path", value: worktree, expected: "a directory path (omit it for the default)")
     }
     return NewTask(
-      id: resolvedID, repo: repoPath, base: resolvedBase, branch: resolvedBranch,
+      id: resolvedID, repo: storedRepo, base: resolvedBase, branch: resolvedBranch,
       worktreePath: worktree.map(Paths.expand), priority: priority ?? file.priority ?? 0,
       dependsOn: dependencies, body: file.body)
+  }
+
+  /// Whether `--repo` names a path (it contains `/` or starts with `.` or `~`) rather than a short name.
+  static func isPath(_ name: String) -> Bool {
+    name.contains("/") || name.hasPrefix(".") || name.hasPrefix("~")
+  }
+
+  static func trimmed(_ path: String) -> String {
+    var path = path
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    return path
   }
 
   /// Opens `--repo`'s repository: a path when it contains `/` or starts with `.` or `~`, else a short name
   /// under `taskq.reposRoot`. Returns it with its absolute top-level path.
   public static func openRepository(_ name: String, settings: Settings) throws -> (Repository, String) {
-    let isPath = name.contains("/") || name.hasPrefix(".") || name.hasPrefix("~")
+    let isPath = Self.isPath(name)
     let path = isPath ? Paths.expand(name) : settings.path(.reposRoot) + "/" + name
     guard !name.isEmpty, FileManager.default.fileExists(atPath: path) else {
       let hint =

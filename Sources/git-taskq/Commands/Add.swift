@@ -86,7 +86,12 @@ extension GitTaskq {
       }
       draft?.discard()
       trust(record, context)
-      print("\(record.id): added (todo) repo=\(record.repo) base=\(record.base) branch=\(record.branch)")
+      // The repository as it is here (the record keeps the machine-independent form, e.g. '.').
+      let repo =
+        RepositoryReference(stored: record.repo).resolve(
+          queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
+        ?? record.repo
+      print("\(record.id): added (todo) repo=\(repo) base=\(record.base) branch=\(record.branch)")
       if let hint = ShareHint.once(repository: context.repository, remote: Sync.defaultRemote(context.settings)) {
         Console.error(hint)
       }
@@ -101,7 +106,9 @@ extension GitTaskq {
         trustedPaths: context.settings.trustedPaths, portRange: nil,
         queueRepository: context.repository.mainWorkingDirectory)
       var paths: [String] = []
-      if !policy.isTrustedRepository(record.repo) { paths.append(record.repo) }
+      if case .path(let path) = RepositoryReference(stored: record.repo), !policy.isTrustedRepository(path) {
+        paths.append(path)
+      }
       if let worktree = record.worktreePath, !policy.isTrustedWorktree(worktree) { paths.append(worktree) }
       for path in paths {
         do {

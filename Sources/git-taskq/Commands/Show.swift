@@ -48,8 +48,12 @@ extension GitTaskq {
         return
       }
       var lines = ["task \(record.id)"]
+      // `repo` as stored (machine-independent), with what it is on this machine when that differs.
+      let here = RepositoryReference(stored: record.repo).resolve(
+        queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
+      let repo = here.map { $0 == record.repo ? record.repo : "\(record.repo) (\($0))" } ?? record.repo
       let fields: [(String, String?)] = [
-        ("status", record.status.rawValue), ("repo", record.repo), ("base", record.base),
+        ("status", record.status.rawValue), ("repo", repo), ("base", record.base),
         ("branch", record.branch), ("worktree", record.worktreePath), ("container", record.container),
         ("port", record.port.map(String.init)), ("session", record.sessionID),
         ("attempt", StatusView.attemptText(record)),

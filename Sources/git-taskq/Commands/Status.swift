@@ -109,7 +109,8 @@ extension GitTaskq {
     /// The text of one `status`: the remote line, then the groups (or why there are none).
     func screen(_ context: CommandContext, colored: Bool, now: Int, layout: StatusView.Layout) throws -> String {
       let snapshot = try context.store.snapshot()
-      let view = StatusView(colored: colored, now: now)
+      var view = StatusView(colored: colored, now: now)
+      view.queueRepository = context.repository.mainWorkingDirectory
       // The title of a task: the first line of its task file's body, read only for the rows shown.
       let title: (String) -> String? = { id in (try? snapshot.taskFile(id)).flatMap { $0 }.flatMap(StatusView.title) }
       if let id {
@@ -350,6 +351,8 @@ struct StatusView {
 
   var colored: Bool
   var now: Int
+  /// The queue repository's top-level directory, to name tasks whose `repo` is `.` (this repository).
+  var queueRepository = ""
 
   /// The colour of a status: its group header bold, its ids plain.
   static func style(of status: TaskStatus) -> Style {
@@ -398,7 +401,9 @@ struct StatusView {
     let shown = Self.collapse(allGroups, layout: layout)
     // `lastPathComponent` once per repository, not once per task.
     var repoNames: [String: String] = [:]
-    for repo in Set(records.map(\.repo)) { repoNames[repo] = (repo as NSString).lastPathComponent }
+    for repo in Set(records.map(\.repo)) {
+      repoNames[repo] = RepositoryReference(stored: repo).label(queueRepository: queueRepository)
+    }
     let rows = shown.flatMap(\.tasks).map {
       row(for: $0, byID: byID, repoName: repoNames[$0.repo] ?? $0.repo, title: title($0.id))
     }

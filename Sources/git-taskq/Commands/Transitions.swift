@@ -45,8 +45,12 @@ extension GitTaskq {
     func run(_ context: CommandContext) async throws {
       try TaskID.validate(task.id)
       guard let current = try context.store.snapshot().record(task.id) else { throw QueueError.notFound(task.id) }
+      let repositoryPath =
+        RepositoryReference(stored: current.repo).resolve(
+          queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
+        ?? current.repo
       let merger = BranchMerger(
-        taskID: current.id, repositoryPath: current.repo, branch: current.branch, base: current.base)
+        taskID: current.id, repositoryPath: repositoryPath, branch: current.branch, base: current.base)
       // Work the agent left uncommitted is not on the branch: approving would drop it silently.
       if !force, current.status == .review, let refusal = BranchMerger.uncommittedWorkRefusal(current) {
         throw MergeRefusal(refusal)
@@ -54,7 +58,7 @@ extension GitTaskq {
       guard merge else {
         let record = try context.store.approve(task.id)
         print("\(record.id): review → done")
-        for line in merger.instructions(remote: BranchMerger.pushRemote(repositoryPath: record.repo)) { print(line) }
+        for line in merger.instructions(remote: BranchMerger.pushRemote(repositoryPath: repositoryPath)) { print(line) }
         return
       }
       // Checked before merging, so that a task that cannot be approved is not merged; checked again by the
