@@ -518,18 +518,7 @@ import Glibc
   /// Waits up to 10 s until something accepts connections on 127.0.0.1:`port`.
   static func waitForPort(_ port: Int) -> Bool {
     for _ in 0..<200 {
-      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-      var address = sockaddr_in()
-      address.sin_family = sa_family_t(AF_INET)
-      address.sin_port = in_port_t(UInt16(port).bigEndian)
-      address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-        }
-      }
-      close(fd)
-      if connected { return true }
+      if Loopback.isListening(port) { return true }
       usleep(50_000)
     }
     return false

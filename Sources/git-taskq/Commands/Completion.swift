@@ -133,35 +133,8 @@ enum TaskIDCompletion {
 /// Completes a `git taskq` command line from the commands' own definitions (argument-parser's description
 /// of them), so completion never lags behind a new flag.
 struct Completer {
-  /// argument-parser's description of the commands (its `--experimental-dump-help` JSON, the subset used).
-  struct Command: Decodable {
-    var commandName: String
-    var shouldDisplay: Bool?
-    var arguments: [Argument]?
-    var subcommands: [Command]?
-  }
-
-  struct Argument: Decodable {
-    struct Name: Decodable {
-      var kind: String
-      var name: String
-    }
-    var kind: String
-    var names: [Name]?
-    var valueName: String?
-    var shouldDisplay: Bool?
-    var isRepeating: Bool?
-    var allValues: [String]?
-
-    /// `--id`, `-n`.
-    var spellings: [String] {
-      (names ?? []).map { $0.kind == "short" ? "-\($0.name)" : "--\($0.name)" }
-    }
-  }
-
-  struct ToolInfo: Decodable {
-    var command: Command
-  }
+  typealias Command = CommandTree.Command
+  typealias Argument = CommandTree.Argument
 
   let tool: Command?
   /// Every record of the queue (read only when ids are completed).
@@ -173,16 +146,7 @@ struct Completer {
   }
 
   /// The commands as argument-parser describes them, read in-process.
-  static func toolInfo() -> Command? {
-    let json: String
-    do {
-      _ = try GitTaskq.parseAsRoot(["--experimental-dump-help"])
-      return nil
-    } catch {
-      json = GitTaskq.fullMessage(for: error)
-    }
-    return (try? JSONDecoder().decode(ToolInfo.self, from: Data(json.utf8)))?.command
-  }
+  static func toolInfo() -> Command? { CommandTree.root() }
 
   /// The statuses whose ids each command's `--id` accepts.
   static let idStatuses: [String: Set<TaskStatus>] = [

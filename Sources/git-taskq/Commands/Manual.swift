@@ -21,26 +21,8 @@ extension GitTaskq {
 
 /// The roff text of git-taskq(1), from the commands' own definitions and ``SettingKey/all``.
 enum ManualPage {
-  struct Tool: Decodable { var command: Command }
-  struct Command: Decodable {
-    var commandName: String
-    var abstract: String?
-    var discussion: String?
-    var shouldDisplay: Bool?
-    var arguments: [Argument]?
-    var subcommands: [Command]?
-  }
-  struct Argument: Decodable {
-    struct Name: Decodable {
-      var kind: String
-      var name: String
-    }
-    var kind: String
-    var names: [Name]?
-    var valueName: String?
-    var abstract: String?
-    var shouldDisplay: Bool?
-  }
+  typealias Command = CommandTree.Command
+  typealias Argument = CommandTree.Argument
 
   static let version = GitTaskq.version
 
@@ -151,16 +133,7 @@ enum ManualPage {
     return kept.joined(separator: "\n\n")
   }
 
-  static func tool() -> Command? {
-    let json: String
-    do {
-      _ = try GitTaskq.parseAsRoot(["--experimental-dump-help"])
-      return nil
-    } catch {
-      json = GitTaskq.fullMessage(for: error)
-    }
-    return (try? JSONDecoder().decode(Tool.self, from: Data(json.utf8)))?.command
-  }
+  static func tool() -> Command? { CommandTree.root() }
 
   /// A usage line broken before an option group (`[--id <ID>]`) so that no line passes `width`; the
   /// lines after the first are indented under the command's options, as git's manual pages do.
