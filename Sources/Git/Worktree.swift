@@ -115,24 +115,6 @@ extension Repository {
     return paths
   }
 
-  /// Commits on `branch` that no other local branch and no remote-tracking branch contains.
-  public func unpublishedCommitCount(branch: String) throws -> Int {
-    guard let tip = try referenceTarget("refs/heads/" + branch) else { return 0 }
-    var walker: OpaquePointer?
-    try GitError.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
-    defer { git_revwalk_free(walker) }
-    var start = tip.raw
-    try GitError.check(git_revwalk_push(walker, &start), "git_revwalk_push")
-    for name in try referenceNames(matching: "refs/heads/*") + referenceNames(matching: "refs/remotes/*")
-    where name != "refs/heads/" + branch {
-      if var other = try referenceTarget(name)?.raw { _ = git_revwalk_hide(walker, &other) }
-    }
-    var count = 0
-    var oid = git_oid()
-    while git_revwalk_next(&oid, walker) == 0 { count += 1 }
-    return count
-  }
-
   private func createDirectories(parentOf path: String) throws {
     var components = path.split(separator: "/", omittingEmptySubsequences: true).dropLast()
     var current = path.hasPrefix("/") ? "" : "."

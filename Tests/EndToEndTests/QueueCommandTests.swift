@@ -279,6 +279,21 @@ import Testing
     #expect(!one.contains("T-1"))
   }
 
+  /// A forged commit with a 100 KB subject (as a remote could push): `log` cuts it, one bounded line.
+  @Test func logCutsAForgedLongSubject() throws {
+    let repository = try ScratchRepository()
+    try repository.taskqOK("add", "--id", "T-1", "--task", "x")
+    let subject = String(repeating: "S", count: 100_000)
+    try repository.writeQueueCommitWithCLI(
+      meta: "{\"format\": 1, \"next_seq\": 2}\n",
+      message: subject + "\n\nTaskq-Op: update\nTaskq-Task: T-1\nTaskq-Worker: forger\n")
+    let log = try repository.taskqOK("log")
+    let lines = log.stdoutText.components(separatedBy: "\n")
+    #expect(lines.count >= 2, "\(log.summary)")
+    #expect(lines.allSatisfy { $0.count < 1_000 }, "longest line: \(lines.map(\.count).max() ?? 0)")
+    #expect(lines.contains { $0.contains("SSSS") && $0.contains("…") })
+  }
+
   // MARK: show
 
   @Test func showPrintsTheRecordTheTaskFileAndTheReports() throws {

@@ -99,7 +99,7 @@ final class TaskPipeline {
       events.event(id, "ready for review", from: .building, to: .review)
       return .review
     } catch let QueueError.lostClaim(_, status) {
-      stopContainerIfCancelled(id, status: status)
+      // A cancelled task's container is left for `cleanup`, like a failed one: nothing is destroyed here.
       events.event(id, "stopped: the task is now '\(status.rawValue)'")
       return status == .cancelled ? .cancelled : .lost(status.rawValue)
     } catch let failure as StageFailure {
@@ -251,7 +251,7 @@ final class TaskPipeline {
     let start = Date()
     var lastCheck = Date.distantPast
     while Date().timeIntervalSince(start) < settings.healthTimeout {
-      try checkStop(id)
+      try checkInterrupted()
       if Loopback.httpStatus(port: port, path: "/global/health", timeout: 1, authorization: authorization) == 200 {
         return
       }
@@ -393,11 +393,8 @@ final class TaskPipeline {
     for line in result.messages { events.note("\(record.id): \(line)") }
   }
 
-  func stopContainerIfCancelled(_ id: String, status: TaskStatus) {
-    // A cancelled task's container is left for `cleanup`, like a failed one: nothing is destroyed here.
-  }
-
-  func checkStop(_ id: String) throws {
+  /// Throws when the run was interrupted (Ctrl-C, SIGTERM), to end a stage's waiting.
+  func checkInterrupted() throws {
     if Interrupts.isRequested { throw StageFailure(stage: "container", summary: "interrupted") }
   }
 

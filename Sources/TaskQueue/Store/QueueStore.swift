@@ -312,7 +312,12 @@ public final class QueueStore {
     try repository.walk(from: tip) { commit in
       guard let operation = Operation.parse(message: commit.message) else { return true }
       if let task, operation.task != task { return true }
-      let subject = commit.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+      // A commit from a remote is untrusted: its subject is cut like a trailer (a forged 5 MB subject
+      // would otherwise be one 5 MB line of `log`).
+      var subject = commit.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+      if subject.count > RecordRules.maximumTrailerLength {
+        subject = String(subject.prefix(RecordRules.maximumTrailerLength - 1)) + "…"
+      }
       entries.append(HistoryEntry(commit: commit.id, time: Int(commit.time), subject: subject, operation: operation))
       return limit.map { entries.count < $0 } ?? true
     }
