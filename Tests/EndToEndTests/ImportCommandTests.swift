@@ -14,12 +14,12 @@ import Testing
   /// The ids the fixture's valid lines hold, in file order.
   static let importable = ["T-001", "T-002", "T-003", "T-004", "T-005", "T-006", "T-7", "T-7-1"]
 
-  /// A scratch repository and a copy of the fixture's `queue/` next to it (at `<scratch>/python/queue`).
-  static func world() throws -> (ScratchRepository, String) {
+  /// A scratch repository and a copy of a fixture's `queue/` next to it (at `<scratch>/python/queue`).
+  static func world(copying source: String = fixture) throws -> (ScratchRepository, String) {
     let repository = try ScratchRepository()
     let root = repository.directory.path + "/python"
     try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: fixture + "/queue", toPath: root + "/queue")
+    try FileManager.default.copyItem(atPath: source + "/queue", toPath: root + "/queue")
     return (repository, root)
   }
 
@@ -271,13 +271,7 @@ import Testing
   static let fixture: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("Fixtures/python-taskq-written").path
 
-  static func world() throws -> (ScratchRepository, String) {
-    let repository = try ScratchRepository()
-    let root = repository.directory.path + "/python"
-    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: fixture + "/queue", toPath: root + "/queue")
-    return (repository, root)
-  }
+  static func world() throws -> (ScratchRepository, String) { try ImportCommandTests.world(copying: fixture) }
 
   static func originals() throws -> [String: [String: Any]] {
     let text = try String(contentsOfFile: fixture + "/queue/tasks.jsonl", encoding: .utf8)

@@ -238,8 +238,9 @@ import Glibc
   ///
   /// The worker goes on locally while its task is recovered, retried and claimed again by another worker. When it
   /// reconnects, its stale steps must not take the task back.
-  @Test func aStaleWorkersStepsDoNotTakeBackATaskClaimedAgain() throws {
-    let shared = try SharedRemote()
+  /// Two machines; A's worker `host-a:1` claims T-1 and publishes the claim, then goes offline and takes
+  /// the task through setup to building.
+  func aWorkerGoneOfflineInBuilding(_ shared: SharedRemote) throws -> (a: Machine, b: Machine, worker: QueueStore) {
     let a = try shared.machine("A")
     let b = try shared.machine("B")
     try add(a, "T-1", shared)
@@ -247,10 +248,14 @@ import Glibc
     _ = try workerA.claimNext(only: "T-1")
     try a.taskqOK("sync")
     try b.taskqOK("sync")
-
-    // A, offline: its worker moves on.
     try workerA.advance("T-1", kind: "setup", detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
     try workerA.advance("T-1", to: .building, kind: "build", detail: "plan made")
+    return (a, b, workerA)
+  }
+
+  @Test func aStaleWorkersStepsDoNotTakeBackATaskClaimedAgain() throws {
+    let shared = try SharedRemote()
+    let (a, b, _) = try aWorkerGoneOfflineInBuilding(shared)
     // B: the task was given up (recovered, retried) and claimed by B's worker.
     let workerB = try b.store(worker: "host-b:2")
     try workerB.fail("T-1", kind: "recover", summary: "worker lost", report: "lost")
@@ -281,17 +286,8 @@ import Glibc
   /// the recovery (reported as superseded): finished work is never dropped.
   @Test func aWorkerThatFinishedSupersedesItsRecoveryElsewhere() throws {
     let shared = try SharedRemote()
-    let a = try shared.machine("A")
-    let b = try shared.machine("B")
-    try add(a, "T-1", shared)
-    let workerA = try a.store(worker: "host-a:1")
-    _ = try workerA.claimNext(only: "T-1")
-    try a.taskqOK("sync")
-    try b.taskqOK("sync")
-
-    // A, offline: its worker finishes the task.
-    try workerA.advance("T-1", kind: "setup", detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
-    try workerA.advance("T-1", to: .building, kind: "build", detail: "plan made")
+    let (a, b, workerA) = try aWorkerGoneOfflineInBuilding(shared)
+    // A, still offline: its worker finishes the task.
     try workerA.advance("T-1", to: .review, kind: "review", detail: "ready for review") {
       $0.worker = nil
       $0.leaseExpiresAt = nil

@@ -49,9 +49,7 @@ public struct ContainerEngine: Sendable {
 
   /// The value of the queue label: the queue repository's git directory, without a trailing slash.
   public static func queueIdentity(commonDirectory: String) -> String {
-    var path = commonDirectory
-    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-    return path
+    Paths.trimmingTrailingSlashes(commonDirectory)
   }
 
   /// Whether container `name` is this queue's container of `record`: the name this queue gives it, and the

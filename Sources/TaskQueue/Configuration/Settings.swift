@@ -177,6 +177,13 @@ public struct Settings {
 
 /// Path helpers.
 public enum Paths {
+  /// `path` without trailing `/` (but `/` stays `/`).
+  public static func trimmingTrailingSlashes(_ path: String) -> String {
+    var p = Substring(path)
+    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    return String(p)
+  }
+
   /// Expands a leading `~` and makes `path` absolute against the current directory; removes a trailing `/`.
   public static func expand(_ path: String) -> String {
     var p = path

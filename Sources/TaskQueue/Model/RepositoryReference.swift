@@ -54,9 +54,7 @@ public enum RepositoryReference: Equatable, Sendable {
     case .queue: return queueRepository
     case .named(let name):
       guard Self.isValidName(name) else { return nil }
-      var root = reposRoot
-      while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
-      return root + "/" + name
+      return Paths.trimmingTrailingSlashes(reposRoot) + "/" + name
     case .path(let path): return path
     }
   }
@@ -71,8 +69,7 @@ public enum RepositoryReference: Equatable, Sendable {
   }
 
   private func lastComponent(_ path: String) -> String {
-    var trimmed = Substring(path)
-    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-    return trimmed.split(separator: "/").last.map(String.init) ?? String(trimmed)
+    let trimmed = Paths.trimmingTrailingSlashes(path)
+    return trimmed.split(separator: "/").last.map(String.init) ?? trimmed
   }
 }

@@ -50,7 +50,7 @@ public struct AddRequest: Sendable {
     let storedRepo: String
     if let name = repo ?? file.repo {
       (repository, repoPath) = try Self.openRepository(name, settings: settings)
-      if Self.trimmed(repoPath) == Self.trimmed(current.mainWorkingDirectory) {
+      if Paths.trimmingTrailingSlashes(repoPath) == Paths.trimmingTrailingSlashes(current.mainWorkingDirectory) {
         storedRepo = RepositoryReference.queueValue
       } else if !Self.isPath(name) {
         storedRepo = name
@@ -87,12 +87,6 @@ public struct AddRequest: Sendable {
   /// Whether `--repo` names a path (it contains `/` or starts with `.` or `~`) rather than a short name.
   static func isPath(_ name: String) -> Bool {
     name.contains("/") || name.hasPrefix(".") || name.hasPrefix("~")
-  }
-
-  static func trimmed(_ path: String) -> String {
-    var path = path
-    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-    return path
   }
 
   /// Opens `--repo`'s repository: a path when it contains `/` or starts with `.` or `~`, else a short name

@@ -16,8 +16,7 @@ public enum SafePath {
     guard root.hasPrefix("/"), !root.utf8.contains(0) else {
       throw QueueError.unsafePath(root: root, component: "", reason: "the root is not an absolute path")
     }
-    var path = root
-    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    var path = Paths.trimmingTrailingSlashes(root)
     for component in components {
       if let reason = PathComponent.problem(with: component) {
         throw QueueError.unsafePath(root: root, component: component, reason: reason)

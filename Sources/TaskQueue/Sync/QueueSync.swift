@@ -183,8 +183,14 @@ public final class QueueSync {
       // No common commit (a clone that added before its first sync, or two clones that each started a
       // queue): the local operations replay onto the remote's queue all the same, from the empty queue.
       let base = try repository.mergeBase(local, theirs)
-      report.received = try repository.history(from: theirs, hiding: base).count
-      let (newTip, sent, dropped, superseded) = try replay(from: base, local: local, onto: theirs)
+      let remoteCommits = try repository.history(from: theirs, hiding: base)
+      report.received = remoteCommits.count
+      // Tasks the remote failed as "worker lost" since the base: a worker that was only cut off, and comes
+      // back with the same attempt's steps, wins over that recovery (finished work is never dropped).
+      let recovered = Set(
+        remoteCommits.compactMap { Operation.parse(message: $0.message) }.filter { $0.kind == "recover" }.map(\.task))
+      let (newTip, sent, dropped, superseded) = try replay(
+        from: base, local: local, onto: theirs, recoveredOnRemote: recovered)
       report.sent = sent
       report.dropped = dropped
       report.superseded = superseded
@@ -229,8 +235,10 @@ public final class QueueSync {
   // MARK: Replay
 
   /// Replays the local commits `base..local` (all of them when `base` is `nil`: unrelated histories),
-  /// oldest first, onto `onto`. Returns the new tip, how many operations applied, and the dropped ones.
-  func replay(from base: ObjectID?, local: ObjectID, onto: ObjectID) throws
+  /// oldest first, onto `onto`; `recoveredOnRemote` names the tasks the remote recovered since `base`.
+  /// Returns the new tip, how many operations applied, the dropped ones, and the tasks whose recovery a
+  /// replayed step superseded.
+  func replay(from base: ObjectID?, local: ObjectID, onto: ObjectID, recoveredOnRemote recovered: Set<String>) throws
     -> (ObjectID, Int, [DroppedOperation], [String])
   {
     let repository = store.repository
@@ -243,11 +251,6 @@ public final class QueueSync {
     // Tasks whose local add was dropped: the remote's task of that id is another task, which nothing done
     // here to the local one may overwrite.
     var foreign: Set<String> = []
-    // Tasks the remote failed as "worker lost" since the base: a worker that was only cut off, and comes
-    // back with the same attempt's steps, wins over that recovery (finished work is never dropped).
-    let recovered = Set(
-      try repository.history(from: onto, hiding: base).compactMap { Operation.parse(message: $0.message) }
-        .filter { $0.kind == "recover" }.map(\.task))
     var superseded: [String] = []
     for commit in commits {
       guard let operation = Operation.parse(message: commit.message) else {
