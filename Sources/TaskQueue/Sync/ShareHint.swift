@@ -16,7 +16,8 @@ public enum ShareHint {
   /// The hint to print, or `nil`: there is no such remote, its queue was fetched before, or the hint was
   /// already given here. Giving it records that in `<git common dir>/taskq/hinted-sync`.
   public static func once(repository: Repository, remote: String) -> String? {
-    guard QueueSync.isValidRemoteName(remote),
+    // Given (or a sync ran) once: one stat, so that `status` and `add` pay nothing more from then on.
+    guard access(markerPath(repository), F_OK) != 0, QueueSync.isValidRemoteName(remote),
       // No remote of that name: nothing to share with, nothing to say.
       let url = try? repository.configuration().string("remote.\(remote).url"), !url.isEmpty,
       // A missing tracking ref is the case to hint at; an error reading it is not worth a hint.
@@ -32,11 +33,14 @@ public enum ShareHint {
   /// the record.
   @discardableResult
   public static func markKnown(repository: Repository) -> Bool {
-    let directory = repository.commonDirectory + "taskq"
-    mkdir(directory, 0o755)
-    let fd = open(directory + "/hinted-sync", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o644)
+    mkdir(repository.commonDirectory + "taskq", 0o755)
+    let fd = open(markerPath(repository), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o644)
     guard fd >= 0 else { return false }
     close(fd)
     return true
+  }
+
+  private static func markerPath(_ repository: Repository) -> String {
+    repository.commonDirectory + "taskq/hinted-sync"
   }
 }
