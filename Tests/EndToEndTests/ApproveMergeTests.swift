@@ -349,6 +349,27 @@ import Testing
     #expect(try Self.main(shared) == (try Git.run(["rev-parse", "task/T-1"], in: shared.target)))
   }
 
+  /// The approve waits unpublished; meanwhile B cancels the task. Running the named command again publishes
+  /// nothing of it: the sync drops the approve, and nothing is merged.
+  @Test func anUnpublishedApproveThatIsDroppedLaterMergesNothingOnTheRetry() throws {
+    let (shared, a, b) = try Self.sharedReview()
+    let hook = try shared.scratch.write("remote.git/hooks/pre-receive", "#!/bin/sh\nexit 1\n", executable: true)
+    let refused = try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin")
+    #expect(refused.status == 1, "\(refused.summary)")
+    #expect(try a.record("T-1").status == .done)
+    try FileManager.default.removeItem(atPath: hook)
+    try b.taskqOK("cancel", "--id", "T-1")
+    try b.taskqOK("sync")
+    let main = try Self.main(shared)
+    let again = try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin")
+    #expect(again.status == 1, "\(again.summary)")
+    #expect(
+      again.stderrText == "error: T-1: approve dropped: it was cancelled on the remote; nothing was merged\n",
+      "\(again.stderrText)")
+    #expect(try Self.main(shared) == main)
+    #expect(try a.record("T-1").status == .cancelled)
+  }
+
   @Test func anUnreachableRemoteApprovesAndMergesNothing() throws {
     let (shared, a, _) = try Self.sharedReview()
     try a.git("remote", "add", "gone", shared.scratch.path + "/nowhere.git")

@@ -50,12 +50,15 @@ public struct Approval {
       QueueSync(store: store, transport: GitCLITransport(gitDirectory: store.repository.gitDirectory))
     }
     if merge, let sync, let remote {
+      let report: SyncReport
       do {
-        _ = try sync.sync(remote: remote)
+        report = try sync.sync(remote: remote)
       } catch let error as TransportError {
         throw MergeRefusal(
           "\(Self.line(error)); nothing was approved or merged: run the same command once '\(remote)' answers")
       }
+      // An approve of an earlier try, published only now, may have been dropped.
+      if let drop = Self.droppedApprove(of: id, in: report) { throw MergeRefusal("\(drop); nothing was merged") }
     }
     guard let current = try store.snapshot().record(id) else { throw QueueError.notFound(id) }
     var merger = BranchMerger(
@@ -95,9 +98,7 @@ public struct Approval {
         "\(id) is approved here, but the approve is not published (\(reason)); nothing was merged: once '\(remote)' answers, run git taskq approve --id \(id) --merge --remote \(remote)"
       )
     }
-    if let drop = report.dropped.first(where: { $0.operation.task == id && $0.operation.kind == "approve" }) {
-      throw MergeRefusal("\(drop); nothing was merged")
-    }
+    if let drop = Self.droppedApprove(of: id, in: report) { throw MergeRefusal("\(drop); nothing was merged") }
     guard let published = try store.snapshot().record(id), published.status == .done else {
       throw MergeRefusal("\(id): '\(remote)' does not have the task done after the sync (nothing was merged)")
     }
@@ -125,6 +126,10 @@ public struct Approval {
       throw MergeRefusal("\(summary), but the task was not approved: \(error)")
     }
     return ["\(record.id): review → done; \(summary)"]
+  }
+
+  static func droppedApprove(of id: String, in report: SyncReport) -> DroppedOperation? {
+    report.dropped.first { $0.operation.task == id && $0.operation.kind == "approve" }
   }
 
   /// The remote this queue was synced with (`origin` first), whose tracking ref exists; `nil`: never synced.
