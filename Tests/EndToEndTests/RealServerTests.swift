@@ -21,6 +21,9 @@ import Glibc
   func serve(_ count: Int) throws -> (SharedRemote, GitDaemon, [Machine]) {
     let shared = try SharedRemote()
     let daemon = try GitDaemon(basePath: shared.scratch.path)
+    if !canSetHostName {
+      print("RealServerTests: 'unshare --uts' is not allowed here: the machines share this host's name")
+    }
     let machines = try (1...count).map { index -> Machine in
       let machine = try shared.machine("w\(index)", cloneURL: daemon.url("remote.git"))
       // Without a UTS namespace (not root, no user namespaces), the workers still differ by clone and pid.
