@@ -50,7 +50,7 @@ extension GitTaskq {
       var lines = ["task \(record.id)"]
       // `repo` as stored (machine-independent), with what it is on this machine when that differs.
       let here = RepositoryReference(stored: record.repo).resolve(
-        queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
+        queueRepository: context.queueRepository, reposRoot: context.settings.path(.reposRoot))
       let repo = here.map { $0 == record.repo ? record.repo : "\(record.repo) (\($0))" } ?? record.repo
       let fields: [(String, String?)] = [
         ("status", record.status.rawValue), ("repo", repo), ("base", record.base),
@@ -77,7 +77,7 @@ extension GitTaskq {
         lines.append(contentsOf: reports.map { "  \($0)" })
       }
       Pager.print(
-        TerminalText.block(lines.joined(separator: "\n")), configuration: try? context.repository.configuration())
+        TerminalText.block(lines.joined(separator: "\n")), configuration: context.settings.gitConfig)
     }
   }
 }

@@ -47,7 +47,7 @@ extension GitTaskq {
       guard let current = try context.store.snapshot().record(task.id) else { throw QueueError.notFound(task.id) }
       let repositoryPath =
         RepositoryReference(stored: current.repo).resolve(
-          queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
+          queueRepository: context.queueRepository, reposRoot: context.settings.path(.reposRoot))
         ?? current.repo
       let merger = BranchMerger(
         taskID: current.id, repositoryPath: repositoryPath, branch: current.branch, base: current.base)
@@ -150,19 +150,13 @@ extension GitTaskq {
       print("\(record.id): removed (was \(record.status.rawValue))")
       // Nothing of it keeps running: its container goes, and its worktree unless it holds work.
       let settings = try RunSettings(context.settings)
-      let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
+      let policy = RecordPolicy(settings: settings, queueRepository: context.queueRepository)
       guard record.container != nil || record.worktreePath != nil, policy.refusal(record, for: .cleanup) == nil
       else { return }
-      let result = Cleaner(settings: settings, queueDirectory: context.repository.commonDirectory).clean(
+      let result = Cleaner(settings: settings, queueDirectory: context.commonDirectory).clean(
         record, keepWorktree: false, force: false,
-        secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
+        secrets: ServerSecrets(commonDirectory: context.commonDirectory))
       for line in result.messages { print("\(record.id): \(line)") }
     }
   }
-}
-
-/// Quotes `text` for a POSIX shell when it needs it (for commands we print, never for commands we run).
-func shellQuote(_ text: String) -> String {
-  let safe = text.allSatisfy { $0.isLetter || $0.isNumber || "/._-:@=+,".contains($0) }
-  return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
