@@ -149,14 +149,7 @@ extension GitTaskq {
       let record = try context.store.remove(task.id)
       print("\(record.id): removed (was \(record.status.rawValue))")
       // Nothing of it keeps running: its container goes, and its worktree unless it holds work.
-      let settings = try RunSettings(context.settings)
-      let policy = RecordPolicy(settings: settings, queueRepository: context.queueRepository)
-      guard record.container != nil || record.worktreePath != nil, policy.refusal(record, for: .cleanup) == nil
-      else { return }
-      let result = Cleaner(settings: settings, queueDirectory: context.commonDirectory).clean(
-        record, keepWorktree: false, force: false,
-        secrets: ServerSecrets(commonDirectory: context.commonDirectory))
-      for line in result.messages { print("\(record.id): \(line)") }
+      for line in try RemovalCleanup.clean(record, in: context) { print("\(record.id): \(line)") }
     }
   }
 }
