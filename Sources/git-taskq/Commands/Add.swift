@@ -63,7 +63,8 @@ extension GitTaskq {
     @Option(help: ArgumentHelp("Tasks that must be done before this one runs.", valueName: "ID[,ID...]"))
     var dependsOn: String?
 
-    func run(_ context: CommandContext) async throws {
+    /// The flags, as the library takes them.
+    var request: AddRequest {
       var request = AddRequest()
       request.id = id
       request.repo = repo
@@ -74,6 +75,11 @@ extension GitTaskq {
       request.taskFile = taskFile
       request.priority = priority
       request.dependsOn = dependsOn.map(TaskFile.splitList)
+      return request
+    }
+
+    func run(_ context: CommandContext) async throws {
+      var request = self.request
       // Neither --task nor --task-file, on a terminal: the task is written in the editor (see Edit.swift).
       let draft = try AddDraft.compose(self, context)
       if let draft { request.taskFile = draft.path }
