@@ -75,6 +75,8 @@ public final class RunEvents: @unchecked Sendable {
         var object: [String: Any] = ["time": Timestamp.now(), "task": id, "event": what]
         if let from { object["from"] = from.rawValue }
         if let to { object["to"] = to.rawValue }
+        // An object of strings always serialises; should it not, the event is left out of the stream
+        // rather than stop a run that is doing its work.
         if let data = try? JSONSerialization.data(
           withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         {

@@ -214,13 +214,23 @@ final class TaskPipeline {
     // The task's own container from an earlier attempt (its name and our labels) is in the way of the new
     // one: remove it. Nothing else is touched, whatever its labels say.
     if engine.isRunning(name) != nil, engine.isOurs(name, of: record, queue: queue) {
-      _ = try? engine.remove(name)
-      events.event(id, "removed the container of an earlier attempt, \(name)")
+      // A failed removal is said, not reported as done: `docker run` then fails on the name in use.
+      let failure: String
+      do {
+        let removal = try engine.remove(name)
+        failure = removal.succeeded ? "" : removal.endingDescription
+      } catch {
+        failure = "\(error)"
+      }
+      if failure.isEmpty {
+        events.event(id, "removed the container of an earlier attempt, \(name)")
+      } else {
+        events.note("warning: \(id): could not remove the container of an earlier attempt, \(name) (\(failure))")
+      }
     }
     let repositoryPath = policy.repositoryPath(record) ?? record.repo
     let repository = try Repository.open(at: repositoryPath)
-    var common = repository.commonDirectory
-    while common.hasSuffix("/") { common.removeLast() }
+    let common = Paths.trimmingTrailingSlashes(repository.commonDirectory)
     var environment: [String: String] = [:]
     var authorization: String?
     if settings.serverPassword {
@@ -258,6 +268,7 @@ final class TaskPipeline {
       if Date().timeIntervalSince(lastCheck) > 2 {
         lastCheck = Date()
         // A `cancel` from another process stops the wait, as it stops an agent stage.
+        // A read that fails is tried again at the next poll; the wait's timeout bounds it.
         if let status = try? store.snapshot().record(id)?.status, status == .cancelled {
           throw QueueError.lostClaim(id: id, status: status)
         }
@@ -308,6 +319,7 @@ final class TaskPipeline {
         // Re-read the task at most once a second: a `cancel` from another process stops the agent.
         guard Date().timeIntervalSince(lastPoll) > 1 else { return false }
         lastPoll = Date()
+        // A read that fails is tried again at the next poll; the stage's timeout bounds it.
         if let status = try? store.snapshot().record(record.id)?.status, status == .cancelled {
           cancelled = true
           return true
@@ -332,6 +344,8 @@ final class TaskPipeline {
     {
       // Killing the `docker exec` client does not stop what it started inside the container (moby/moby#9098):
       // stop the container (it is kept, stopped, for inspection).
+      // Best effort: the stage has failed already, and its report says so; a container left running is
+      // found by `fsck` and removed by `cleanup`.
       _ = try? engine.stop(container)
     }
     if cancelled { throw QueueError.lostClaim(id: record.id, status: .cancelled) }
@@ -352,6 +366,7 @@ final class TaskPipeline {
   func fail(_ id: String, stage: String, failure: StageFailure) -> Outcome {
     let interrupted = Interrupts.isRequested
     let summary = interrupted ? "interrupted by Ctrl-C or SIGTERM" : failure.summary
+    // Unreadable record: the failure cannot be recorded either, and the outcome still says it failed.
     let current = (try? store.snapshot().record(id)) ?? nil
     guard let record = current else { return .failed(summary) }
     // Only a container named as ours is asked for its log (the record may name another program's).
@@ -372,8 +387,8 @@ final class TaskPipeline {
         let removed = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
           .removeContainer(stored)
         if !removed.removedContainers.isEmpty {
-          _ = try? store.recordCleanup(id, result: removed.keepingWorktree())
           events.event(id, "removed container \(container)")
+          recordCleanup(id, removed.keepingWorktree())
         }
       }
     } catch {
@@ -389,8 +404,18 @@ final class TaskPipeline {
     }
     let result = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory).clean(
       record, keepWorktree: false, force: false)
-    _ = try? store.recordCleanup(record.id, result: result)
     for line in result.messages { events.note("\(record.id): \(line)") }
+    recordCleanup(record.id, result)
+  }
+
+  /// Records a cleanup that happened; the container or worktree is gone either way, so a record that
+  /// cannot be written is said, not thrown (the next `cleanup` or `fsck` sees the stale handle).
+  func recordCleanup(_ id: String, _ result: Cleaner.Result) {
+    do {
+      _ = try store.recordCleanup(id, result: result)
+    } catch {
+      events.note("warning: \(id): the cleanup could not be recorded: \(error)")
+    }
   }
 
   /// Throws when the run was interrupted (Ctrl-C, SIGTERM), to end a stage's waiting.
@@ -423,15 +448,13 @@ final class TaskPipeline {
   /// Removes `path` when it holds nothing but a `.git` file (what libgit2 leaves of a worktree it could not
   /// finish); anything else there is someone's and stays.
   static func removeIfEmptyCheckout(_ path: String) {
+    // Only an empty checkout is removed; anything unreadable or still there is left alone.
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path),
       entries.allSatisfy({ $0 == ".git" })
     else { return }
+    // If it stays, the worktree's creation that follows fails on it and reports the path.
     try? FileManager.default.removeItem(atPath: path)
   }
 
-  static func normalize(_ path: String) -> String {
-    var p = path
-    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
-    return p
-  }
+  static func normalize(_ path: String) -> String { Paths.trimmingTrailingSlashes(path) }
 }

@@ -85,11 +85,18 @@ public final class TaskRunner: @unchecked Sendable {
       }
     }
     guard record.container != nil, ProcessRunner.resolve(settings.containerProgram) != nil else { return }
+    // The record as recovered names the same container; the fresh one is only preferred.
     let current = (try? store.snapshot().record(record.id)) ?? nil
     let result = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
       .removeContainer(current ?? record)
     for name in result.removedContainers { events.event(record.id, "removed container \(name)") }
-    if !result.removedContainers.isEmpty { _ = try? store.recordCleanup(record.id, result: result.keepingWorktree()) }
+    if !result.removedContainers.isEmpty {
+      do {
+        _ = try store.recordCleanup(record.id, result: result.keepingWorktree())
+      } catch {
+        events.note("warning: \(record.id): the removal of its container could not be recorded: \(error)")
+      }
+    }
   }
 
   /// Removes worktree registrations that a worker killed inside libgit2's worktree creation left half-written
@@ -109,9 +116,7 @@ public final class TaskRunner: @unchecked Sendable {
       // Claimed here so that a task that is not runnable is a clear error before anything starts.
       // With a remote, the claim counts only once it is pushed, as for every worker.
       let store = try openStore()
-      let sync = options.remote.map { _ in
-        QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory))
-      }
+      let sync = options.remote.map { _ in QueueSync.forRemote(store: store, gitDirectory: gitDirectory) }
       first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
@@ -138,8 +143,7 @@ public final class TaskRunner: @unchecked Sendable {
 
   private func workerLoop(initial: TaskRecord?) throws {
     let store = try openStore()
-    let sync = options.remote.map { _ in QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory))
-    }
+    let sync = options.remote.map { _ in QueueSync.forRemote(store: store, gitDirectory: gitDirectory) }
     let pipeline = TaskPipeline(store: store, settings: settings, options: options, events: events, sync: sync)
     if let initial {
       events.finished(initial.id, pipeline.process(initial))

@@ -35,13 +35,7 @@ extension QueueStore {
     for dependency in task.dependsOn { try TaskID.validate(dependency) }
     return try update { tx in
       if try tx.record(task.id) != nil || tx.base.hasTaskDirectory(task.id) { throw QueueError.duplicate(task.id) }
-      for dependency in task.dependsOn {
-        if dependency == task.id { throw QueueError.dependency("task '\(task.id)' cannot depend on itself") }
-        if try tx.record(dependency) == nil {
-          throw QueueError.dependency(
-            "task '\(task.id)' depends on '\(dependency)', which is not in the queue (add it first)")
-        }
-      }
+      try tx.checkDependenciesExist(of: task.id, task.dependsOn)
       var record = TaskRecord(
         id: task.id, repo: task.repo, base: task.base, branch: task.branch,
         taskFile: Layout.revisionPath(Layout.taskFilePath(task.id)), worktreePath: task.worktreePath,

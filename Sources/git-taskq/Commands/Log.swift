@@ -81,7 +81,7 @@ extension GitTaskq {
         let subject = TerminalText.line(h.subject)
         lines.append("\(h.commit.hex.prefix(9))  \(time)  \(subject)  [\(TerminalText.line(h.operation.worker))]")
       }
-      Pager.print(lines.joined(separator: "\n"), configuration: try? context.repository.configuration())
+      Pager.print(lines.joined(separator: "\n"), configuration: context.settings.gitConfig)
     }
   }
 }

@@ -64,7 +64,7 @@ extension GitTaskq {
     func run(_ context: CommandContext) async throws {
       let configured = context.settings.string(.remote)
       let approval = Approval(
-        store: context.store, queueRepository: context.repository.mainWorkingDirectory,
+        store: context.store, queueRepository: context.queueRepository,
         reposRoot: context.settings.path(.reposRoot), remote: remote ?? (configured.isEmpty ? nil : configured))
       for line in try approval.approve(task.id, merge: merge, force: force) { Console.out(line) }
     }
@@ -139,14 +139,7 @@ extension GitTaskq {
       let record = try context.store.remove(task.id)
       print("\(record.id): removed (was \(record.status.rawValue))")
       // Nothing of it keeps running: its container goes, and its worktree unless it holds work.
-      let settings = try RunSettings(context.settings)
-      let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
-      guard record.container != nil || record.worktreePath != nil, policy.refusal(record, for: .cleanup) == nil
-      else { return }
-      let result = Cleaner(settings: settings, queueDirectory: context.repository.commonDirectory).clean(
-        record, keepWorktree: false, force: false,
-        secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
-      for line in result.messages { print("\(record.id): \(line)") }
+      for line in try RemovalCleanup.clean(record, in: context) { print("\(record.id): \(line)") }
     }
   }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Git
 import Orchestrator
 import TaskQueue
 
@@ -100,9 +99,7 @@ final class RunBoard: RunDisplay, @unchecked Sendable {
   /// The number of todo tasks in this repository's queue, read with a repository of its own (the board
   /// draws on the events' ticker thread).
   static func todoCount() -> Int? {
-    (try? Repository.discover()).flatMap { repository in
-      try? QueueStore(repository: repository).snapshot().records().filter { $0.status == .todo }.count
-    }
+    QueueWorkspace.bestEffortRecords()?.filter { $0.status == .todo }.count
   }
 
   /// Moves up over the board drawn last and clears it.
