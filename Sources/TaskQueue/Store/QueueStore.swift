@@ -20,6 +20,8 @@ public final class QueueStore {
   public var lockWait: TimeInterval = 10
   /// Upper bound on compare-and-swap attempts of one update.
   public var maximumAttempts = 200
+  /// The time written into records (`updated_at`, leases) and compared with leases; tests move it.
+  public var clock: any WallClock = SystemClock()
 
   let signature: Signature
   /// Whether this process already stopped itself for a test (`TASKQ_TEST_STOP_WHILE_LOCKED`).
@@ -65,7 +67,7 @@ public final class QueueStore {
     while true {
       attempt += 1
       let base = try snapshot()
-      var transaction = QueueTransaction(base: base, worker: worker, now: Timestamp.nowSeconds())
+      var transaction = QueueTransaction(base: base, worker: worker, now: clock.nowSeconds())
       let result = try body(&transaction)
       guard transaction.hasChanges else { return result }
       guard let operation = transaction.operation else {
@@ -175,9 +177,7 @@ public final class QueueStore {
       try repository.ensureReflog(for: Layout.refName)
     } catch let error as GitError {
       let log = repository.commonDirectory + "logs/" + Layout.refName
-      throw QueueError.git(
-        "cannot write the reflog of \(Layout.refName) ('\(log)'): \(error.message.isEmpty ? "libgit2 refused" : error.message) (it must be a writable file)"
-      )
+      throw QueueError.reflogNotWritable(path: log, reason: error.message)
     }
     let start = monotonicNow()
     var deadWritersLock = lock.previousHolderDied

@@ -334,7 +334,7 @@ enum Editor {
     var pid: pid_t = 0
     let rc = posix_spawn(&pid, "/bin/sh", nil, nil, argv + [nil], environ)
     guard rc == 0 else {
-      throw QueueError.missingOption("cannot start the editor '\(editor)': \(String(cString: strerror(rc)))")
+      throw QueueError.editor(editor, failure: .cannotStart(reason: String(cString: strerror(rc))))
     }
     let oldInterrupt = signal(SIGINT, SIG_IGN)
     let oldQuit = signal(SIGQUIT, SIG_IGN)
@@ -347,8 +347,7 @@ enum Editor {
     let code = exited ? (status >> 8) & 0xff : status & 0x7f
     guard waited == pid, exited, code == 0 else {
       let how = exited ? "exited with status \(code)" : "was killed by signal \(code)"
-      let kept = draft.map { "; nothing was recorded, and your text is kept in '\($0.path)'" } ?? ""
-      throw QueueError.missingOption("there was a problem with the editor '\(editor)': it \(how)\(kept)")
+      throw QueueError.editor(editor, failure: .failed(ending: how, keptDraft: draft?.path))
     }
   }
 }
