@@ -44,7 +44,7 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   /// Another git-taskq process of this machine held the writer lock for `seconds` (stopped or stuck).
   case writerBusy(holder: String, seconds: Int)
   /// A state that should be impossible: a bug of ours, with a hint to report it.
-  case internalError(String)
+  case internalError(InternalError)
 
   /// The message, always one line: values a user typed (a path, a base, a repository name) or a remote wrote
   /// may hold newlines and control characters, which are shown escaped.
@@ -114,8 +114,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
       let pid = holder.split(separator: " ").first.map(String.init) ?? "PID"
       return
         "another git-taskq (pid \(holder)) has been writing refs/taskq/queue for \(seconds)s without finishing: if it is stopped, resume it ('kill -CONT \(pid)'); nothing was written, try again"
-    case .internalError(let what):
-      return "internal error: \(what) (please report this bug)"
+    case .internalError(let error):
+      return "internal error: \(error.what) (please report this bug)"
     case .lostClaim(let id, let status):
       return "task '\(id)' is no longer held by this worker: it is '\(status.rawValue)'"
     case .notARepository(let path):

@@ -71,7 +71,7 @@ public final class QueueStore {
       let result = try body(&transaction)
       guard transaction.hasChanges else { return result }
       guard let operation = transaction.operation else {
-        throw QueueError.internalError("a queue update without an operation")
+        throw QueueError.internalError(InternalError("a queue update without an operation"))
       }
       let baseTree = try base.tree ?? repository.emptyTree()
       let updates: [TreeUpdate]
@@ -150,8 +150,9 @@ public final class QueueStore {
       let found = written.parentIDs.map(\.hex).joined(separator: ",")
       let expected = parents.map(\.hex).joined(separator: ",")
       throw QueueError.internalError(
-        "commit \(id.hex) has parents [\(found)] and tree \(written.treeID.hex), expected [\(expected)] and \(tree.hex); the queue was not changed"
-      )
+        InternalError(
+          "commit \(id.hex) has parents [\(found)] and tree \(written.treeID.hex), expected [\(expected)] and \(tree.hex); the queue was not changed"
+        ))
     }
     return WrittenCommit(id: id, bytes: bytes)
   }
@@ -224,7 +225,7 @@ public final class QueueStore {
     guard try !([commit.id] + objects + blobs).allSatisfy({ try repository.objectExists($0) }) else { return }
     let again = try rewriteTree()
     guard again == objects.first, try repository.writeObject(commit.bytes, kind: .commit) == commit.id else {
-      throw QueueError.internalError("rewriting the pruned objects of '\(subject)' gave other ids")
+      throw QueueError.internalError(InternalError("rewriting the pruned objects of '\(subject)' gave other ids"))
     }
     warn(
       "warning: objects of '\(subject)' were pruned while it was written (a concurrent 'git gc --prune=now'?); wrote them again"
