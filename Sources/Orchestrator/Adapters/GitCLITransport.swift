@@ -1,5 +1,6 @@
 import Foundation
 import Git
+import Synchronization
 import TaskQueue
 
 /// Moves the queue ref with the git CLI (`git fetch`, `git push`), so users' protocols, credential helpers
@@ -123,12 +124,11 @@ public struct GitCLITransport: QueueTransport {
 }
 
 /// A value computed once, on first use.
-private final class Memo: @unchecked Sendable {
-  private let lock = NSLock()
-  private var stored: Bool?
+private final class Memo: Sendable {
+  private let stored = Mutex<Bool?>(nil)
 
   func value(_ compute: () -> Bool) -> Bool {
-    lock.withLock {
+    stored.withLock { stored in
       if let stored { return stored }
       let value = compute()
       stored = value

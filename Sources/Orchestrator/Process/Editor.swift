@@ -55,7 +55,7 @@ public enum Editor {
     do {
       ending = try InteractiveProcess.run("/bin/sh", ["sh", "-c", editor + " \"$@\"", editor, path])
     } catch let error as SpawnError {
-      throw QueueError.missingOption("cannot start the editor '\(editor)': \(error.reason)")
+      throw QueueError.editor(editor, failure: .cannotStart(reason: error.reason))
     }
     guard ending == .exited(0) else {
       let how =
@@ -64,8 +64,7 @@ public enum Editor {
         case .signalled(let signal): "was killed by signal \(signal)"
         case .timedOut, .stopped: "stopped"
         }
-      let kept = keptDraft.map { "; nothing was recorded, and your text is kept in '\($0)'" } ?? ""
-      throw QueueError.missingOption("there was a problem with the editor '\(editor)': it \(how)\(kept)")
+      throw QueueError.editor(editor, failure: .failed(ending: how, keptDraft: keptDraft))
     }
   }
 }

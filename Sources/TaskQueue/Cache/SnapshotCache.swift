@@ -1,5 +1,6 @@
 import Foundation
 import Git
+import Synchronization
 
 /// The derived, deletable snapshot cache of DESIGN §10: every record of one queue commit, decoded.
 ///
@@ -71,22 +72,17 @@ public enum SnapshotCache {
   }
 
   /// The last index this process computed, per repository.
-  final class Memory: @unchecked Sendable {
+  final class Memory: Sendable {
     static let shared = Memory()
-    private let lock = NSLock()
-    private var indexes: [String: RecordIndex] = [:]
+    private let indexes = Mutex<[String: RecordIndex]>([:])
 
     @discardableResult
     func take(_ key: String) -> RecordIndex? {
-      lock.lock()
-      defer { lock.unlock() }
-      return indexes.removeValue(forKey: key)
+      indexes.withLock { $0.removeValue(forKey: key) }
     }
 
     func keep(_ index: RecordIndex, for key: String) {
-      lock.lock()
-      indexes[key] = index
-      lock.unlock()
+      indexes.withLock { $0[key] = index }
     }
   }
 }

@@ -67,7 +67,7 @@ extension GitTaskq {
       if json {
         let entries = history.map { h in
           Entry(
-            commit: h.commit.hex, time: Timestamp.iso(h.time), task: h.operation.task, op: h.operation.kind,
+            commit: h.commit.hex, time: Timestamp.iso(h.time), task: h.operation.task, op: h.operation.kind.rawValue,
             from: h.operation.from?.rawValue, to: h.operation.to?.rawValue, worker: h.operation.worker,
             subject: h.subject)
         }
