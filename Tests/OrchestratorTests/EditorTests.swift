@@ -34,12 +34,14 @@ import Testing
     let scratch = try ScratchDirectory()
     let file = try scratch.write("draft.md", "text\n")
     #expect(
-      throws: QueueError.missingOption(
-        "there was a problem with the editor 'exit 3': it exited with status 3; nothing was recorded, and your text is kept in '\(file)'"
-      )
+      throws: QueueError.editor("exit 3", failure: .failed(ending: "exited with status 3", keptDraft: file))
     ) {
       try Editor.launch("exit 3", on: file, keptDraft: file)
     }
+    #expect(
+      QueueError.editor("exit 3", failure: .failed(ending: "exited with status 3", keptDraft: file)).description
+        == "there was a problem with the editor 'exit 3': it exited with status 3; nothing was recorded, and your text is kept in '\(file)'"
+    )
     // git's "no editor": nothing runs, nothing fails.
     try Editor.launch(":", on: file)
   }
