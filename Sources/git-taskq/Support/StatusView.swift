@@ -324,7 +324,64 @@ struct StatusView {
 
   /// The title of a task file: the first non-empty line of its body (after the frontmatter), without a
   /// heading's `#`.
+  ///
+  /// Read on the bytes when the file has no CR (with one, `\r\n` is a single character and lines split
+  /// differently) and the line is ASCII; anything else takes ``slowTitle(ofTaskFile:)``, the same rule on
+  /// characters. `status --all` reads 10,000 of these.
   static func title(ofTaskFile text: String) -> String? {
+    let fast = text.utf8.withContiguousStorageIfAvailable { bytes -> String?? in
+      guard !bytes.contains(UInt8(ascii: "\r")) else { return .none }
+      // Line boundaries: (start, end) of each line, end exclusive.
+      func line(from start: Int) -> (Int, Int) {
+        var end = start
+        while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+        return (start, end)
+      }
+      func isFence(_ range: (Int, Int)) -> Bool {
+        range.1 - range.0 == 3 && bytes[range.0] == UInt8(ascii: "-") && bytes[range.0 + 1] == UInt8(ascii: "-")
+          && bytes[range.0 + 2] == UInt8(ascii: "-")
+      }
+      var start = 0
+      let first = line(from: 0)
+      if isFence(first) {
+        var next = first.1 + 1
+        while next <= bytes.count {
+          let candidate = line(from: next)
+          if isFence(candidate) {
+            start = candidate.1 + 1
+            break
+          }
+          next = candidate.1 + 1
+        }
+      }
+      func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+      var position = start
+      while position <= bytes.count {
+        let (from, to) = line(from: position)
+        position = to + 1
+        var ascii = true
+        var blank = true
+        for index in from..<to {
+          if bytes[index] >= 0x80 { ascii = false }
+          if !isBlank(bytes[index]) { blank = false }
+        }
+        guard ascii else { return .none }
+        if blank { continue }
+        var head = from
+        while head < to && bytes[head] == UInt8(ascii: "#") { head += 1 }
+        while head < to && isBlank(bytes[head]) { head += 1 }
+        var tail = to
+        while tail > head && isBlank(bytes[tail - 1]) { tail -= 1 }
+        return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[head..<tail]), as: UTF8.self))
+      }
+      return .some(nil)
+    }
+    if let fast, let result = fast { return result }
+    return slowTitle(ofTaskFile: text)
+  }
+
+  /// ``title(ofTaskFile:)`` on characters.
+  static func slowTitle(ofTaskFile text: String) -> String? {
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false)[...]
     if lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") { lines = lines[(end + 1)...] }
     guard let line = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return nil }
