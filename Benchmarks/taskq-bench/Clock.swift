@@ -11,6 +11,8 @@ import Darwin
 struct Timing {
   var wall: Double
   var cpu: Double
+  /// The child's peak resident memory in bytes (`ru_maxrss`), for spawned children; 0 in process.
+  var maxRSS: Int = 0
 }
 
 /// Clocks in seconds.
@@ -40,9 +42,13 @@ struct Sample {
   var wall: [Double]
   var cpu: [Double]
 
+  /// The largest peak resident memory of the runs, in bytes.
+  var maxRSS: Int
+
   init(_ timings: [Timing]) {
     wall = timings.map(\.wall).sorted()
     cpu = timings.map(\.cpu).sorted()
+    maxRSS = timings.map(\.maxRSS).max() ?? 0
   }
 
   var count: Int { wall.count }
@@ -52,6 +58,9 @@ struct Sample {
 
   /// `p90 12.3 ms, cpu 9.80 ms`, for the notes column.
   var spread: String { "p90 \(ms(p90)), cpu \(ms(cpuMedian))" }
+
+  /// The peak resident memory in MB.
+  var maxRSSMegabytes: Double { Double(maxRSS) / 1_048_576 }
 
   private static func quantile(_ sorted: [Double], _ q: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }

@@ -23,6 +23,8 @@ final class BenchRepository {
     /// A queue that has been in use: 70% done, 10% cancelled, 12% todo, 5% review, 3% failed, with the
     /// fields those states fill in (worktree, container, port, session, error file).
     case lived
+    /// Every task `done` with its container recorded under the name `run` gives it (for `cleanup`).
+    case doneWithContainers
   }
 
   /// Where temporary repositories are made (`--dir`; default `/var/tmp`).
@@ -86,7 +88,14 @@ final class BenchRepository {
         taskFile: Layout.revisionPath(Layout.taskFilePath(id)), createdAt: Timestamp.iso(now - 86_400 + index),
         seq: meta.nextSeq, priority: index % 17 == 0 ? 5 : 0)
       meta.nextSeq += 1
-      if case .lived = mix { Self.age(&record, index: index, now: now, root: root) }
+      switch mix {
+      case .allTodo: break
+      case .lived: Self.age(&record, index: index, now: now, root: root)
+      case .doneWithContainers:
+        record.status = .done
+        record.attempt = 0
+        record.container = "task-\(id)-" + (Timestamp.parse(record.createdAt).map(Timestamp.compact) ?? "0")
+      }
       var json = try encoder.encode(record)
       json.append(UInt8(ascii: "\n"))
       let body = "Benchmark task \(index + 1).\n\nMake the thing do what the issue says, with tests."

@@ -10,6 +10,8 @@ struct Options {
   var addSizes = [100, 1_000, 10_000]
   /// Queue sizes for `status`.
   var statusSizes = [1_000, 10_000]
+  /// The queue of the scale measurements (issue 15); 0 leaves them out.
+  var largeSize = 100_000
   /// Tasks in the concurrency measurement, and how many of them the 4 processes move.
   var concurrentTasks = 1_000
   var concurrentOperations = 400
@@ -22,18 +24,20 @@ struct Options {
   var machine: String?
   /// The `git-taskq` binary to time (default: next to this one).
   var binary: String?
-  /// Only these measurements (`add`, `status`, `transition`, `concurrent`, `profile`); all when empty.
+  /// Only these measurements (`add`, `status`, `transition`, `concurrent`, `profile`, `scale`, `cleanup`);
+  /// all when empty.
   var only: Set<String> = []
   /// Internal: run as one claiming worker process (spawned by the concurrency measurement).
   var workerRepository: String?
   var workerCount = 0
 
   static let usage = """
-    usage: taskq-bench [--quick] [--runs N] [--out DIR] [--dir DIR] [--binary PATH]
-                   [--only add,status,transition,concurrent,profile]
+    usage: taskq-bench [--quick] [--runs N] [--out DIR] [--dir DIR] [--binary PATH] [--large N]
+                   [--only add,status,transition,concurrent,profile,scale,cleanup]
 
     Times git-taskq in temporary repositories and writes DIR/results.md (default bench-results/).
       --quick   smaller queues and fewer runs, for a smoke test (figures are not comparable)
+      --large   the queue size of the scale rows (default 100000; 0 leaves them out)
       --dir     where to make the temporary repositories (default /var/tmp; /dev/shm takes the disk out)
     """
 
@@ -54,6 +58,7 @@ struct Options {
       case "--machine": options.machine = value()
       case "--dir": options.directory = value()
       case "--binary": options.binary = value()
+      case "--large": options.largeSize = Int(value()) ?? options.largeSize
       case "--only": options.only = Set(value().split(separator: ",").map(String.init))
       case "--quick":
         options.runs = 5
@@ -61,6 +66,7 @@ struct Options {
         options.statusSizes = [1_000]
         options.concurrentTasks = 200
         options.concurrentOperations = 80
+        options.largeSize = 0
       case "--worker-claim":
         options.workerRepository = value()
         options.workerCount = Int(value()) ?? 0

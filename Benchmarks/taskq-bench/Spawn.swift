@@ -114,7 +114,7 @@ enum Spawn {
       throw Failure(
         description: "\(([program] + arguments).joined(separator: " ")) failed (status \(status)): \(tail)")
     }
-    return Timing(wall: elapsed, cpu: cpu)
+    return Timing(wall: elapsed, cpu: cpu, maxRSS: Int(usage.ru_maxrss) * 1024)
   }
 
   /// Runs the git CLI in `directory`.

@@ -35,6 +35,9 @@ final class Suite {
     if options.wants("add") { try measureAdd() }
     if options.wants("transition") { try measureTransition() }
     if options.wants("concurrent") { try measureConcurrency() }
+    // Issue 15: 100,000 tasks, and cleanup on the real container engine.
+    if options.wants("scale") { try measureScale() }
+    if options.wants("cleanup") { try measureCleanup() }
     // Last: 35,000 loose files, whose deletion slows file creation on this machine for minutes after.
     if options.wants("status") { try measureUnpacked() }
   }
@@ -85,9 +88,9 @@ final class Suite {
       let label = tasksLabel(size)
       try repo.pack()
       let isLargest = size == options.statusSizes.last
-      // The issue's targets are for 10,000 tasks.
-      let textTarget = size == 10_000 ? 40.0 : nil
-      let jsonTarget = size == 10_000 ? 60.0 : nil
+      // The targets are for 10,000 tasks (issue 15; issue 3 asked for 40 and 60 ms).
+      let textTarget = size == 10_000 ? 25.0 : nil
+      let jsonTarget = size == 10_000 ? 25.0 : nil
       let python = size == 1_000 ? Python.statusAt1k : size == 10_000 ? Python.statusAt10k : ""
 
       let noCache = try time(["status"], in: repo, environment: ["TASKQ_NO_CACHE=1"])
@@ -107,6 +110,19 @@ final class Suite {
           measure: "status --json", tasks: label, value: ms(json.median),
           target: jsonTarget.map { "≤ \(Int($0)) ms" } ?? "", met: jsonTarget.map { json.median <= $0 },
           python: size == 10_000 ? Python.statusJSONAt10k : "", note: "\(json.spread)"))
+      let all = try time(["status", "--all"], in: repo)
+      let allTarget = size == 10_000 ? 40.0 : nil
+      results.add(
+        Row(
+          measure: "status --all (every task listed)", tasks: label, value: ms(all.median),
+          target: allTarget.map { "≤ \(Int($0)) ms" } ?? "", met: allTarget.map { all.median <= $0 },
+          note: "\(all.spread)"))
+      let memoryTarget = size == 10_000 ? 40.0 : nil
+      results.add(
+        Row(
+          measure: "status, peak memory", tasks: label, value: megabytes(status.maxRSS),
+          target: memoryTarget.map { "≤ \(Int($0)) MB" } ?? "", met: memoryTarget.map { status.maxRSSMegabytes <= $0 },
+          note: "ru_maxrss of the runs above; --all \(megabytes(all.maxRSS)), --json \(megabytes(json.maxRSS))"))
       if isLargest {
         try measureStatusAfterWrite(repo)
         if options.wants("profile") { try profile(repo) }
@@ -243,8 +259,8 @@ final class Suite {
       medians.append(sample.median)
       results.add(
         Row(
-          measure: "add", tasks: tasksLabel(size), value: ms(sample.median), target: "≤ 25 ms",
-          met: sample.median <= 25, python: size == 1_000 ? Python.addAt1k : "",
+          measure: "add", tasks: tasksLabel(size), value: ms(sample.median), target: "≤ 12 ms",
+          met: sample.median <= 12, python: size == 1_000 ? Python.addAt1k : "",
           note: "\(sample.spread); \(repo.looseObjectCount()) loose objects after"))
     }
     if let low = medians.min(), let high = medians.max(), medians.count > 1 {
@@ -271,7 +287,7 @@ final class Suite {
     results.add(
       Row(
         measure: "one transition in process (cancel)", tasks: tasksLabel(size), value: ms(cancels.median),
-        target: "≤ 2 ms", met: cancels.median <= 2, note: "\(cancels.spread); QueueStore.cancel"))
+        target: "≤ 1 ms", met: cancels.median <= 1, note: "\(cancels.spread); QueueStore.cancel"))
     let claims = Sample(try (0..<options.runs).map { _ in try Clock.measure { try Claiming.claimOne(store) }.0 })
     defer { try? fileSystemSensitivity(size: size) }
     results.add(
@@ -371,7 +387,7 @@ final class Suite {
     results.add(
       Row(
         measure: "\(options.processes) worker processes claiming in a loop", tasks: label, value: workers,
-        target: "≥ 150 /s", met: workersRate >= 150, note: workersNote + "; " + Claiming.implementation))
+        target: "≥ 400 /s", met: workersRate >= 400, note: workersNote + "; " + Claiming.implementation))
   }
 
   /// Checks that every claim landed exactly once.

@@ -31,10 +31,11 @@ import Testing
     #expect(result.stdoutText.contains("T-001: removed container \(container)"), "\(result.stdoutText)")
     #expect(result.stdoutText.contains("T-001: removed worktree \(worktree) (branch task/T-001 kept)"))
     #expect(result.stdoutText.contains("cleaned 1 task(s)"))
-    // The container: found by its exact label, checked for our labels, removed by its exact name.
+    // The container: looked up by its exact name (one `inspect` of every candidate, with its labels),
+    // checked for our labels, removed by its exact name.
     #expect(
-      try world.dockerCalls("ps").map(\.arguments).contains([
-        "ps", "-a", "--filter", "label=git-taskq.task=T-001", "--format", "{{.Names}}",
+      try world.dockerCalls("inspect").map(\.arguments).contains([
+        "inspect", "--type", "container", "-f", "{{.Name}}{{\"\\t\"}}{{json .Config.Labels}}", container,
       ]))
     #expect(try world.dockerCalls("rm").map(\.arguments) == [["rm", "-f", container]])
     #expect(world.container(named: container) == nil)
@@ -136,6 +137,36 @@ import Testing
     let both = try world.taskq("cleanup", "--done-only", "--cancelled-only")
     #expect(both.status != 0)
     #expect(both.stderrText.contains("exclude each other"), "\(both.stderrText)")
+  }
+
+  /// Several tasks: their containers are looked up with one `inspect` and removed side by side, each once;
+  /// the messages still come task by task, in queue order.
+  @Test func removesTheContainersOfSeveralTasksEachOnceAndReportsInOrder() throws {
+    let ids = ["T-1", "T-2", "T-3", "T-4"]
+    let world = try Self.world(running: ids)
+    var containers: [String] = []
+    for id in ids {
+      try world.taskq("approve", "--id", id)
+      containers.append(try #require(try world.record(id).container))
+    }
+    let result = try world.taskq("cleanup", "--keep-worktree")
+    #expect(result.status == 0, "\(result.summary)")
+    let removed = result.stdoutText.split(separator: "\n").map(String.init).filter {
+      $0.contains(": removed container ")
+    }
+    #expect(removed == zip(ids, containers).map { "\($0): removed container \($1)" }, "\(result.stdoutText)")
+    let removals = try world.dockerCalls("rm").map(\.arguments)
+    #expect(removals.sorted { $0.last ?? "" < $1.last ?? "" } == containers.sorted().map { ["rm", "-f", $0] })
+    let lookups = try world.dockerCalls("inspect").filter {
+      $0.arguments.contains { $0.hasSuffix("{{json .Config.Labels}}") }
+    }
+    #expect(lookups.count == 1)
+    let looked: Set<String> = Set(lookups.first?.arguments ?? [])
+    #expect(looked.isSuperset(of: containers))
+    for (id, container) in zip(ids, containers) {
+      #expect(world.container(named: container) == nil)
+      #expect(try world.record(id).container == nil)
+    }
   }
 
   @Test func matchesContainersByExactLabelNeverBySubstring() throws {

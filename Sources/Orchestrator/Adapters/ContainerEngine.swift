@@ -161,6 +161,45 @@ public struct ContainerEngine: Sendable {
     return value.isEmpty || value == "<no value>" ? nil : value
   }
 
+  /// The labels of each of `names` that exists (running or not), from one `inspect` of them all; `nil`
+  /// when the engine cannot say. A name that does not exist is absent from the result.
+  ///
+  /// Values are trimmed as ``label(_:of:)`` trims them, so ``isOurs(labels:taskID:queue:)`` on a result
+  /// decides as ``isOurs(_:taskID:queue:)`` does, with one process instead of three per container.
+  public func labels(of names: [String]) -> [String: [String: String]]? {
+    guard !names.isEmpty else { return [:] }
+    let format = "{{.Name}}{{\"\\t\"}}{{json .Config.Labels}}"
+    guard
+      let result = try? ProcessRunner.run(
+        ProcessSpec(program, ["inspect", "--type", "container", "-f", format] + names, timeout: timeout))
+    else { return nil }
+    // Exit status 1 when some of the names do not exist: the others are printed all the same.
+    guard result.succeeded || result.ending == .exited(1) else { return nil }
+    var found: [String: [String: String]] = [:]
+    for line in result.stdout.split(separator: UInt8(ascii: "\n")) {
+      guard let tab = line.firstIndex(of: UInt8(ascii: "\t")) else { continue }
+      var name = String(decoding: line[..<tab], as: UTF8.self)
+      if name.hasPrefix("/") { name.removeFirst() }
+      guard names.contains(name) else { continue }
+      let object = try? JSONSerialization.jsonObject(with: Data(line[(tab + 1)...]), options: [.fragmentsAllowed])
+      var labels: [String: String] = [:]
+      for (key, value) in (object as? [String: Any]) ?? [:] {
+        guard let text = (value as? String)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty,
+          text != "<no value>"
+        else { continue }
+        labels[key] = text
+      }
+      found[name] = labels
+    }
+    return found
+  }
+
+  /// Whether `labels` (of ``labels(of:)``) are ours for task `taskID` of `queue`.
+  public static func isOurs(labels: [String: String], taskID: String, queue: String) -> Bool {
+    labels[ContainerLabel.managed] == "true" && labels[ContainerLabel.task] == taskID
+      && labels[ContainerLabel.queue] == queue
+  }
+
   /// Names of containers (running or not) labelled as task `id`'s, matched exactly, never by substring.
   public func containers(forTask id: String) -> [String] {
     guard

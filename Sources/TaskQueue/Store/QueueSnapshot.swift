@@ -59,11 +59,32 @@ public final class QueueSnapshot {
     return QueueMeta(format: format, nextSeq: next)
   }
 
+  /// `tasks/` and the bucket trees read so far. libgit2's object cache keeps no tree above 4 KB, and
+  /// `tasks` (256 buckets, ~7 KB) is one: a lookup by path from the root read and inflated it again every
+  /// time (10,000 times for the titles of `status --all`, and once per record or task file otherwise).
+  private var tasksTree: Tree??
+  private var bucketTrees: [String: Tree] = [:]
+
+  /// The entry of task `id`'s directory in its bucket (of any kind), or `nil` when there is none.
+  func taskDirectoryItem(_ id: String) throws -> TreeItem? {
+    let name = Layout.bucket(of: id)
+    let bucket: Tree
+    if let known = bucketTrees[name] {
+      bucket = known
+    } else {
+      if tasksTree == nil { tasksTree = .some(try tree?.subtree(atPath: Layout.tasksDirectory)) }
+      guard let tasks = tasksTree ?? nil, let item = tasks.item(named: name), item.kind == .tree else { return nil }
+      bucket = try repository.tree(item.id)
+      bucketTrees[name] = bucket
+    }
+    return bucket.item(named: id)
+  }
+
   /// The record of task `id`, or `nil` (also when its directory is damaged: see ``damage(named:)``).
   public func record(_ id: String) throws -> TaskRecord? {
-    guard TaskID.problem(with: id) == nil, let tree else { return nil }
+    guard TaskID.problem(with: id) == nil, tree != nil else { return nil }
     return try readable {
-      guard let entry = try tree.entry(atPath: Layout.taskDirectory(id)) else { return nil }
+      guard let entry = try taskDirectoryItem(id) else { return nil }
       switch try Self.readTask(
         bucket: Layout.bucket(of: id), name: id, kind: entry.kind, id: entry.id, repository: repository)
       {
@@ -189,8 +210,13 @@ public final class QueueSnapshot {
   /// The canonical task file (frontmatter and body) of task `id`; `nil` when it has none, or when it is not
   /// a regular file within ``RecordRules/maximumTaskFileSize`` (fsck names that).
   public func taskFile(_ id: String) throws -> String? {
-    guard TaskID.problem(with: id) == nil else { return nil }
-    return try readable { try regularFile(atPath: Layout.taskFilePath(id), cap: RecordRules.maximumTaskFileSize) }
+    guard TaskID.problem(with: id) == nil, PathComponent.problem(with: id) == nil else { return nil }
+    return try readable {
+      guard let item = try taskDirectoryItem(id), item.kind == .tree else { return nil }
+      return try regularFile(
+        named: "task.md", in: try repository.tree(item.id), path: Layout.taskFilePath(id),
+        cap: RecordRules.maximumTaskFileSize)
+    }
   }
 
   /// The names of task `id`'s failure reports, oldest first (regular files with safe names only).
@@ -217,6 +243,11 @@ public final class QueueSnapshot {
       guard let directory = try tree.subtree(atPath: parts.dropLast().joined(separator: "/")) else { return nil }
       parent = directory
     }
+    return try regularFile(named: name, in: parent, path: path, cap: cap)
+  }
+
+  /// The regular file `name` of `parent` (at `path` in the tree, for the note), as ``file(atPath:)``.
+  private func regularFile(named name: String, in parent: Tree, path: String, cap: Int) throws -> String? {
     guard let item = parent.item(named: name), item.isRegularFile else { return nil }
     let size = try repository.objectHeader(item.id).size
     if size > cap {

@@ -86,16 +86,23 @@ extension GitTaskq {
       var cleaned = 0
       var refused = 0
       let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
+      // The record may come from a remote: touch nothing it names unless this machine trusts it.
+      var trusted: [TaskRecord] = []
       for record in targets {
-        // The record may come from a remote: touch nothing it names unless this machine trusts it.
         if let refusal = policy.refusal(record, for: .cleanup) {
           Console.error("error: \(refusal)")
           refused += 1
-          continue
+        } else {
+          trusted.append(record)
         }
+      }
+      // Containers first, side by side (stopping and removing one takes the engine ~0.3 s); then each
+      // task's worktree and record, in order.
+      let secrets = ServerSecrets(commonDirectory: context.repository.commonDirectory)
+      let containers = cleaner.removeContainers(of: trusted)
+      for (record, removal) in zip(trusted, containers) {
         let result = cleaner.clean(
-          record, keepWorktree: keepWorktree, force: force,
-          secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
+          record, keepWorktree: keepWorktree, force: force, secrets: secrets, containersRemoved: removal)
         for line in result.messages { print("\(record.id): \(line)") }
         if result.worktreeKept && !keepWorktree { kept += 1 }
         _ = try context.store.recordCleanup(record.id, result: result)
