@@ -27,7 +27,7 @@ let package = Package(
     .executableTarget(
       name: "git-taskq",
       dependencies: [
-        "Orchestrator", "TaskQueue", "Git",
+        "Orchestrator", "TaskQueue",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

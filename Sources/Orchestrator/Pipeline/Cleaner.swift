@@ -22,6 +22,14 @@ public struct Cleaner: Sendable {
   /// The queue's identity, for the ownership label (``ContainerEngine/queueIdentity(commonDirectory:)``).
   let queue: String
 
+  /// The uncommitted and untracked paths of the working tree at `path`; `nil` when there is none (gone, or
+  /// not a repository), so a caller refuses only what it can name.
+  public static func uncommittedChanges(at path: String) -> [String]? {
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    // Not a repository (or unreadable): nothing to name, and `clean` checks again before deleting.
+    return try? Repository.open(at: path).uncommittedChanges()
+  }
+
   /// A cleaner for the tasks of the queue whose git directory is `queueDirectory`.
   public init(settings: RunSettings, queueDirectory: String) {
     self.settings = settings

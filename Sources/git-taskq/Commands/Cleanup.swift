@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Git
 import Orchestrator
 import TaskQueue
 
@@ -67,8 +66,8 @@ extension GitTaskq {
               "task '\(id)' is in review: cleaning it up would stop its server and remove its worktree before anyone approved it; approve or cancel it first, or pass --force"
             )
           }
-          if !keepWorktree, let path = record.worktreePath, FileManager.default.fileExists(atPath: path),
-            let changes = try? Repository.open(at: path).uncommittedChanges(), !changes.isEmpty
+          if !keepWorktree, let path = record.worktreePath, let changes = Cleaner.uncommittedChanges(at: path),
+            !changes.isEmpty
           {
             let shown = changes.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (changes.count > 5 ? ", …" : "")
             throw CleanupRefusal(
@@ -81,11 +80,11 @@ extension GitTaskq {
         let wanted: Set<TaskStatus> = doneOnly ? [.done] : cancelledOnly ? [.cancelled] : [.done, .cancelled]
         targets = try snapshot.records().filter { wanted.contains($0.status) }
       }
-      let cleaner = Cleaner(settings: settings, queueDirectory: context.repository.commonDirectory)
+      let cleaner = Cleaner(settings: settings, queueDirectory: context.commonDirectory)
       var kept = 0
       var cleaned = 0
       var refused = 0
-      let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
+      let policy = RecordPolicy(settings: settings, queueRepository: context.queueRepository)
       // The record may come from a remote: touch nothing it names unless this machine trusts it.
       var trusted: [TaskRecord] = []
       for record in targets {
@@ -98,7 +97,7 @@ extension GitTaskq {
       }
       // Containers first, side by side (stopping and removing one takes the engine ~0.3 s); then each
       // task's worktree and record, in order.
-      let secrets = ServerSecrets(commonDirectory: context.repository.commonDirectory)
+      let secrets = ServerSecrets(commonDirectory: context.commonDirectory)
       let containers = cleaner.removeContainers(of: trusted)
       for (record, removal) in zip(trusted, containers) {
         let result = cleaner.clean(
@@ -117,7 +116,7 @@ extension GitTaskq {
         }
       }
       let scope = id.map { id in all.filter { $0.id == id } } ?? all
-      for line in cleaner.repairHalfMadeWorktrees(scope, queueRepository: context.repository.mainWorkingDirectory) {
+      for line in cleaner.repairHalfMadeWorktrees(scope, queueRepository: context.queueRepository) {
         print(line)
         extra += 1
       }

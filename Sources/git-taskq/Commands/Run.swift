@@ -108,7 +108,7 @@ extension GitTaskq {
           colored: ColorChoice.resolve(
             // Colour only: the configuration was read once already, so this cannot fail in practice, and a
             // board without colour is the right answer if it did.
-            flag: nil, configuration: try? context.repository.configuration(), isTerminal: Output.isTerminal(2)),
+            flag: nil, configuration: context.settings.gitConfig, isTerminal: Output.isTerminal(2)),
           pollSeconds: session.options.poll, queued: RunBoard.todoCount) : nil
       if mode == .lines, let poll = session.options.poll {
         // Without the board, say once that an idle run is waiting, not stuck.

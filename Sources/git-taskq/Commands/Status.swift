@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Git
 import Orchestrator
 import TaskQueue
 
@@ -91,7 +90,7 @@ extension GitTaskq {
         return
       }
       let colored = ColorChoice.resolve(
-        flag: noColor ? .never : color, configuration: try? context.repository.configuration(),
+        flag: noColor ? .never : color, configuration: context.settings.gitConfig,
         isTerminal: Output.isTerminal(1))
       guard let watchValue else {
         if let hint = ShareHint.once(repository: context.repository, remote: Sync.defaultRemote(context.settings)) {
@@ -100,7 +99,7 @@ extension GitTaskq {
         let width = Output.isTerminal(1) ? TerminalSize.current().columns : nil
         var text = try screen(
           context, colored: colored, now: Timestamp.nowSeconds(), layout: StatusView.Layout(width: width, all: all))
-        let configuration = try? context.repository.configuration()
+        let configuration = context.settings.gitConfig
         if Pager.command(configuration: configuration) == nil {
           // Straight to standard output: one buffer, no `String` of the whole screen.
           text.append(UInt8(ascii: "\n"))
@@ -117,7 +116,7 @@ extension GitTaskq {
     func screen(_ context: CommandContext, colored: Bool, now: Int, layout: StatusView.Layout) throws -> [UInt8] {
       let snapshot = try context.store.snapshot()
       var view = StatusView(colored: colored, now: now)
-      view.queueRepository = context.repository.mainWorkingDirectory
+      view.queueRepository = context.queueRepository
       // The title of a task: the first line of its task file's body, read only for the rows shown.
       let title: (String) -> String? = { id in (try? snapshot.taskFile(id)).flatMap { $0 }.flatMap(StatusView.title) }
       var buffer: [UInt8] = []
@@ -210,8 +209,7 @@ extension GitTaskq {
     /// was fetched before and differs.
     static func remoteLine(_ context: CommandContext) -> String? {
       let remote = GitTaskq.Sync.defaultRemote(context.settings)
-      let sync = QueueSync(
-        store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
+      let sync = QueueSync.forRemote(store: context.store, gitDirectory: context.gitDirectory)
       guard let divergence = try? sync.divergence(remote: remote) else { return nil }
       let (ahead, behind) = divergence
       guard ahead > 0 || behind > 0 else { return nil }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Git
+import TaskQueue
 
 /// git's `--color=<when>`.
 enum ColorWhen: String, ExpressibleByArgument, CaseIterable {
@@ -18,7 +18,7 @@ enum ColorChoice {
   /// (from `git -c` first, then the repository's configuration); `auto`. `auto` colours when standard
   /// output is a terminal (or git's pager, `GIT_PAGER_IN_USE`) and `TERM` is not `dumb`.
   static func resolve(
-    flag: ColorWhen?, configuration: Configuration?, isTerminal: Bool,
+    flag: ColorWhen?, configuration: (any GitConfigReading)?, isTerminal: Bool,
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) -> Bool {
     let when =
@@ -39,7 +39,7 @@ enum ColorChoice {
   ///
   /// Each is read from `git -c` (GIT_CONFIG_PARAMETERS) before the configuration files, as git reads them.
   /// Unknown values are skipped.
-  static func configured(_ configuration: Configuration?, environment: [String: String]) -> ColorWhen? {
+  static func configured(_ configuration: (any GitConfigReading)?, environment: [String: String]) -> ColorWhen? {
     let parameters = environment["GIT_CONFIG_PARAMETERS"].map(parseConfigParameters) ?? []
     for key in ["color.taskq", "color.ui"] {
       if let given = parameters.last(where: { $0.key.lowercased() == key }) {
