@@ -1,0 +1,93 @@
+import Foundation
+import Git
+import Orchestrator
+import TaskQueue
+import TaskqTestSupport
+import Testing
+
+/// Breaks of the queue sharing (issue 13) found by attacking it as a careless teammate or a hostile remote
+/// would: each test fails until the break is fixed.
+@Suite struct RedTeamSharingTests {
+  /// The remote's `task.md` of `id`.
+  static func remoteTaskFile(_ shared: SharedRemote, _ id: String) throws -> String {
+    try Git.run(["show", "\(Layout.refName):\(Layout.taskDirectory(id))/task.md"], in: shared.bare)
+  }
+
+  /// docs/sharing.md says `git fetch origin refs/taskq/queue:refs/taskq/queue` works too. A clone that took
+  /// the queue that way has no tracking ref, so `approve --merge` (no remote given, none configured) treats
+  /// the queue as never shared and merges at once; the task had been cancelled on the remote, so the next
+  /// sync drops the approve and `main` keeps a cancelled task's work.
+  @Test func aQueueFetchedByHandDoesNotMergeAnApproveTheRemoteDrops() throws {
+    let (shared, a, b) = try ApproveMergeTests.sharedReview()
+    // B's queue is A's, taken by hand as the docs allow (no `git taskq sync` ever ran on B).
+    try b.git("update-ref", "-d", QueueSync.trackingRef(for: "origin"))
+    try b.git("update-ref", "-d", Layout.refName)
+    try b.git("fetch", "-q", "origin", "\(Layout.refName):\(Layout.refName)")
+    #expect(try b.trackingTip() == nil)
+    #expect(try b.record("T-1").status == .review)
+    // Meanwhile A cancels the task and publishes it.
+    try a.taskqOK("cancel", "--id", "T-1")
+    try a.taskqOK("sync")
+    let main = try ApproveMergeTests.main(shared)
+    let result = try b.taskq("approve", "--id", "T-1", "--merge")
+    _ = try b.taskq("sync")
+    #expect(try shared.records().first { $0.id == "T-1" }?.status == .cancelled)
+    #expect(
+      try ApproveMergeTests.main(shared) == main,
+      "main got the work of a task cancelled on the remote: \(result.summary)")
+  }
+
+  /// The remote removed T-1 and added another task under the same id, which reached review there. A's
+  /// approve of its own (old) T-1, waiting unpublished, replays onto the new task: same id, same attempt,
+  /// same state, so it applies. The new task's directory is overwritten with the old one (its task text
+  /// lost on the remote) and it becomes `done` without review, and A merges.
+  @Test func anUnpublishedApproveDoesNotApproveAnotherTaskAddedUnderTheSameID() throws {
+    let (shared, a, b) = try ApproveMergeTests.sharedReview()
+    let hook = try shared.scratch.write("remote.git/hooks/pre-receive", "#!/bin/sh\nexit 1\n", executable: true)
+    let refused = try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin")
+    #expect(refused.status == 1, "\(refused.summary)")
+    try FileManager.default.removeItem(atPath: hook)
+    // B: the old T-1 goes, a new T-1 comes and is run to review.
+    try b.taskqOK("remove", "--id", "T-1")
+    try b.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "Something else entirely")
+    let store = try b.store(worker: "worker-b")
+    for step in ScratchRepository.path(to: .review) { try store.transition("T-1", to: step, command: "test") }
+    try b.taskqOK("sync")
+    #expect(try Self.remoteTaskFile(shared, "T-1").contains("Something else entirely"))
+    let main = try ApproveMergeTests.main(shared)
+
+    let again = try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin")
+    #expect(again.status == 1, "\(again.summary)")
+    #expect(try Self.remoteTaskFile(shared, "T-1").contains("Something else entirely"))
+    #expect(try shared.records().first { $0.id == "T-1" }?.status == .review)
+    #expect(try ApproveMergeTests.main(shared) == main)
+  }
+
+  /// The remote's `refs/taskq/queue` is not a queue commit: a blob, or a commit of the code (someone ran
+  /// `git push origin main:refs/taskq/queue`). `sync` must say that the *remote's* queue is wrong, in one
+  /// line. Today it blames the local queue: "refs/taskq/queue points at …, which cannot be read (object
+  /// missing): run 'git taskq fsck --repair'" (fsck then finds nothing to repair) or "the queue is damaged:
+  /// taskq.json is missing at … (run 'git fsck' and see 'git log refs/taskq/queue')".
+  @Test(arguments: ["blob", "code commit"])
+  func aRemoteQueueRefThatIsNoQueueIsNamedAsTheRemotes(_ kind: String) throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    try a.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "Do it")
+    try a.taskqOK("sync")
+    let bogus =
+      kind == "blob"
+      ? try Git.run(["hash-object", "-w", try shared.scratch.write("junk.txt", "junk\n")], in: shared.bare)
+      : try Git.run(["rev-parse", "main"], in: shared.bare)
+    try Git.run(["update-ref", Layout.refName, bogus], in: shared.bare)
+    try a.taskqOK("add", "--id", "T-2", "--repo", shared.target, "--task", "Do more")
+    let local = try a.queueTip()
+    let sync = try a.taskq("sync")
+    #expect(sync.status == 1, "\(sync.summary)")
+    #expect(sync.stderrLines.count == 1, "\(sync.summary)")
+    #expect(sync.stderrText.contains("'origin'"), "the error does not name the remote: \(sync.summary)")
+    #expect(
+      !sync.stderrText.contains("fsck"), "the error sends the user to repair a sound local queue: \(sync.summary)")
+    #expect(try a.queueTip() == local)
+    #expect(try a.taskq("fsck").status == 0)
+  }
+}
