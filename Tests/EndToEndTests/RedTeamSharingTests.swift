@@ -90,4 +90,31 @@ import Testing
     #expect(try a.queueTip() == local)
     #expect(try a.taskq("fsck").status == 0)
   }
+
+  /// "No operation disappears without a line saying so" (docs/sharing.md) holds for `sync` only: the syncs
+  /// inside `approve --merge --remote`, `recover --remote` and `run --remote` drop the user's other local
+  /// operations without naming them (Approval.swift looks only for its own approve's drop; Recover.swift
+  /// and TaskRunner.claim discard the report; Run.swift prints the summary's count, not the lines).
+  @Test(arguments: [
+    ["approve", "--id", "T-1", "--merge", "--remote", "origin"], ["recover", "--remote", "origin"],
+    ["run", "--remote", "origin"],
+  ])
+  func aCommandThatSyncsNamesEveryOperationItsSyncDrops(_ command: [String]) throws {
+    let (shared, a, b) = try ApproveMergeTests.sharedReview()
+    try a.git("config", "taskq.runtime", "local")
+    try a.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
+    try a.taskqOK("add", "--id", "T-2", "--repo", shared.target, "--task", "Another feature")
+    let store = try a.store(worker: "worker-a")
+    for step in ScratchRepository.path(to: .review) { try store.transition("T-2", to: step, command: "test") }
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    // B approves T-2 and publishes; A, not knowing, cancels it.
+    try b.taskqOK("approve", "--id", "T-2")
+    try b.taskqOK("sync")
+    try a.taskqOK("cancel", "--id", "T-2")
+    let result = try a.taskq(command)
+    #expect(try a.record("T-2").status == .done, "\(result.summary)")
+    let output = result.stdoutText + result.stderrText
+    #expect(output.contains("T-2: cancel dropped"), "\(command.joined(separator: " ")): \(result.summary)")
+  }
 }
