@@ -117,4 +117,33 @@ import Testing
     let output = result.stdoutText + result.stderrText
     #expect(output.contains("T-2: cancel dropped"), "\(command.joined(separator: " ")): \(result.summary)")
   }
+
+  /// Two clones edit the same todo task: B changes the body and publishes; A, not synced since, sets a
+  /// priority. A's sync replays its edit (the task is still `todo`, the state the edit started from) and
+  /// brings A's whole directory, so B's published body is reverted without a line ("replayed 1 local
+  /// operation(s), pushed"). An acknowledged operation is lost: either both edits survive, or A's is
+  /// dropped and named.
+  @Test func aReplayedEditDoesNotSilentlyRevertAnEditPublishedMeanwhile() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    try a.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "Do it")
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    let body = try shared.scratch.write(
+      "edit-body", "#!/bin/sh\necho 'Also write tests.' >> \"$1\"\n", executable: true)
+    let priority = try shared.scratch.write(
+      "edit-priority", "#!/bin/sh\nsed -i 's/^branch: .*/&\\npriority: 7/' \"$1\"\n", executable: true)
+    let edited = try b.taskq(["edit", "--id", "T-1"], environment: ["GIT_EDITOR": body])
+    #expect(edited.status == 0, "\(edited.summary)")
+    try b.taskqOK("sync")
+    #expect(try Self.remoteTaskFile(shared, "T-1").contains("Also write tests."))
+    let other = try a.taskq(["edit", "--id", "T-1"], environment: ["GIT_EDITOR": priority])
+    #expect(other.status == 0 && other.stdoutText.contains("priority"), "\(other.summary)")
+    let sync = try a.taskqOK("sync")
+    let kept = try Self.remoteTaskFile(shared, "T-1").contains("Also write tests.")
+    #expect(
+      kept || sync.stdoutText.contains("T-1: edit dropped"),
+      "B's published edit was reverted without a line: \(sync.stdoutText)")
+  }
 }
