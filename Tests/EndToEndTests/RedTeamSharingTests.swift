@@ -146,4 +146,21 @@ import Testing
       kept || sync.stdoutText.contains("T-1: edit dropped"),
       "B's published edit was reverted without a line: \(sync.stdoutText)")
   }
+
+  /// The server takes the approve and dies before it answers (a reference-transaction hook kills
+  /// receive-pack once the queue ref is committed, as a crash or a cut connection would). `approve --merge`
+  /// then says "the approve is not published", which is false: the remote holds `review → done`. Nothing is
+  /// merged (safe), but the one line must not assert what it cannot know.
+  @Test func anApproveWhoseAnswerIsLostIsNotCalledUnpublished() throws {
+    let (shared, a, _) = try ApproveMergeTests.sharedReview()
+    _ = try shared.scratch.write(
+      "remote.git/hooks/reference-transaction",
+      "#!/bin/sh\n[ \"$1\" = committed ] && grep -q taskq/queue && kill -9 $PPID\nexit 0\n", executable: true)
+    let result = try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin")
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(try shared.records().first { $0.id == "T-1" }?.status == .done)
+    #expect(
+      !result.stderrText.contains("the approve is not published"),
+      "the remote holds the approve, the line says it does not: \(result.stderrText)")
+  }
 }
