@@ -163,4 +163,35 @@ import Testing
       !result.stderrText.contains("the approve is not published"),
       "the remote holds the approve, the line says it does not: \(result.stderrText)")
   }
+
+  /// A imports three tasks (one `import` commit, Taskq-Task T-1, T-2, T-3) while B, unaware, adds a T-1
+  /// of its own and publishes first. A's sync drops the whole import because its first task exists on the
+  /// remote (QueueSync.conflict looks at `operation.task` only): T-2 and T-3, which nobody else has, vanish
+  /// from A's queue and never reach the remote, and the one drop line names only T-1 (with the command to
+  /// re-add T-1). Expected: T-2 and T-3 replayed (only T-1 left out and named), or each named.
+  @Test func anImportWhoseFirstTaskExistsOnTheRemoteLosesTheOthersSilently() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let b = try shared.machine("B")
+    var lines = ""
+    for id in ["T-1", "T-2", "T-3"] {
+      _ = try shared.scratch.write("python/queue/tasks/\(id).md", "Task \(id) from the old queue\n")
+      lines +=
+        "{\"id\": \"\(id)\", \"repo\": \"\(shared.target)\", \"base\": \"main\", \"status\": \"todo\", \"port\": 0, \"created_at\": \"2026-11-29T12:51:10+00:00\"}\n"
+    }
+    _ = try shared.scratch.write("python/queue/tasks.jsonl", lines)
+    try a.taskqOK("add", "--id", "T-0", "--repo", shared.target, "--task", "Zero")
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    try b.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "B's own T-1")
+    try b.taskqOK("sync")
+    try a.taskqOK("import", "--from", shared.scratch.path + "/python")
+    let sync = try a.taskqOK("sync")
+    let remote = Set(try shared.records().map(\.id))
+    for id in ["T-2", "T-3"] {
+      #expect(
+        remote.contains(id) || sync.stdoutText.contains(id),
+        "\(id) was imported on A and is now nowhere, with no line naming it: \(sync.stdoutText)")
+    }
+  }
 }
