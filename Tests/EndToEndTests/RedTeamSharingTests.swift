@@ -169,7 +169,12 @@ import Testing
   /// remote (QueueSync.conflict looks at `operation.task` only): T-2 and T-3, which nobody else has, vanish
   /// from A's queue and never reach the remote, and the one drop line names only T-1 (with the command to
   /// re-add T-1). Expected: T-2 and T-3 replayed (only T-1 left out and named), or each named.
-  @Test func anImportWhoseFirstTaskExistsOnTheRemoteLosesTheOthersSilently() throws {
+  ///
+  /// When the clash is on a later task (B adds T-2), the import applies and `apply` skips T-2 without a
+  /// line: A's imported T-2 is replaced by B's, where a plain `add` would have been named with the command
+  /// to keep it.
+  @Test(arguments: ["T-1", "T-2"])
+  func anImportWhoseTaskExistsOnTheRemoteLosesTasksSilently(_ clash: String) throws {
     let shared = try SharedRemote()
     let a = try shared.machine("A")
     let b = try shared.machine("B")
@@ -183,15 +188,16 @@ import Testing
     try a.taskqOK("add", "--id", "T-0", "--repo", shared.target, "--task", "Zero")
     try a.taskqOK("sync")
     try b.taskqOK("sync")
-    try b.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "B's own T-1")
+    try b.taskqOK("add", "--id", clash, "--repo", shared.target, "--task", "B's own \(clash)")
     try b.taskqOK("sync")
     try a.taskqOK("import", "--from", shared.scratch.path + "/python")
     let sync = try a.taskqOK("sync")
     let remote = Set(try shared.records().map(\.id))
-    for id in ["T-2", "T-3"] {
+    for id in ["T-1", "T-2", "T-3"] where id != clash {
       #expect(
         remote.contains(id) || sync.stdoutText.contains(id),
         "\(id) was imported on A and is now nowhere, with no line naming it: \(sync.stdoutText)")
     }
+    #expect(sync.stdoutText.contains(clash), "A's imported \(clash) was left out without a line: \(sync.stdoutText)")
   }
 }
