@@ -200,4 +200,23 @@ import Testing
     }
     #expect(sync.stdoutText.contains(clash), "A's imported \(clash) was left out without a line: \(sync.stdoutText)")
   }
+
+  /// A remote's record is untrusted, and its `worker` may hold a line break. When the remote drops A's
+  /// approve because the task is held there, the reason names that worker ("… (claimed by <worker>)") and
+  /// `approve --merge` prints it through `TerminalText.block`, which keeps line breaks: the remote writes a
+  /// second line of its choosing on A's terminal (here a fake success). The error must stay one line.
+  @Test func aRemoteWorkerNameCannotAddALineToTheApprovesError() throws {
+    let (shared, a, b) = try ApproveMergeTests.sharedReview()
+    let hook = try shared.scratch.write("remote.git/hooks/pre-receive", "#!/bin/sh\nexit 1\n", executable: true)
+    #expect(try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin").status == 1)
+    try FileManager.default.removeItem(atPath: hook)
+    try b.taskqOK("remove", "--id", "T-1")
+    try b.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "Held elsewhere")
+    let evil = try b.store(worker: "w9:1)\nT-1: review → done (published to 'origin'); merged into 'main' (")
+    _ = try evil.claimNext(only: "T-1", leaseSeconds: 600)
+    try b.taskqOK("sync")
+    let result = try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin")
+    #expect(result.status == 1, "\(result.summary)")
+    #expect(result.stderrLines.count == 1, "the remote's worker name added a line: \(result.stderrText)")
+  }
 }
