@@ -219,4 +219,40 @@ import Testing
     #expect(result.status == 1, "\(result.summary)")
     #expect(result.stderrLines.count == 1, "the remote's worker name added a line: \(result.stderrText)")
   }
+
+  /// A task added without `--repo` runs in the clone of whichever machine claims it, so its branch exists
+  /// only there. On another machine, `approve --merge --remote` says only "branch 'task/T-1' does not exist
+  /// in '<this clone>' (nothing to merge)": not that the task ran on B (its record's worktree_path says
+  /// where), nor what to do. A plain `approve` there prints "merge it: git -C <this clone> merge task/T-1"
+  /// and a push of that branch, commands that cannot work.
+  @Test func approvingATaskThatRanOnAnotherMachineSaysWhereItsBranchIs() throws {
+    let shared = try SharedRemote()
+    let (a, b) = (try shared.machine("A"), try shared.machine("B"))
+    for machine in [a, b] {
+      try machine.git("config", "taskq.runtime", "local")
+      try machine.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
+      try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
+    }
+    try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
+    try a.taskqOK("sync")
+    let run = try b.taskq("run", "--remote", "origin", timeout: 90)
+    #expect(run.status == 0, "\(run.summary)")
+    try a.taskqOK("sync")
+    let record = try a.record("T-1")
+    #expect(record.status == .review)
+    let ranAt = try #require(record.worktreePath)
+    #expect(try a.git("branch", "--list", "task/T-1").isEmpty)
+
+    let merge = try a.taskq("approve", "--id", "T-1", "--merge", "--remote", "origin")
+    #expect(merge.status == 1, "\(merge.summary)")
+    #expect(merge.stderrLines.count == 1, "\(merge.summary)")
+    #expect(
+      merge.stderrText.contains(ranAt) || merge.stderrText.contains("another machine"),
+      "the error does not say the task ran elsewhere (\(ranAt)): \(merge.stderrText)")
+    let plain = try a.taskq("approve", "--id", "T-1")
+    #expect(plain.status == 0, "\(plain.summary)")
+    #expect(
+      !plain.stdoutText.contains("merge task/T-1"),
+      "plain approve names a merge of a branch this clone does not have: \(plain.stdoutText)")
+  }
 }
