@@ -5,6 +5,10 @@ import TaskQueue
 import TaskqTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Breaks of the queue sharing (issue 13) found by attacking it as a careless teammate or a hostile remote
 /// would: each test fails until the break is fixed.
 @Suite struct RedTeamSharingTests {
@@ -254,5 +258,46 @@ import Testing
     #expect(
       !plain.stdoutText.contains("merge task/T-1"),
       "plain approve names a merge of a branch this clone does not have: \(plain.stdoutText)")
+  }
+
+  /// Two machines with the same host name (VMs from one image, containers given one name). A runs T-1;
+  /// B runs `recover --remote origin`. With a remote, the lease decides (TaskRunner.recoverLostWorkers says
+  /// "Across machines two hosts may share a name; there the lease decides"), and `run --remote` follows that;
+  /// but `recover` builds its runner with `RunOptions()` (no remote), so B checks A's pid on B, finds no such
+  /// process, and fails A's live task as "worker lost" while its lease runs.
+  @Test func recoverWithARemoteDoesNotFailALiveTaskOfAnotherHostOfTheSameName() throws {
+    try #require(canSetHostName, "needs 'unshare --uts' to give the machines one host name")
+    let shared = try SharedRemote()
+    let (a, b) = (try shared.machine("A"), try shared.machine("B"))
+    for machine in [a, b] {
+      machine.hostname = "box"
+      try machine.git("config", "taskq.runtime", "local")
+      try machine.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
+      try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
+    }
+    try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
+    try a.taskqOK("sync")
+    a.environment["DEMO_AGENT_DELAY"] = "20"
+    let run = try a.start("run", "--remote", "origin", timeout: 60)
+    defer {
+      // Interrupted, `run` stops its agent too.
+      run.signal(SIGINT)
+      _ = try? run.wait(timeout: 20)
+    }
+    try waitUntil("A's claim of T-1 on the remote", timeout: 20) {
+      try shared.records().first { $0.id == "T-1" }?.status == .planning
+    }
+    // B is another computer: its own host name space and its own processes (A's pid is not there).
+    let recover = try ProcessRunner.run(
+      ProcessSpec(
+        "unshare",
+        [
+          "--uts", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c", "hostname box && exec \"$@\"", "box",
+          Taskq.binary, "recover", "--remote", "origin",
+        ], environment: b.runEnvironment(), inheritEnvironment: false, directory: b.path, timeout: 60))
+    #expect(recover.status == 0, "\(recover.summary)")
+    #expect(
+      try shared.records().first { $0.id == "T-1" }?.status == .planning,
+      "B failed A's live task: \(recover.stdoutText)")
   }
 }
