@@ -1,6 +1,11 @@
-import Foundation
 import Git
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Removes a task's runtime artifacts without ever destroying work.
 ///

@@ -1,5 +1,16 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What a board shows at one moment: the tasks at work and what this run has finished.
 public struct RunBoardState: Sendable {
@@ -35,10 +46,9 @@ public final class RunEvents: @unchecked Sendable {
 
   public let mode: Mode
   private let display: (any RunDisplay)?
-  private let lock = NSLock()
+  private let lock = Lock()
   private var active: [String: (stage: String, since: Double)] = [:]
   private var outcomes: [(String, Outcome)] = []
-  private var ticker: Thread?
   private var stopped = false
 
   /// - Parameters:
@@ -48,14 +58,14 @@ public final class RunEvents: @unchecked Sendable {
     self.mode = mode == .board && display == nil ? .lines : mode
     self.display = display
     if self.mode == .board {
-      let thread = Thread { [weak self] in
+      // Without a thread (the system refused one) the board is redrawn at each event only.
+      let ticker = try? PosixThread { [weak self] in
         while let self, !self.isStopped {
-          Thread.sleep(forTimeInterval: 1)
+          usleep(1_000_000)
           self.lock.withLock { self.redraw() }
         }
       }
-      ticker = thread
-      thread.start()
+      ticker?.detach()
     }
   }
 
@@ -72,12 +82,17 @@ public final class RunEvents: @unchecked Sendable {
       let time = String(Timestamp.iso(Timestamp.nowSeconds()).dropFirst(11).prefix(8))
       switch mode {
       case .json:
-        var object: [String: Any] = ["time": Timestamp.now(), "task": id, "event": what]
-        if let from { object["from"] = from.rawValue }
-        if let to { object["to"] = to.rawValue }
-        if let data = try? JSONSerialization.data(
-          withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        {
+        struct Event: Encodable {
+          var time: String
+          var task: String
+          var event: String
+          var from: String?
+          var to: String?
+        }
+        let object = Event(time: Timestamp.now(), task: id, event: what, from: from?.rawValue, to: to?.rawValue)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        if let data = try? encoder.encode(object) {
           write(String(decoding: data, as: UTF8.self) + "\n", to: 1)
         }
       case .lines:

@@ -1,6 +1,11 @@
-import Foundation
 import Git
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -115,23 +120,20 @@ public final class TaskRunner: @unchecked Sendable {
       first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
-    let group = DispatchGroup()
+    var threads: [PosixThread] = []
     let errors = ErrorBox()
     for index in 0..<count {
-      group.enter()
       let initial = index == 0 ? first : nil
-      let thread = Thread { [self] in
-        defer { group.leave() }
+      let thread = try PosixThread(stackSize: 4 << 20) { [self] in
         do {
           try workerLoop(initial: initial)
         } catch {
           errors.set(error)
         }
       }
-      thread.stackSize = 4 << 20
-      thread.start()
+      threads.append(thread)
     }
-    group.wait()
+    for thread in threads { thread.join() }
     if let error = errors.value { throw error }
     return events.stop()
   }
@@ -152,7 +154,7 @@ public final class TaskRunner: @unchecked Sendable {
       }
       guard let poll = options.poll else { return }
       let until = Date().addingTimeInterval(poll)
-      while Date() < until && !Interrupts.isRequested { Thread.sleep(forTimeInterval: 0.1) }
+      while Date() < until && !Interrupts.isRequested { usleep(100_000) }
     }
   }
 
@@ -175,7 +177,7 @@ public final class TaskRunner: @unchecked Sendable {
         _ = try sync.sync(remote: remote)
       } catch QueueError.contention {
         races += 1
-        Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
+        usleep(UInt32.random(in: 100_000...500_000))
         continue
       } catch let error as TransportError where !error.refused {
         guard try pause(for: error, outage: &outage, remote: remote) else { return nil }
@@ -189,7 +191,7 @@ public final class TaskRunner: @unchecked Sendable {
         // Too many writers at once: give the claim back and try again a little later.
         releaseUnpublishedClaim(claimed.id, store: store)
         races += 1
-        Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
+        usleep(UInt32.random(in: 100_000...500_000))
         continue
       } catch let error as TransportError where !error.refused {
         // Not published, so not ours: give it back (a push that did land is undone by the next sync).
@@ -250,7 +252,7 @@ public final class TaskRunner: @unchecked Sendable {
     events.note(
       "warning: cannot reach '\(remote)' to claim (\(error.reason)); claims paused, next try in \(Int(seconds)) s")
     let until = Date().addingTimeInterval(seconds)
-    while Date() < until && !Interrupts.isRequested { Thread.sleep(forTimeInterval: 0.1) }
+    while Date() < until && !Interrupts.isRequested { usleep(100_000) }
     return !Interrupts.isRequested
   }
 
@@ -273,7 +275,7 @@ public final class TaskRunner: @unchecked Sendable {
 
 /// The first error any worker thread hit.
 final class ErrorBox: @unchecked Sendable {
-  private let lock = NSLock()
+  private let lock = Lock()
   private var stored: (any Error)?
   func set(_ error: any Error) { lock.withLock { if stored == nil { stored = error } } }
   var value: (any Error)? { lock.withLock { stored } }

@@ -1,5 +1,16 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The derived, deletable snapshot cache of DESIGN §10: every record of one queue commit, decoded.
 ///
@@ -73,7 +84,7 @@ public enum SnapshotCache {
   /// The last index this process computed, per repository.
   final class Memory: @unchecked Sendable {
     static let shared = Memory()
-    private let lock = NSLock()
+    private let lock = Lock()
     private var indexes: [String: RecordIndex] = [:]
 
     @discardableResult

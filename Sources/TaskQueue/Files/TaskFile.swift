@@ -1,4 +1,14 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A task file: YAML frontmatter (`id, repo, base, branch, worktree_path, priority, depends_on`) and a
 /// markdown body. The frontmatter is the YAML subset of ``Frontmatter``.
@@ -36,29 +46,28 @@ public struct TaskFile: Equatable, Sendable {
   ///   derived when the frontmatter has none.
   public static func read(path: String) throws -> (file: TaskFile, stem: String?) {
     let display = path == "-" ? "<stdin>" : path
-    let data: Data
+    var bytes: [UInt8]
     if path == "-" {
-      data = FileHandle.standardInput.readData(ofLength: maximumSize + 1)
+      bytes = readAll(0, limit: maximumSize + 1)
     } else {
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw QueueError.taskFile(path: display, problem: "no such file")
+      var info = stat()
+      guard stat(path, &info) == 0 else { throw QueueError.taskFile(path: display, problem: "no such file") }
+      if info.st_mode & S_IFMT == S_IFDIR { throw QueueError.taskFile(path: display, problem: "is a directory") }
+      if Int(info.st_size) > maximumSize {
+        throw QueueError.taskFile(path: display, problem: "is larger than 1 MiB (\(info.st_size) bytes)")
       }
-      if isDirectory.boolValue { throw QueueError.taskFile(path: display, problem: "is a directory") }
-      if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maximumSize {
-        throw QueueError.taskFile(path: display, problem: "is larger than 1 MiB (\(size) bytes)")
-      }
-      guard let handle = FileHandle(forReadingAtPath: path) else {
+      let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+      guard descriptor >= 0 else {
         throw QueueError.taskFile(path: display, problem: "cannot be read (check its permissions)")
       }
-      defer { try? handle.close() }
-      data = handle.readData(ofLength: maximumSize + 1)
+      defer { close(descriptor) }
+      bytes = readAll(descriptor, limit: maximumSize + 1)
     }
-    if data.count > maximumSize {
+    if bytes.count > maximumSize {
       throw QueueError.taskFile(path: display, problem: "is larger than 1 MiB")
     }
-    let file = try parse(Array(data), path: display)
-    let stem = path == "-" ? nil : ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    let file = try parse(bytes, path: display)
+    let stem = path == "-" ? nil : PathName.deletingExtension(PathName.lastComponent(path))
     return (file, stem)
   }
 
@@ -166,4 +175,17 @@ public struct TaskFile: Equatable, Sendable {
     if !record.dependsOn.isEmpty { yaml += "depends_on:\n" + Frontmatter.blockList(record.dependsOn) }
     return "---\n\(yaml)---\n\(body)\n"
   }
+}
+
+/// Up to `limit` bytes from `descriptor`, until its end.
+private func readAll(_ descriptor: Int32, limit: Int) -> [UInt8] {
+  var bytes = [UInt8](repeating: 0, count: limit)
+  var count = 0
+  while count < limit {
+    let n = bytes[count...].withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+    if n < 0 && errno == EINTR { continue }
+    guard n > 0 else { break }
+    count += n
+  }
+  return Array(bytes[..<count])
 }

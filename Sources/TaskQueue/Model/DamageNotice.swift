@@ -1,10 +1,14 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The one line that tells a user the queue holds damaged records (`1 damaged record: see git taskq fsck`),
 /// said at most once per process, through a handler the command line installs.
 public enum DamageNotice {
   private final class State: @unchecked Sendable {
-    let lock = NSLock()
+    let lock = Lock()
     var handler: (@Sendable (String) -> Void)?
     var said = false
   }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What one queue commit did: the subject line and the `Taskq-*` trailers a program can replay.
 public struct Operation: Equatable, Sendable {

@@ -1,7 +1,12 @@
-import Foundation
 import Git
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Merges a task's branch into its base in the task's repository, for `approve --merge`: a fast-forward or
 /// a clean merge, or nothing at all and a refusal that says what to run instead.
@@ -71,7 +76,7 @@ struct BranchMerger {
     let checkout = try Self.checkouts(of: repository).first { $0.branch == base }
     let isFastForward = try repository.isAncestor(baseTip, of: tip)
     let counted = try? git(["rev-list", "--count", "\(baseTip)..\(tip)"], in: repositoryPath)
-    let commits = counted.flatMap { Int($0.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+    let commits = counted.flatMap { Int($0.stdoutText.trimmingWhitespace()) } ?? 0
     func range(_ after: String?) -> String {
       "\(String(baseTip.description.prefix(7)))..\(String((after ?? tip.description).prefix(7)))"
     }
@@ -108,7 +113,7 @@ struct BranchMerger {
     let result = try git(["merge", isFastForward ? "--ff-only" : "--no-edit", branch], in: checkout.path)
     if result.succeeded {
       let head = try? git(["rev-parse", "HEAD"], in: checkout.path)
-      let after = head.map { $0.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) }
+      let after = head.map { $0.stdoutText.trimmingWhitespace() }
       return isFastForward
         ? .fastForwarded(commits: commits, range: range(after)) : .merged(commits: commits, range: range(after))
     }
@@ -181,7 +186,7 @@ struct BranchMerger {
   /// The branch a `HEAD` file points at (`ref: refs/heads/<branch>`), `nil` when detached or unreadable.
   static func headBranch(_ path: String) -> String? {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-    let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let line = text.trimmingWhitespace()
     let prefix = "ref: refs/heads/"
     return line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : nil
   }

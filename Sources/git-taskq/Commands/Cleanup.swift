@@ -1,8 +1,13 @@
 import ArgumentParser
-import Foundation
 import Git
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   struct Cleanup: QueueCommand {

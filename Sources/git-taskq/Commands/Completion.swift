@@ -1,7 +1,12 @@
 import ArgumentParser
-import Foundation
 import Git
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   /// `git-taskq __complete -- WORDS…`: the completions of the last word, for the shell functions.

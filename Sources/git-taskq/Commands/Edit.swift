@@ -1,8 +1,13 @@
 import ArgumentParser
-import Foundation
 import Git
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -186,7 +191,7 @@ struct TaskDraft {
 
   /// Writes a new draft.
   func start(text: String, basedOn base: String) throws {
-    let directory = (path as NSString).deletingLastPathComponent
+    let directory = PathName.deletingLastComponent(path)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     try Data(base.utf8).write(to: URL(fileURLWithPath: basePath), options: .atomic)
@@ -307,7 +312,7 @@ enum Editor {
       dumb ? nil : environment["VISUAL"],
       environment["EDITOR"],
     ]
-    if let editor = candidates.compactMap({ $0 }).first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+    if let editor = candidates.compactMap({ $0 }).first(where: { !$0.trimmingSpaces().isEmpty }) {
       return editor
     }
     if dumb {

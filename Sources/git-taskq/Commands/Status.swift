@@ -1,8 +1,13 @@
 import ArgumentParser
-import Foundation
 import Git
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -177,7 +182,7 @@ extension GitTaskq {
     }
 
     static func formatSeconds(_ seconds: Double) -> String {
-      seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+      seconds == seconds.rounded() ? "\(Int(seconds))s" : oneDecimal(seconds) + "s"
     }
 
     /// `queue: 2 ahead, 1 behind origin (as of the last fetch; run 'git taskq sync')`, when a remote's queue
@@ -620,8 +625,8 @@ struct StatusView {
   static func title(ofTaskFile text: String) -> String? {
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false)[...]
     if lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") { lines = lines[(end + 1)...] }
-    guard let line = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return nil }
-    return line.drop { $0 == "#" }.trimmingCharacters(in: .whitespaces)
+    guard let line = lines.first(where: { !$0.trimmingSpaces().isEmpty }) else { return nil }
+    return line.drop { $0 == "#" }.trimmingSpaces()
   }
 
   /// The index of the title among a row's columns: id, age, repo@base, branch, attempt, port, title.
@@ -643,7 +648,7 @@ struct StatusView {
   /// The first non-empty line of `text`, with control characters made visible.
   static func firstLine(_ text: String?) -> String? {
     guard let text else { return nil }
-    let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+    let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingSpaces() }
       .first { !$0.isEmpty }
     return line.map { TerminalText.line(String($0)) }
   }

@@ -1,7 +1,12 @@
 import ArgumentParser
-import Foundation
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   struct Approve: QueueCommand {
@@ -164,5 +169,5 @@ extension GitTaskq {
 /// Quotes `text` for a POSIX shell when it needs it (for commands we print, never for commands we run).
 func shellQuote(_ text: String) -> String {
   let safe = text.allSatisfy { $0.isLetter || $0.isNumber || "/._-:@=+,".contains($0) }
-  return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+  return safe && !text.isEmpty ? text : "'" + text.replacing("'", with: "'\\''") + "'"
 }
