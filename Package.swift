@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
   name: "git-taskq",
-  platforms: [.macOS(.v14)],
   products: [
     .executable(name: "git-taskq", targets: ["git-taskq"])
   ],

@@ -14,23 +14,21 @@ extension Repository {
   ///
   /// - Throws: a ``GitError`` (`.notFound` when the object is missing).
   public func objectHeader(_ id: ObjectID) throws -> ObjectHeader {
-    try withExtendedLifetime(self) {
-      var odb: OpaquePointer?
-      try GitError.check(git_repository_odb(&odb, pointer), "git_repository_odb")
-      defer { git_odb_free(odb) }
-      var size = 0
-      var type = GIT_OBJECT_INVALID
-      var raw = id.raw
-      try GitError.check(git_odb_read_header(&size, &type, odb, &raw), "git_odb_read_header")
-      let kind: ObjectHeader.Kind
-      switch type {
-      case GIT_OBJECT_BLOB: kind = .blob
-      case GIT_OBJECT_TREE: kind = .tree
-      case GIT_OBJECT_COMMIT: kind = .commit
-      case GIT_OBJECT_TAG: kind = .tag
-      default: kind = .other
-      }
-      return ObjectHeader(size: size, kind: kind)
+    var odb: OpaquePointer?
+    try GitError.check(git_repository_odb(&odb, pointer), "git_repository_odb")
+    defer { git_odb_free(odb) }
+    var size = 0
+    var type = GIT_OBJECT_INVALID
+    var raw = id.raw
+    try GitError.check(git_odb_read_header(&size, &type, odb, &raw), "git_odb_read_header")
+    let kind: ObjectHeader.Kind
+    switch type {
+    case GIT_OBJECT_BLOB: kind = .blob
+    case GIT_OBJECT_TREE: kind = .tree
+    case GIT_OBJECT_COMMIT: kind = .commit
+    case GIT_OBJECT_TAG: kind = .tag
+    default: kind = .other
     }
+    return ObjectHeader(size: size, kind: kind)
   }
 }

@@ -61,41 +61,39 @@ extension Repository {
   /// - Returns: the new tree's id.
   public func tree(_ tree: Tree, removing components: [String]) throws -> ObjectID? {
     guard let first = components.first else { return nil }
-    return try withExtendedLifetime(self) {
-      try tree.withPointer { treePointer -> ObjectID? in
-        var builder: OpaquePointer?
-        try GitError.check(git_treebuilder_new(&builder, pointer, treePointer), "git_treebuilder_new")
-        defer { git_treebuilder_free(builder) }
-        // Find the entry by its name as Swift decodes it, and use libgit2's own bytes for it.
-        var found: OpaquePointer?
-        for index in 0..<git_tree_entrycount(treePointer) {
-          let entry = git_tree_entry_byindex(treePointer, index)
-          if string(git_tree_entry_name(entry)) == first {
-            found = entry
-            break
-          }
+    return try tree.withPointer { treePointer -> ObjectID? in
+      var builder: OpaquePointer?
+      try GitError.check(git_treebuilder_new(&builder, pointer, treePointer), "git_treebuilder_new")
+      defer { git_treebuilder_free(builder) }
+      // Find the entry by its name as Swift decodes it, and use libgit2's own bytes for it.
+      var found: OpaquePointer?
+      for index in 0..<git_tree_entrycount(treePointer) {
+        let entry = git_tree_entry_byindex(treePointer, index)
+        if string(git_tree_entry_name(entry)) == first {
+          found = entry
+          break
         }
-        guard let found, let rawName = git_tree_entry_name(found) else { return nil }
-        if components.count == 1 {
+      }
+      guard let found, let rawName = git_tree_entry_name(found) else { return nil }
+      if components.count == 1 {
+        try GitError.check(git_treebuilder_remove(builder, rawName), "git_treebuilder_remove")
+      } else {
+        guard git_tree_entry_type(found) == GIT_OBJECT_TREE, let childID = git_tree_entry_id(found) else {
+          return nil
+        }
+        let child = try self.tree(ObjectID(childID.pointee))
+        guard let newChild = try self.tree(child, removing: Array(components.dropFirst())) else { return nil }
+        if try self.tree(newChild).entries.isEmpty {
           try GitError.check(git_treebuilder_remove(builder, rawName), "git_treebuilder_remove")
         } else {
-          guard git_tree_entry_type(found) == GIT_OBJECT_TREE, let childID = git_tree_entry_id(found) else {
-            return nil
-          }
-          let child = try self.tree(ObjectID(childID.pointee))
-          guard let newChild = try self.tree(child, removing: Array(components.dropFirst())) else { return nil }
-          if try self.tree(newChild).entries.isEmpty {
-            try GitError.check(git_treebuilder_remove(builder, rawName), "git_treebuilder_remove")
-          } else {
-            var raw = newChild.raw
-            try GitError.check(
-              git_treebuilder_insert(nil, builder, rawName, &raw, GIT_FILEMODE_TREE), "git_treebuilder_insert")
-          }
+          var raw = newChild.raw
+          try GitError.check(
+            git_treebuilder_insert(nil, builder, rawName, &raw, GIT_FILEMODE_TREE), "git_treebuilder_insert")
         }
-        var oid = git_oid()
-        try GitError.check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
-        return ObjectID(oid)
       }
+      var oid = git_oid()
+      try GitError.check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
+      return ObjectID(oid)
     }
   }
 }

@@ -11,26 +11,6 @@ import Glibc
 #endif
 
 extension Repository {
-  /// Whether the local branch `name` exists.
-  public func branchExists(_ name: String) throws -> Bool {
-    try referenceTarget("refs/heads/" + name) != nil
-  }
-
-  /// Creates the local branch `name` at `commit`; does nothing when it already exists (an earlier attempt's
-  /// commits are never reset).
-  ///
-  /// - Returns: whether the branch was created.
-  @discardableResult
-  public func createBranch(_ name: String, at commit: ObjectID) throws -> Bool {
-    if try branchExists(name) { return false }
-    var ref: OpaquePointer?
-    let rc = try self.commit(commit).withPointer { git_branch_create(&ref, pointer, name, $0, 0) }
-    if rc == GIT_EEXISTS.rawValue { return false }
-    try GitError.check(rc, "git_branch_create")
-    git_reference_free(ref)
-    return true
-  }
-
   /// Adds a linked worktree called `name` at `path`, checked out on the existing local branch `branch`.
   ///
   /// libgit2 requires that `path` does not exist and that its parent does; the parent is created here. On
@@ -101,25 +81,6 @@ extension Repository {
     try GitError.check(git_worktree_prune(worktree, &options), "git_worktree_prune")
   }
 
-  /// Paths with uncommitted changes or untracked files in this repository's working directory (ignored
-  /// files excluded). Empty means nothing would be lost by deleting it.
-  public func uncommittedChanges() throws -> [String] {
-    var options = git_status_options()
-    try GitError.check(git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION)), "git_status_options_init")
-    options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
-    options.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
-    var list: OpaquePointer?
-    try GitError.check(git_status_list_new(&list, pointer, &options), "git_status_list_new")
-    defer { git_status_list_free(list) }
-    var paths: [String] = []
-    for index in 0..<git_status_list_entrycount(list) {
-      guard let entry = git_status_byindex(list, index) else { continue }
-      let delta = entry.pointee.index_to_workdir ?? entry.pointee.head_to_index
-      if let path = delta.flatMap({ string($0.pointee.new_file.path) }) { paths.append(path) }
-    }
-    return paths
-  }
-
   private func createDirectories(parentOf path: String) throws {
     var components = path.split(separator: "/", omittingEmptySubsequences: true).dropLast()
     var current = path.hasPrefix("/") ? "" : "."
@@ -133,29 +94,6 @@ extension Repository {
       }
     }
   }
-}
-
-/// Removes a directory tree (best effort), for cleaning up after libgit2.
-func removeTree(_ path: String) {
-  guard let dir = opendir(path) else {
-    unlink(path)
-    return
-  }
-  while let entry = readdir(dir) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-      String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-    }
-    if name == "." || name == ".." { continue }
-    let child = path + "/" + name
-    var info = stat()
-    if lstat(child, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-      removeTree(child)
-    } else {
-      unlink(child)
-    }
-  }
-  closedir(dir)
-  rmdir(path)
 }
 
 extension Repository {
@@ -173,6 +111,7 @@ extension Repository {
         continue
       }
       if text.hasPrefix("ref: ") { continue }
+      // A HEAD naming no readable commit is exactly the broken registration looked for here.
       guard let id = ObjectID(hex: text), (try? commit(id)) != nil else {
         broken.append(name)
         continue

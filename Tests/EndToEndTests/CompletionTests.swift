@@ -93,7 +93,7 @@ import Testing
       "cleanup", "recover", "sync", "fsck", "config", "help",
     ]
     #expect(replies[1] == subcommands.map { $0 + " " })
-    #expect(replies[2] == ["--id ", "--merge ", "--force ", "--help "])
+    #expect(replies[2] == ["--id ", "--merge ", "--force ", "--remote ", "--help "])
     // Only the ids the command accepts: approve wants review, retry wants failed, edit todo or failed.
     #expect(replies[3] == ["T-2 "])
     #expect(replies[4] == ["T-3 "])

@@ -170,7 +170,7 @@ import Glibc
           violations.append("\(id): added \(ops.filter { $0.kind == "add" }.count) times")
         }
       default:
-        if !ops.contains(where: { $0.kind == operation }) {
+        if !ops.contains(where: { $0.kind.rawValue == operation }) {
           violations.append("\(id): acknowledged \(operation) is missing")
         }
       }
@@ -179,7 +179,7 @@ import Glibc
       \.count)
     for (key, count) in acknowledgedCounts where !key.hasPrefix("add ") {
       let parts = key.split(separator: " ").map(String.init)
-      let committed = (commits[parts[1]] ?? []).filter { $0.kind == parts[0] }.count
+      let committed = (commits[parts[1]] ?? []).filter { $0.kind.rawValue == parts[0] }.count
       if committed < count { violations.append("\(key): acknowledged \(count), committed \(committed)") }
     }
 

@@ -48,8 +48,15 @@ public final class SharedRemote {
   }
 
   /// A new clone of the remote: `<scratch>/<name>/repo`, with `HOME` `<scratch>/<name>/home`.
-  public func machine(_ name: String) throws -> Machine {
-    let machine = try Machine(name: name, root: scratch.path + "/" + name, cloneFrom: url)
+  ///
+  /// - Parameters:
+  ///   - name: The machine's name (its directory, its git identity).
+  ///   - cloneURL: Where to clone from, and the clone's `origin` (e.g. a ``GitDaemon``'s URL of the remote);
+  ///     `url` when `nil`.
+  /// - Returns: The machine.
+  /// - Throws: ``TestFailure`` when git cannot clone.
+  public func machine(_ name: String, cloneURL: String? = nil) throws -> Machine {
+    let machine = try Machine(name: name, root: scratch.path + "/" + name, cloneFrom: cloneURL ?? url)
     machines.append(machine)
     return machine
   }
@@ -123,6 +130,10 @@ public final class Machine: @unchecked Sendable {
   public let root: String
   /// Extra variables for every run on this machine.
   public var environment: [String: String] = [:]
+  /// The host name `git-taskq` runs under on this machine, in a UTS namespace of its own (`unshare --uts`,
+  /// see ``canSetHostName``), so that its workers are `<hostname>:<pid>` as on another machine; `nil`: the
+  /// host's own.
+  public var hostname: String?
   private var background: [BackgroundRun] = []
 
   init(name: String, root: String, cloneFrom url: String) throws {
@@ -168,10 +179,18 @@ public final class Machine: @unchecked Sendable {
   public func taskq(
     _ arguments: [String], environment extra: [String: String] = [:], input: String? = nil, timeout: Double = 60
   ) throws -> ProcessResult {
-    try ProcessRunner.run(
+    let (program, argv) = command(Taskq.binary, arguments)
+    return try ProcessRunner.run(
       ProcessSpec(
-        Taskq.binary, arguments, environment: runEnvironment(extra), inheritEnvironment: false, directory: path,
+        program, argv, environment: runEnvironment(extra), inheritEnvironment: false, directory: path,
         input: input.map { Array($0.utf8) }, timeout: timeout))
+  }
+
+  /// `program arguments`, under `hostname` when it is set: `unshare --uts` gives the command a host name of
+  /// its own and execs it in the same process (same pid).
+  func command(_ program: String, _ arguments: [String]) -> (String, [String]) {
+    guard let hostname else { return (program, arguments) }
+    return ("unshare", ["--uts", "/bin/sh", "-c", "hostname \"$0\" && exec \"$@\"", hostname, program] + arguments)
   }
 
   /// Runs `git-taskq ARGS` and throws unless it exits 0.
@@ -233,10 +252,11 @@ public final class Machine: @unchecked Sendable {
   public func start(_ arguments: String..., timeout: Double = 120) throws -> BackgroundRun {
     let pidFile = root + "/background-\(UUID().uuidString).pid"
     // `sh` writes its pid and execs the binary, which keeps that pid.
-    let spec = ProcessSpec(
+    let (program, argv) = command(
       "/bin/sh",
-      ["-c", "echo $$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\" && exec \"$@\"", pidFile, Taskq.binary] + arguments,
-      environment: runEnvironment(), inheritEnvironment: false, directory: path, timeout: timeout)
+      ["-c", "echo $$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\" && exec \"$@\"", pidFile, Taskq.binary] + arguments)
+    let spec = ProcessSpec(
+      program, argv, environment: runEnvironment(), inheritEnvironment: false, directory: path, timeout: timeout)
     let process = BackgroundRun(spec: spec)
     background.append(process)
     try waitUntil("\(name)'s background git-taskq to start", timeout: 20) {

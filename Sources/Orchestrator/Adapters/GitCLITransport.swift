@@ -1,4 +1,5 @@
 import Git
+import Synchronization
 import TaskQueue
 
 #if canImport(FoundationEssentials)
@@ -134,12 +135,11 @@ public struct GitCLITransport: QueueTransport {
 }
 
 /// A value computed once, on first use.
-private final class Memo: @unchecked Sendable {
-  private let lock = Lock()
-  private var stored: Bool?
+private final class Memo: Sendable {
+  private let stored = Mutex<Bool?>(nil)
 
   func value(_ compute: () -> Bool) -> Bool {
-    lock.withLock {
+    stored.withLock { stored in
       if let stored { return stored }
       let value = compute()
       stored = value

@@ -1,3 +1,4 @@
+import Synchronization
 import TaskQueue
 
 #if canImport(FoundationEssentials)
@@ -41,15 +42,18 @@ public protocol RunDisplay: AnyObject, Sendable {
 /// lines that matter (a task that finished, a warning) are printed once above it. In a pipe, or with
 /// `--json`, one line per event on stdout. Queue data in the lines is shown with its control characters
 /// visible (``TerminalText``).
-public final class RunEvents: @unchecked Sendable {
+public final class RunEvents: Sendable {
   public enum Mode: Sendable { case board, lines, json }
 
   public let mode: Mode
   private let display: (any RunDisplay)?
-  private let lock = Lock()
-  private var active: [String: (stage: String, since: Double)] = [:]
-  private var outcomes: [(String, Outcome)] = []
-  private var stopped = false
+  /// What the board shows, behind one lock: every output is made while holding it, so lines never mix.
+  private struct State {
+    var active: [String: (stage: String, since: Double)] = [:]
+    var outcomes: [(String, Outcome)] = []
+    var stopped = false
+  }
+  private let state = Mutex(State())
 
   /// - Parameters:
   ///   - mode: `.board` draws through `display` (and falls back to `.lines` without one).
@@ -62,22 +66,22 @@ public final class RunEvents: @unchecked Sendable {
       let ticker = try? PosixThread { [weak self] in
         while let self, !self.isStopped {
           usleep(1_000_000)
-          self.lock.withLock { self.redraw() }
+          self.state.withLock { self.redraw($0) }
         }
       }
       ticker?.detach()
     }
   }
 
-  private var isStopped: Bool { lock.withLock { stopped } }
+  private var isStopped: Bool { state.withLock { $0.stopped } }
 
   /// A transition or stage change of task `id`.
   public func event(_ id: String, _ what: String, from: TaskStatus? = nil, to: TaskStatus? = nil, stage: String? = nil)
   {
-    lock.withLock {
+    state.withLock { state in
       let now = Self.now()
       if let stage {
-        if let current = active[id], current.stage == stage {} else { active[id] = (stage, now) }
+        if let current = state.active[id], current.stage == stage {} else { state.active[id] = (stage, now) }
       }
       let time = String(Timestamp.iso(Timestamp.nowSeconds()).dropFirst(11).prefix(8))
       switch mode {
@@ -92,6 +96,8 @@ public final class RunEvents: @unchecked Sendable {
         let object = Event(time: Timestamp.now(), task: id, event: what, from: from?.rawValue, to: to?.rawValue)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // An object of strings always encodes; should it not, the event is left out of the stream
+        // rather than stop a run that is doing its work.
         if let data = try? encoder.encode(object) {
           write(String(decoding: data, as: UTF8.self) + "\n", to: 1)
         }
@@ -103,30 +109,30 @@ public final class RunEvents: @unchecked Sendable {
         if let to, to != from, !to.isActive, to != .todo {
           display?.print("\(time) \(TerminalText.line(line(id, what, from, to)))")
         }
-        redraw()
+        redraw(state)
       }
     }
   }
 
   /// Task `id` is finished for this run.
   public func finished(_ id: String, _ outcome: Outcome) {
-    lock.withLock {
-      active[id] = nil
-      outcomes.append((id, outcome))
+    state.withLock { state in
+      state.active[id] = nil
+      state.outcomes.append((id, outcome))
       if mode == .board, [.cancelled, .interrupted].contains(outcome) || outcome.label == "lost" {
         let time = String(Timestamp.iso(Timestamp.nowSeconds()).dropFirst(11).prefix(8))
         display?.print("\(time) \(TerminalText.line(id)): \(outcome.label)")
       }
-      redraw()
+      redraw(state)
     }
   }
 
   /// A line for the operator (warnings, recovery), on stderr.
   public func note(_ text: String) {
-    lock.withLock {
+    state.withLock { state in
       if mode == .board, let display {
         display.print(TerminalText.line(text))
-        redraw()
+        redraw(state)
       } else {
         write(TerminalText.line(text) + "\n", to: 2)
       }
@@ -135,10 +141,10 @@ public final class RunEvents: @unchecked Sendable {
 
   /// Stops the board and returns the outcomes in the order they happened.
   public func stop() -> [(String, Outcome)] {
-    lock.withLock {
-      if !stopped, mode == .board { display?.finish() }
-      stopped = true
-      return outcomes
+    state.withLock { state in
+      if !state.stopped, mode == .board { display?.finish() }
+      state.stopped = true
+      return state.outcomes
     }
   }
 
@@ -147,13 +153,13 @@ public final class RunEvents: @unchecked Sendable {
     return "\(id): \(what)"
   }
 
-  private func redraw() {
-    guard mode == .board, !stopped, let display else { return }
+  private func redraw(_ state: State) {
+    guard mode == .board, !state.stopped, let display else { return }
     let now = Self.now()
-    let tasks = active.sorted { $0.key < $1.key }.map {
+    let tasks = state.active.sorted { $0.key < $1.key }.map {
       (id: $0.key, stage: $0.value.stage, seconds: Int(now - $0.value.since))
     }
-    display.draw(RunBoardState(active: tasks, outcomes: outcomes.map { (id: $0.0, outcome: $0.1) }))
+    display.draw(RunBoardState(active: tasks, outcomes: state.outcomes.map { (id: $0.0, outcome: $0.1) }))
   }
 
   private func write(_ text: String, to fd: Int32) {

@@ -21,19 +21,34 @@ final class TaskPipeline {
   let settings: RunSettings
   let options: RunOptions
   let events: RunEvents
-  let engine: ContainerEngine
+  /// The outside world: container engine, agent, health probe, clock, interrupt.
+  let environment: RunEnvironment
+  var engine: any ContainerRuntime { environment.containers }
   /// With `run --remote`: publishes every transition as it happens.
   let sync: QueueSync?
   /// When this worker's lease on the current task runs out (seconds since 1970).
   var leaseExpiry = 0
 
-  init(store: QueueStore, settings: RunSettings, options: RunOptions, events: RunEvents, sync: QueueSync? = nil) {
+  /// A pipeline over `store` (confined to this thread) that publishes through `sync` when given.
+  ///
+  /// - Parameters:
+  ///   - store: this thread's store of the queue.
+  ///   - settings: images, programs, timeouts, roots.
+  ///   - options: the options of this `run`.
+  ///   - events: where progress goes.
+  ///   - sync: with `run --remote`, what publishes each transition.
+  ///   - environment: the seams to the outside world; the real ones (``RunEnvironment/live(settings:)``)
+  ///     when `nil`.
+  init(
+    store: QueueStore, settings: RunSettings, options: RunOptions, events: RunEvents, sync: QueueSync? = nil,
+    environment: RunEnvironment? = nil
+  ) {
     self.store = store
     self.settings = settings
     self.options = options
     self.events = events
     self.sync = sync
-    self.engine = ContainerEngine(program: settings.containerProgram, timeout: settings.setupTimeout)
+    self.environment = environment ?? .live(settings: settings)
   }
 
   /// This queue's identity on container labels.
@@ -55,7 +70,7 @@ final class TaskPipeline {
 
   /// Renews the lease when a third of it is left (and publishes the renewal).
   func renewLeaseIfDue(_ id: String) throws {
-    let now = Timestamp.nowSeconds()
+    let now = environment.clock.nowSeconds()
     guard leaseExpiry - now <= max(1, options.leaseSeconds / 3) else { return }
     let record = try store.renewLease(id, seconds: options.leaseSeconds)
     leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? now + options.leaseSeconds
@@ -66,43 +81,44 @@ final class TaskPipeline {
   func process(_ claimed: TaskRecord) -> Outcome {
     var record = claimed
     let id = record.id
-    var stage = "setup"
-    leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? Timestamp.nowSeconds() + options.leaseSeconds
+    var stage = Stage.setup
+    leaseExpiry =
+      record.leaseExpiresAt.flatMap(Timestamp.parse) ?? environment.clock.nowSeconds() + options.leaseSeconds
     do {
-      events.event(id, "claimed by \(store.worker)", from: .todo, to: .planning, stage: "setup")
+      events.event(id, "claimed by \(store.worker)", from: .todo, to: .planning, stage: Stage.setup.rawValue)
       // The record may come from a remote: never create a worktree outside what this machine trusts.
       if let refusal = policy.refusal(record, for: .run) {
         throw StageFailure(
-          stage: "setup", summary: refusal,
+          .setup, summary: refusal,
           detail: "Nothing was created: the task's repo or worktree_path is not trusted on this machine.")
       }
       let worktree = try prepareWorktree(record)
-      record = try store.advance(id, kind: "setup", detail: "worktree ready") { $0.worktreePath = worktree }
+      record = try store.advance(id, kind: .setup, detail: "worktree ready") { $0.worktreePath = worktree }
       publish()
-      events.event(id, "worktree \(worktree)", stage: "setup")
+      events.event(id, "worktree \(worktree)", stage: Stage.setup.rawValue)
 
       var attach: String?
       if settings.runtime == .docker {
-        stage = "container"
+        stage = .container
         record = try startContainer(record, worktree: worktree)
         attach = "http://127.0.0.1:\(settings.containerPort)"
       }
 
-      stage = "planning"
+      stage = .planning
       events.event(id, "\(settings.planCommand) started", stage: settings.planCommand)
       let plan = try runAgent(
         record, command: settings.planCommand, attach: attach, session: nil,
-        timeout: settings.planTimeout, stage: "planning")
+        timeout: settings.planTimeout, stage: .planning)
       let session = AgentCommand.sessionID(in: plan.stdoutText)
-      record = try store.advance(id, to: .building, kind: "build", detail: "plan made") { $0.sessionID = session }
+      record = try store.advance(id, to: .building, kind: .build, detail: "plan made") { $0.sessionID = session }
       publish()
       events.event(id, "plan made", from: .planning, to: .building, stage: settings.buildCommand)
 
-      stage = "building"
+      stage = .building
       _ = try runAgent(
         record, command: settings.buildCommand, attach: attach, session: session,
-        timeout: settings.buildTimeout, stage: "building")
-      record = try store.advance(id, to: .review, kind: "review", detail: "ready for review") {
+        timeout: settings.buildTimeout, stage: .building)
+      record = try store.advance(id, to: .review, kind: .review, detail: "ready for review") {
         $0.worker = nil
         $0.leaseExpiresAt = nil
       }
@@ -116,7 +132,7 @@ final class TaskPipeline {
     } catch let failure as StageFailure {
       return fail(id, stage: stage, failure: failure)
     } catch {
-      return fail(id, stage: stage, failure: StageFailure(stage: stage, summary: "\(error)"))
+      return fail(id, stage: stage, failure: StageFailure(stage, summary: "\(error)"))
     }
   }
 
@@ -125,16 +141,16 @@ final class TaskPipeline {
   /// Creates branch `task/<id>` from the base and its worktree, through libgit2. Returns the worktree path.
   func prepareWorktree(_ record: TaskRecord) throws -> String {
     guard let repositoryPath = policy.repositoryPath(record) else {
-      throw StageFailure(stage: "setup", summary: "repo '\(record.repo)' names no repository on this machine")
+      throw StageFailure(.setup, summary: "repo '\(record.repo)' names no repository on this machine")
     }
     let repository: Repository
     do {
       repository = try Repository.open(at: repositoryPath)
     } catch {
-      throw StageFailure(stage: "setup", summary: "repository '\(repositoryPath)' cannot be opened: \(error)")
+      throw StageFailure(.setup, summary: "repository '\(repositoryPath)' cannot be opened: \(error)")
     }
     guard let base = try repository.resolveCommit(record.base) else {
-      throw StageFailure(stage: "setup", summary: "base '\(record.base)' does not exist in '\(repositoryPath)'")
+      throw StageFailure(.setup, summary: "base '\(record.base)' does not exist in '\(repositoryPath)'")
     }
     let repoName = PathName.lastComponent(repository.mainWorkingDirectory)
     let path: String
@@ -143,13 +159,13 @@ final class TaskPipeline {
     } catch let failure as StageFailure {
       throw failure
     } catch {
-      throw StageFailure(stage: "setup", summary: "no worktree path for '\(record.id)': \(error)")
+      throw StageFailure(.setup, summary: "no worktree path for '\(record.id)': \(error)")
     }
     // A registration half-written by a worker killed inside libgit2 (or a full disk) holds no work: start
     // again, and drop the directory libgit2 may have made if nothing but its `.git` file is in it.
     if try repository.halfMadeWorktreeNames().contains(record.id) {
       try repository.removeHalfMadeWorktree(named: record.id)
-      events.event(record.id, "removed a half-made worktree registration", stage: "setup")
+      events.event(record.id, "removed a half-made worktree registration", stage: Stage.setup.rawValue)
       Self.removeIfEmptyCheckout(path)
     }
     let registered = try repository.worktreePath(named: record.id).map(Self.normalize)
@@ -162,13 +178,13 @@ final class TaskPipeline {
       if isOwn {
         if let pid = AgentProcesses.running(taskID: record.id, worktree: path).first {
           throw StageFailure(
-            stage: "setup", summary: "an agent of an earlier attempt still runs in '\(path)' (pid \(pid))",
+            .setup, summary: "an agent of an earlier attempt still runs in '\(path)' (pid \(pid))",
             detail: "Two agents never share a worktree: stop it (kill \(pid)) or wait for it, then retry.")
         }
         return path
       }
       throw StageFailure(
-        stage: "setup", summary: "worktree path '\(path)' already exists",
+        .setup, summary: "worktree path '\(path)' already exists",
         detail: registered == Self.normalize(path)
           ? "It is this task's worktree from an earlier attempt: reuse it with 'git taskq run --id \(record.id) --dirty-run', or remove it with 'git taskq cleanup --id \(record.id)'."
           : "It is not a worktree of '\(repositoryPath)'; move it away or give the task another worktree_path.")
@@ -178,7 +194,7 @@ final class TaskPipeline {
       // someone's work: never touch it.
       guard !FileManager.default.fileExists(atPath: registered) else {
         throw StageFailure(
-          stage: "setup",
+          .setup,
           summary: "a worktree named '\(record.id)' already exists in '\(repositoryPath)' at '\(registered)'",
           detail:
             "Remove it ('git -C \(repositoryPath) worktree remove \(registered)') if it is not needed, then retry.")
@@ -189,7 +205,7 @@ final class TaskPipeline {
       try repository.createBranch(record.branch, at: base)
       try repository.addWorktree(named: record.id, at: path, branch: record.branch)
     } catch let error as GitError {
-      throw StageFailure(stage: "setup", summary: "worktree '\(path)' cannot be created: \(error.message)")
+      throw StageFailure(.setup, summary: "worktree '\(path)' cannot be created: \(error.message)")
     }
     return path
   }
@@ -203,7 +219,7 @@ final class TaskPipeline {
     else { return nil }
     guard policy.isTrustedWorktree(pinned) else {
       throw StageFailure(
-        stage: "setup",
+        .setup,
         summary:
           "refusing task '\(record.id)': its pinned worktree_path '\(pinned)' is outside taskq.worktreesRoot and every taskq.trustedPath",
         detail:
@@ -217,7 +233,7 @@ final class TaskPipeline {
     let id = record.id
     guard let port = try store.reservePort(for: id, in: settings.portRange, isFree: Loopback.isFree) else {
       throw StageFailure(
-        stage: "container",
+        .container,
         summary: "no free port in \(settings.portRange.lowerBound)-\(settings.portRange.upperBound)",
         detail: "Every port of taskq.portRange is held by an active task or bound by another program.")
     }
@@ -225,13 +241,23 @@ final class TaskPipeline {
     // The task's own container from an earlier attempt (its name and our labels) is in the way of the new
     // one: remove it. Nothing else is touched, whatever its labels say.
     if engine.isRunning(name) != nil, engine.isOurs(name, of: record, queue: queue) {
-      _ = try? engine.remove(name)
-      events.event(id, "removed the container of an earlier attempt, \(name)")
+      // A failed removal is said, not reported as done: `docker run` then fails on the name in use.
+      let failure: String
+      do {
+        let removal = try engine.remove(name)
+        failure = removal.succeeded ? "" : removal.endingDescription
+      } catch {
+        failure = "\(error)"
+      }
+      if failure.isEmpty {
+        events.event(id, "removed the container of an earlier attempt, \(name)")
+      } else {
+        events.note("warning: \(id): could not remove the container of an earlier attempt, \(name) (\(failure))")
+      }
     }
     let repositoryPath = policy.repositoryPath(record) ?? record.repo
     let repository = try Repository.open(at: repositoryPath)
-    var common = repository.commonDirectory
-    while common.hasSuffix("/") { common.removeLast() }
+    let common = Paths.trimmingTrailingSlashes(repository.commonDirectory)
     var environment: [String: String] = [:]
     var authorization: String?
     if settings.serverPassword {
@@ -243,50 +269,54 @@ final class TaskPipeline {
       name: name, taskID: id, repository: repositoryPath, queue: queue, gitDirectory: common, worktree: worktree,
       hostPort: port,
       containerPort: settings.containerPort, image: settings.image, environment: environment)
-    events.event(id, "starting container \(name) on 127.0.0.1:\(port)", stage: "container")
+    events.event(id, "starting container \(name) on 127.0.0.1:\(port)", stage: Stage.container.rawValue)
     // Record the name first, so that a crash between start and record still lets cleanup find it.
-    var updated = try store.advance(id, kind: "setup", detail: "container \(name)") {
+    var updated = try store.advance(id, kind: .setup, detail: "container \(name)") {
       $0.container = name
       $0.port = port
     }
     publish()
-    _ = try engine.start(request, shouldStop: { Interrupts.isRequested })
+    _ = try engine.start(request, shouldStop: self.environment.isInterrupted)
     try waitUntilHealthy(id: id, name: name, port: port, authorization: authorization)
-    updated = try store.advance(id, kind: "setup", detail: "server ready")
+    updated = try store.advance(id, kind: .setup, detail: "server ready")
     publish()
-    events.event(id, "server ready on 127.0.0.1:\(port)", stage: "container")
+    events.event(id, "server ready on 127.0.0.1:\(port)", stage: Stage.container.rawValue)
     return updated
   }
 
   func waitUntilHealthy(id: String, name: String, port: Int, authorization: String?) throws {
-    let start = Date()
-    var lastCheck = Date.distantPast
-    while Date().timeIntervalSince(start) < settings.healthTimeout {
+    let clock = environment.clock
+    let start = clock.now()
+    var lastCheck = -Double.infinity
+    while clock.now() - start < settings.healthTimeout {
       try checkInterrupted()
-      if Loopback.httpStatus(port: port, path: "/global/health", timeout: 1, authorization: authorization) == 200 {
+      if environment.health.httpStatus(port: port, path: "/global/health", timeout: 1, authorization: authorization)
+        == 200
+      {
         return
       }
-      if Date().timeIntervalSince(lastCheck) > 2 {
-        lastCheck = Date()
+      if clock.now() - lastCheck > 2 {
+        lastCheck = clock.now()
         // A `cancel` from another process stops the wait, as it stops an agent stage.
+        // A read that fails is tried again at the next poll; the wait's timeout bounds it.
         if let status = try? store.snapshot().record(id)?.status, status == .cancelled {
           throw QueueError.lostClaim(id: id, status: status)
         }
         if engine.isRunning(name) == false {
-          throw StageFailure(stage: "container", summary: "container \(name) exited before its server answered")
+          throw StageFailure(.container, summary: "container \(name) exited before its server answered")
         }
       }
-      usleep(200_000)
+      clock.sleep(seconds: 0.2)
     }
     throw StageFailure(
-      stage: "container",
+      .container,
       summary:
         "the OpenCode server did not answer GET /global/health on 127.0.0.1:\(port) within \(Int(settings.healthTimeout)) s"
     )
   }
 
   func runAgent(
-    _ record: TaskRecord, command: String, attach: String?, session: String?, timeout: Double, stage: String
+    _ record: TaskRecord, command: String, attach: String?, session: String?, timeout: Double, stage: Stage
   ) throws -> ProcessResult {
     let body = try store.snapshot().taskFile(record.id).map(Self.body(ofTaskFile:)) ?? ""
     let agent = AgentCommand(
@@ -306,19 +336,21 @@ final class TaskPipeline {
       guarded = AgentGuard.wrap(spec, stopContainer: (settings.containerProgram, container))
     } else {
       spec = ProcessSpec(argv[0], Array(argv.dropFirst()), directory: worktree, timeout: timeout)
-      spec.environment = marks.merging(["TASKQ_STAGE": stage]) { a, _ in a }
+      spec.environment = marks.merging(["TASKQ_STAGE": stage.rawValue]) { a, _ in a }
       guarded = AgentGuard.wrap(spec)
     }
-    var lastPoll = Date.distantPast
+    let clock = environment.clock
+    var lastPoll = -Double.infinity
     var cancelled = false
     var lost: TaskStatus?
     let result: ProcessResult
     do {
-      result = try ProcessRunner.run(guarded) { [self] in
-        if Interrupts.isRequested { return true }
+      result = try environment.agents.run(guarded) { [self] in
+        if environment.isInterrupted() { return true }
         // Re-read the task at most once a second: a `cancel` from another process stops the agent.
-        guard Date().timeIntervalSince(lastPoll) > 1 else { return false }
-        lastPoll = Date()
+        guard clock.now() - lastPoll > 1 else { return false }
+        lastPoll = clock.now()
+        // A read that fails is tried again at the next poll; the stage's timeout bounds it.
         if let status = try? store.snapshot().record(record.id)?.status, status == .cancelled {
           cancelled = true
           return true
@@ -336,55 +368,59 @@ final class TaskPipeline {
         return false
       }
     } catch let error as SpawnError {
-      throw StageFailure(stage: stage, summary: error.description, spec: spec)
+      throw StageFailure(stage, summary: error.description, spec: spec)
     }
     if settings.runtime == .docker, let container = record.container,
       result.ending == .timedOut || result.ending == .stopped
     {
       // Killing the `docker exec` client does not stop what it started inside the container (moby/moby#9098):
       // stop the container (it is kept, stopped, for inspection).
+      // Best effort: the stage has failed already, and its report says so; a container left running is
+      // found by `fsck` and removed by `cleanup`.
       _ = try? engine.stop(container)
     }
     if cancelled { throw QueueError.lostClaim(id: record.id, status: .cancelled) }
     if let lost { throw QueueError.lostClaim(id: record.id, status: lost) }
     if result.ending == .stopped {
-      throw StageFailure(stage: stage, summary: "interrupted", spec: spec, result: result)
+      throw StageFailure(stage, summary: "interrupted", spec: spec, result: result)
     }
     guard result.succeeded else {
       var summary = "\(command) \(result.endingDescription)"
       if let line = Self.lastErrorLine(result) { summary += ": \(line)" }
-      throw StageFailure(stage: stage, summary: summary, spec: spec, result: result)
+      throw StageFailure(stage, summary: summary, spec: spec, result: result)
     }
     return result
   }
 
   // MARK: Failure
 
-  func fail(_ id: String, stage: String, failure: StageFailure) -> Outcome {
-    let interrupted = Interrupts.isRequested
+  func fail(_ id: String, stage: Stage, failure: StageFailure) -> Outcome {
+    let interrupted = environment.isInterrupted()
     let summary = interrupted ? "interrupted by Ctrl-C or SIGTERM" : failure.summary
+    // Unreadable record: the failure cannot be recorded either, and the outcome still says it failed.
     let current = (try? store.snapshot().record(id)) ?? nil
     guard let record = current else { return .failed(summary) }
     // Only a container named as ours is asked for its log (the record may name another program's).
     let log = record.container.flatMap { $0.hasPrefix("task-\(id)-") ? engine.logTail($0) : nil }
     let report = ErrorReport(
-      record: record, stage: stage, summary: summary, worker: store.worker, failure: failure, containerLog: log,
+      record: record, stage: stage.rawValue, summary: summary, worker: store.worker, failure: failure,
+      containerLog: log,
       note: interrupted ? "The run was interrupted (Ctrl-C or SIGTERM); `retry` brings the task back." : nil)
     do {
       let stored = try store.fail(
-        id, kind: interrupted ? "interrupt" : "fail", summary: summary, report: report.markdown)
+        id, kind: interrupted ? .interrupt : .fail, summary: summary, report: report.markdown)
       publish()
       events.event(id, summary, from: record.status, to: stored.status)
       if options.cleanupOnFail {
         cleanUpAfterFailure(stored)
-      } else if stage == "container", let container = stored.container {
+      } else if stage == .container, let container = stored.container {
         // A container that never served (failed start or health check, interrupted start) is of no use
         // for inspection: its log is in the report. Remove it, so nothing is left running.
         let removed = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
           .removeContainer(stored)
         if !removed.removedContainers.isEmpty {
-          _ = try? store.recordCleanup(id, result: removed.keepingWorktree())
           events.event(id, "removed container \(container)")
+          recordCleanup(id, removed.keepingWorktree())
         }
       }
     } catch {
@@ -400,13 +436,23 @@ final class TaskPipeline {
     }
     let result = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory).clean(
       record, keepWorktree: false, force: false)
-    _ = try? store.recordCleanup(record.id, result: result)
     for line in result.messages { events.note("\(record.id): \(line)") }
+    recordCleanup(record.id, result)
+  }
+
+  /// Records a cleanup that happened; the container or worktree is gone either way, so a record that
+  /// cannot be written is said, not thrown (the next `cleanup` or `fsck` sees the stale handle).
+  func recordCleanup(_ id: String, _ result: Cleaner.Result) {
+    do {
+      _ = try store.recordCleanup(id, result: result)
+    } catch {
+      events.note("warning: \(id): the cleanup could not be recorded: \(error)")
+    }
   }
 
   /// Throws when the run was interrupted (Ctrl-C, SIGTERM), to end a stage's waiting.
   func checkInterrupted() throws {
-    if Interrupts.isRequested { throw StageFailure(stage: "container", summary: "interrupted") }
+    if environment.isInterrupted() { throw StageFailure(.container, summary: "interrupted") }
   }
 
   // MARK: Helpers
@@ -434,15 +480,13 @@ final class TaskPipeline {
   /// Removes `path` when it holds nothing but a `.git` file (what libgit2 leaves of a worktree it could not
   /// finish); anything else there is someone's and stays.
   static func removeIfEmptyCheckout(_ path: String) {
+    // Only an empty checkout is removed; anything unreadable or still there is left alone.
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path),
       entries.allSatisfy({ $0 == ".git" })
     else { return }
+    // If it stays, the worktree's creation that follows fails on it and reports the path.
     try? FileManager.default.removeItem(atPath: path)
   }
 
-  static func normalize(_ path: String) -> String {
-    var p = path
-    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
-    return p
-  }
+  static func normalize(_ path: String) -> String { Paths.trimmingTrailingSlashes(path) }
 }

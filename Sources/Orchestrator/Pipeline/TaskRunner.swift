@@ -1,4 +1,5 @@
 import Git
+import Synchronization
 import TaskQueue
 
 #if canImport(FoundationEssentials)
@@ -13,24 +14,36 @@ import Glibc
 
 /// The worker pool of `run`: up to `maxParallel` threads, each claiming tasks through the queue's
 /// compare-and-swap and driving them to review, until nothing is claimable (or forever with `--poll`).
-public final class TaskRunner: @unchecked Sendable {
+public final class TaskRunner: Sendable {
   let gitDirectory: String
   let settings: RunSettings
   let options: RunOptions
   let events: RunEvents
   let worker: String
+  /// The container engine, agent, health probe, clock and interrupt every pipeline of this pool uses.
+  let environment: RunEnvironment
 
   /// A pool over the queue in `gitDirectory` (the queue repository's git directory; each worker thread
   /// opens its own handle on it), with `settings` and `options`, reporting to `events` as `worker`.
+  ///
+  /// - Parameters:
+  ///   - gitDirectory: the queue repository's git directory.
+  ///   - settings: images, programs, timeouts, roots.
+  ///   - options: the options of this `run`.
+  ///   - events: where progress goes.
+  ///   - worker: this process's worker name in records and trailers.
+  ///   - environment: the seams to the outside world; `nil` for the real ones
+  ///     (``RunEnvironment/live(settings:)``). Tests pass fakes.
   public init(
     gitDirectory: String, settings: RunSettings, options: RunOptions, events: RunEvents,
-    worker: String = WorkerProcess.current
+    worker: String = WorkerProcess.current, environment: RunEnvironment? = nil
   ) {
     self.gitDirectory = gitDirectory
     self.settings = settings
     self.options = options
     self.events = events
     self.worker = worker
+    self.environment = environment ?? .live(settings: settings)
   }
 
   /// Marks `planning`/`building` tasks whose worker is gone as `failed` ("worker lost"), so they are not
@@ -68,7 +81,7 @@ public final class TaskRunner: @unchecked Sendable {
       )
       do {
         try store.fail(
-          record.id, kind: "recover", summary: "worker lost (\(owner))", report: report.markdown, requireWorker: owner)
+          record.id, kind: .recover, summary: "worker lost (\(owner))", report: report.markdown, requireWorker: owner)
         recovered.append(record.id)
         events.event(record.id, "worker \(owner) lost", from: record.status, to: .failed)
         stopLeftovers(of: record, store: store)
@@ -90,11 +103,18 @@ public final class TaskRunner: @unchecked Sendable {
       }
     }
     guard record.container != nil, ProcessRunner.resolve(settings.containerProgram) != nil else { return }
+    // The record as recovered names the same container; the fresh one is only preferred.
     let current = (try? store.snapshot().record(record.id)) ?? nil
     let result = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
       .removeContainer(current ?? record)
     for name in result.removedContainers { events.event(record.id, "removed container \(name)") }
-    if !result.removedContainers.isEmpty { _ = try? store.recordCleanup(record.id, result: result.keepingWorktree()) }
+    if !result.removedContainers.isEmpty {
+      do {
+        _ = try store.recordCleanup(record.id, result: result.keepingWorktree())
+      } catch {
+        events.note("warning: \(record.id): the removal of its container could not be recorded: \(error)")
+      }
+    }
   }
 
   /// Removes worktree registrations that a worker killed inside libgit2's worktree creation left half-written
@@ -114,9 +134,7 @@ public final class TaskRunner: @unchecked Sendable {
       // Claimed here so that a task that is not runnable is a clear error before anything starts.
       // With a remote, the claim counts only once it is pushed, as for every worker.
       let store = try openStore()
-      let sync = options.remote.map { _ in
-        QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory))
-      }
+      let sync = options.remote.map { _ in QueueSync.forRemote(store: store, gitDirectory: gitDirectory) }
       first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
@@ -140,21 +158,21 @@ public final class TaskRunner: @unchecked Sendable {
 
   private func workerLoop(initial: TaskRecord?) throws {
     let store = try openStore()
-    let sync = options.remote.map { _ in QueueSync(store: store, transport: GitCLITransport(gitDirectory: gitDirectory))
-    }
-    let pipeline = TaskPipeline(store: store, settings: settings, options: options, events: events, sync: sync)
+    let sync = options.remote.map { _ in QueueSync.forRemote(store: store, gitDirectory: gitDirectory) }
+    let pipeline = TaskPipeline(
+      store: store, settings: settings, options: options, events: events, sync: sync, environment: environment)
     if let initial {
       events.finished(initial.id, pipeline.process(initial))
       return
     }
-    while !Interrupts.isRequested {
+    while !environment.isInterrupted() {
       if let claimed = try claim(store: store, sync: sync) {
         events.finished(claimed.id, pipeline.process(claimed))
         continue
       }
       guard let poll = options.poll else { return }
-      let until = Date().addingTimeInterval(poll)
-      while Date() < until && !Interrupts.isRequested { usleep(100_000) }
+      let until = environment.clock.now() + poll
+      while environment.clock.now() < until && !environment.isInterrupted() { environment.clock.sleep(seconds: 0.1) }
     }
   }
 
@@ -215,7 +233,7 @@ public final class TaskRunner: @unchecked Sendable {
   }
 
   /// Seconds of outage after which a single pass (no `--poll`) stops claiming.
-  var outagePatience: Double = 120
+  let outagePatience: Double = 120
 
   /// An outage of the remote as one worker sees it: when it began and the next pause.
   struct Outage {
@@ -268,15 +286,15 @@ public final class TaskRunner: @unchecked Sendable {
   private func openStore() throws -> QueueStore {
     let store = QueueStore(repository: try Repository.open(at: gitDirectory), worker: worker)
     store.warn = { [events] in events.note($0) }
+    store.clock = environment.clock
     return store
   }
 
 }
 
 /// The first error any worker thread hit.
-final class ErrorBox: @unchecked Sendable {
-  private let lock = Lock()
-  private var stored: (any Error)?
-  func set(_ error: any Error) { lock.withLock { if stored == nil { stored = error } } }
-  var value: (any Error)? { lock.withLock { stored } }
+final class ErrorBox: Sendable {
+  private let stored = Mutex<(any Error)?>(nil)
+  func set(_ error: any Error) { stored.withLock { if $0 == nil { $0 = error } } }
+  var value: (any Error)? { stored.withLock { $0 } }
 }

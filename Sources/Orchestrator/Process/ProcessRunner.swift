@@ -46,10 +46,7 @@ public struct ProcessSpec: Sendable {
 
   /// The command line as a person would type it, for error reports (never executed).
   public var commandLine: String {
-    ([program] + arguments).map { arg in
-      arg.allSatisfy { $0.isLetter || $0.isNumber || "/._-:@=+,".contains($0) } && !arg.isEmpty
-        ? arg : "'" + arg.replacing("'", with: "'\\''") + "'"
-    }.joined(separator: " ")
+    ([program] + arguments).map(shellQuote).joined(separator: " ")
   }
 }
 

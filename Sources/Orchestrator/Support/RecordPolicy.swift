@@ -157,8 +157,7 @@ public struct RecordPolicy: Sendable {
   }
 
   static func normalize(_ path: String) -> String {
-    var p = path
-    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    var p = Paths.trimmingTrailingSlashes(path)
     while p.contains("//") { p = p.replacing("//", with: "/") }
     return p
   }

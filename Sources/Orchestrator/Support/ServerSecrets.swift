@@ -16,9 +16,8 @@ public struct ServerSecrets {
   public let directory: String
 
   public init(commonDirectory: String) {
-    var base = commonDirectory
-    while base.hasSuffix("/") { base.removeLast() }
-    directory = base + "/taskq/secrets"
+    let base = Paths.trimmingTrailingSlashes(commonDirectory)
+    directory = (base == "/" ? "" : base) + "/taskq/secrets"
   }
 
   /// `<directory>/<id>`, through ``SafePath``: an id that would leave the directory is refused.
@@ -46,6 +45,8 @@ public struct ServerSecrets {
 
   /// The task's password if one was made on this machine.
   public func existing(for id: String) -> String? {
+    // An id SafePath refuses has no password file, and an unreadable file is no password: the server then
+    // answers 401 and `review` says the server does not answer, which is what is wrong.
     guard let path = try? path(for: id), let text = try? String(contentsOfFile: path, encoding: .utf8) else {
       return nil
     }
@@ -54,6 +55,7 @@ public struct ServerSecrets {
   }
 
   public func remove(for id: String) {
+    // An id SafePath refuses never had a password file here: nothing to remove.
     guard let path = try? path(for: id) else { return }
     unlink(path)
   }

@@ -1,4 +1,5 @@
 import Git
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -82,22 +83,17 @@ public enum SnapshotCache {
   }
 
   /// The last index this process computed, per repository.
-  final class Memory: @unchecked Sendable {
+  final class Memory: Sendable {
     static let shared = Memory()
-    private let lock = Lock()
-    private var indexes: [String: RecordIndex] = [:]
+    private let indexes = Mutex<[String: RecordIndex]>([:])
 
     @discardableResult
     func take(_ key: String) -> RecordIndex? {
-      lock.lock()
-      defer { lock.unlock() }
-      return indexes.removeValue(forKey: key)
+      indexes.withLock { $0.removeValue(forKey: key) }
     }
 
     func keep(_ index: RecordIndex, for key: String) {
-      lock.lock()
-      indexes[key] = index
-      lock.unlock()
+      indexes.withLock { $0[key] = index }
     }
   }
 }

@@ -166,12 +166,12 @@ public struct QueueChecker {
           Finding(.warning, "commit \(commit.id.hex.prefix(12)) has no Taskq trailers (written by another tool?)"))
         continue
       }
-      if operation.kind == "repair" {
+      if operation.kind == .repair {
         // A removal of damaged directories: one at its task's own place removed that task.
         for path in [operation.task] + operation.otherTasks {
           let parts = path.split(separator: "/").map(String.init)
           guard parts.count == 3, Layout.bucket(of: parts[2]) == parts[1], latest[parts[2]] == nil else { continue }
-          latest[parts[2]] = Operation(kind: "repair", task: parts[2], from: nil, to: nil, worker: operation.worker)
+          latest[parts[2]] = Operation(kind: .repair, task: parts[2], from: nil, to: nil, worker: operation.worker)
         }
         continue
       }

@@ -38,7 +38,7 @@ extension QueueStore {
   /// (`refs/taskq/remotes/<remote>/queue`), by compare-and-swap.
   ///
   /// - Returns: the repair, or `nil` when the tip is intact (or there is no queue).
-  /// - Throws: ``QueueError/git(_:)`` when no intact commit is known, or a ``GitError`` (the ref moved
+  /// - Throws: ``QueueError/noIntactCommit(tip:)`` when no intact commit is known, or a ``GitError`` (the ref moved
   ///   meanwhile: run it again).
   public func repairTip() throws -> TipRepair? {
     guard let tip = try tip(), !isIntact(tip) else { return nil }
@@ -59,9 +59,7 @@ extension QueueStore {
       if best.map({ commit.time > $0.time }) ?? true { best = (candidate, source, commit.time) }
     }
     guard let best else {
-      throw QueueError.git(
-        "refs/taskq/queue points at \(tip.hex.prefix(12)), which cannot be read, and neither its reflog nor a remote-tracking ref holds an intact queue commit (fetch one with 'git taskq sync')"
-      )
+      throw QueueError.noIntactCommit(tip: String(tip.hex.prefix(12)))
     }
     // The operations after the chosen commit: reflog entries until one that reached it (or its past).
     var lost: [String] = []

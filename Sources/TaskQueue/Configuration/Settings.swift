@@ -122,26 +122,37 @@ public struct Settings {
   /// here and not through ``SettingKey`` (a queue pulled from a remote is untrusted input; trust is local).
   public private(set) var trustedPaths: [String] = []
 
+  /// The git configuration the settings were read from, for the few git keys the commands read
+  /// themselves (`core.editor`, `core.pager`, `color.ui`).
+  public let gitConfig: (any GitConfigReading)?
+
   /// Resolves every key from `configuration`, `environment` and `overrides` (keyed by git config name).
+  ///
+  /// - Throws: the configuration's error when a value cannot be read: a broken configuration is reported,
+  ///   never silently replaced by the defaults.
   public init(
     configuration: Configuration?, environment: [String: String] = ProcessInfo.processInfo.environment,
     overrides: [SettingKey: String] = [:]
-  ) {
+  ) throws {
+    gitConfig = configuration
     for key in SettingKey.all {
       if let value = overrides[key] {
         values[key.name] = (value, .flag)
       } else if let value = environment[key.environmentName] {
         values[key.name] = (value, .environment(key.environmentName))
-      } else if let value = try? configuration?.string(key.name) {
-        let level = (try? configuration?.origin(of: key.name)) ?? nil
+      } else if let value = try configuration?.string(key.name) {
+        let level = try configuration?.origin(of: key.name)
         values[key.name] = (value, .gitConfig(level ?? "config"))
       } else {
         values[key.name] = (key.defaultValue, .defaultValue)
       }
     }
-    let trusted = (try? configuration?.strings("taskq.trustedPath")) ?? nil
-    trustedPaths = (trusted ?? []).filter { !$0.isEmpty }.map(Paths.expand)
+    let trusted = try configuration?.strings("taskq.trustedPath") ?? []
+    trustedPaths = trusted.filter { !$0.isEmpty }.map(Paths.expand)
   }
+
+  /// The git configuration value `key` (`core.editor`), or `nil` when it is not set.
+  public func gitValue(_ key: String) throws -> String? { try gitConfig?.string(key) }
 
   public func string(_ key: SettingKey) -> String { values[key.name]?.value ?? key.defaultValue }
 

@@ -23,7 +23,18 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case dependency(String)
   case invalidValue(key: String, value: String, expected: String)
   case notARepository(String)
-  case git(String)
+  /// `sync` with a remote this repository does not configure.
+  case noSuchRemote(String)
+  /// A remote refuses every push because a lock file stays there (left by a git process that died).
+  case staleRemoteLock(remote: String, lockFile: String)
+  /// The reflog of the queue ref cannot be written; `reason` is libgit2's.
+  case reflogNotWritable(path: String, reason: String)
+  /// The writer lock of this machine's git-taskq processes cannot be used.
+  case writerLockUnusable(path: String, problem: WriterLockProblem)
+  /// The ref's tip cannot be read, and neither its reflog nor a tracking ref holds an intact commit.
+  case noIntactCommit(tip: String)
+  /// The editor of `add --edit` or `edit` could not start, or did not end well.
+  case editor(String, failure: EditorFailure)
   /// A worker's task moved under it (cancelled, or recovered by another process).
   case lostClaim(id: String, status: TaskStatus)
   /// The ref's lock file stays although it is not stale yet (or cannot be removed).
@@ -37,7 +48,7 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   /// Another git-taskq process of this machine held the writer lock for `seconds` (stopped or stuck).
   case writerBusy(holder: String, seconds: Int)
   /// A state that should be impossible: a bug of ours, with a hint to report it.
-  case internalError(String)
+  case internalError(InternalError)
 
   /// The message, always one line: values a user typed (a path, a base, a repository name) or a remote wrote
   /// may hold newlines and control characters, which are shown escaped.
@@ -63,8 +74,30 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
       return "could not update refs/taskq/queue after \(attempts) attempts: other writers kept winning (try again)"
     case .taskFile(let path, let problem):
       return "task file '\(path)': \(problem)"
-    case .conflictingOptions(let text), .missingOption(let text), .dependency(let text), .git(let text):
+    case .conflictingOptions(let text), .missingOption(let text), .dependency(let text):
       return text
+    case .noSuchRemote(let remote):
+      return "no such remote '\(remote)' (see 'git remote -v'; add one with 'git remote add \(remote) URL')"
+    case .staleRemoteLock(let remote, let lock):
+      return
+        "the remote '\(remote)' refuses every push: its lock file '\(Self.printable(lock))' stays (left by a git process that died there?); if no push to '\(remote)' is running, remove that file on the remote (e.g. 'rm \(lock)' on its host), then sync again"
+    case .reflogNotWritable(let path, let reason):
+      return
+        "cannot write the reflog of \(Layout.refName) ('\(path)'): \(reason.isEmpty ? "libgit2 refused" : reason) (it must be a writable file)"
+    case .writerLockUnusable(let path, .cannotOpen(let reason)):
+      return "cannot open the queue's writer lock '\(path)': \(reason) (it must be a regular file: remove it)"
+    case .writerLockUnusable(let path, .notARegularFile):
+      return "the queue's writer lock '\(path)' is not a regular file (remove it)"
+    case .writerLockUnusable(let path, .cannotLock(let reason)):
+      return "cannot lock '\(path)': \(reason)"
+    case .noIntactCommit(let tip):
+      return
+        "refs/taskq/queue points at \(tip), which cannot be read, and neither its reflog nor a remote-tracking ref holds an intact queue commit (fetch one with 'git taskq sync')"
+    case .editor(let editor, .cannotStart(let reason)):
+      return "cannot start the editor '\(editor)': \(reason)"
+    case .editor(let editor, .failed(let ending, let keptDraft)):
+      let kept = keptDraft.map { "; nothing was recorded, and your text is kept in '\($0)'" } ?? ""
+      return "there was a problem with the editor '\(editor)': it \(ending)\(kept)"
     case .repositoryNotFound(let repo, let hint):
       return "repository '\(repo)' not found: \(hint)"
     case .baseNotFound(let base, let repo):
@@ -85,8 +118,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
       let pid = holder.split(separator: " ").first.map(String.init) ?? "PID"
       return
         "another git-taskq (pid \(holder)) has been writing refs/taskq/queue for \(seconds)s without finishing: if it is stopped, resume it ('kill -CONT \(pid)'); nothing was written, try again"
-    case .internalError(let what):
-      return "internal error: \(what) (please report this bug)"
+    case .internalError(let error):
+      return "internal error: \(error.what) (please report this bug)"
     case .lostClaim(let id, let status):
       return "task '\(id)' is no longer held by this worker: it is '\(status.rawValue)'"
     case .notARepository(let path):
@@ -95,6 +128,24 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   }
 
   public var errorDescription: String? { description }
+
+  /// Why the writer lock file cannot be used.
+  public enum WriterLockProblem: Equatable, Sendable {
+    /// `open` failed (`reason`: the system's words, or "it is a symbolic link").
+    case cannotOpen(reason: String)
+    case notARegularFile
+    /// `flock` failed for another reason than another holder.
+    case cannotLock(reason: String)
+  }
+
+  /// How the editor failed.
+  public enum EditorFailure: Equatable, Sendable {
+    /// It could not be started (`reason`: the system's words).
+    case cannotStart(reason: String)
+    /// It ended badly (`ending`: "exited with status 1", "was killed by signal 9"); `keptDraft` is the
+    /// file that keeps what the user wrote.
+    case failed(ending: String, keptDraft: String?)
+  }
 
   /// `text` with control characters and newlines escaped, so one error stays one line (see
   /// ``TerminalText/line(_:)``).

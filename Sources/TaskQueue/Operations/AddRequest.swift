@@ -68,7 +68,9 @@ public struct AddRequest: Sendable {
       storedRepo = RepositoryReference.queueValue
     }
     let resolvedBase = base ?? file.base ?? settings.string(.base)
-    guard !resolvedBase.hasPrefix("-"), (try? repository.resolveCommit(resolvedBase)) ?? nil != nil else {
+    // `resolveCommit` answers `nil` for a name that is unknown, ambiguous or malformed; any other error
+    // (an unreadable object, an I/O failure) is not "base not found" and propagates as it is.
+    guard !resolvedBase.hasPrefix("-"), try repository.resolveCommit(resolvedBase) != nil else {
       throw QueueError.baseNotFound(base: resolvedBase, repo: repoPath)
     }
     let resolvedBranch = branch ?? file.branch ?? "task/\(resolvedID)"

@@ -40,7 +40,7 @@ extension QueueStore {
       candidate.worker = tx.worker
       candidate.leaseExpiresAt = Timestamp.iso(tx.now + leaseSeconds)
       tx.put(candidate)
-      tx.operation = Operation(kind: "claim", task: candidate.id, from: .todo, to: .planning, worker: tx.worker)
+      tx.operation = Operation(kind: .claim, task: candidate.id, from: .todo, to: .planning, worker: tx.worker)
       return candidate
     }
   }
@@ -50,7 +50,7 @@ extension QueueStore {
   /// `planning`/`building` under this worker (cancelled, or recovered by someone else).
   @discardableResult
   public func advance(
-    _ id: String, to status: TaskStatus? = nil, kind: String, detail: String? = nil,
+    _ id: String, to status: TaskStatus? = nil, kind: OperationKind, detail: String? = nil,
     edit: (inout TaskRecord) throws -> Void = { _ in }
   ) throws -> TaskRecord {
     try update { tx in
@@ -59,7 +59,7 @@ extension QueueStore {
         throw QueueError.lostClaim(id: id, status: record.status)
       }
       let from = record.status
-      if let status { try tx.move(&record, to: status, command: kind) }
+      if let status { try tx.move(&record, to: status, command: kind.rawValue) }
       try edit(&record)
       tx.put(record)
       tx.operation = Operation(
@@ -85,7 +85,7 @@ extension QueueStore {
       record.port = port
       tx.put(record)
       tx.operation = Operation(
-        kind: "port", task: id, from: record.status, to: record.status, worker: tx.worker, detail: "port \(port)")
+        kind: .port, task: id, from: record.status, to: record.status, worker: tx.worker, detail: "port \(port)")
     }
     return chosen
   }
@@ -96,7 +96,7 @@ extension QueueStore {
   /// - Returns: the record as stored.
   @discardableResult
   public func fail(
-    _ id: String, kind: String = "fail", summary: String, report: String, requireWorker: String? = nil,
+    _ id: String, kind: OperationKind = .fail, summary: String, report: String, requireWorker: String? = nil,
     edit: (inout TaskRecord) -> Void = { _ in }
   ) throws -> TaskRecord {
     try update { tx in
@@ -107,7 +107,7 @@ extension QueueStore {
       let from = record.status
       try tx.addErrorReport(&record, markdown: report, summary: summary)
       if record.status.canMove(to: .failed) {
-        try tx.move(&record, to: .failed, command: kind)
+        try tx.move(&record, to: .failed, command: kind.rawValue)
         record.worker = nil
         record.leaseExpiresAt = nil
       }
@@ -125,15 +125,15 @@ extension QueueStore {
   /// Extends the lease of a task this worker holds to `now + seconds`.
   @discardableResult
   public func renewLease(_ id: String, seconds: Int) throws -> TaskRecord {
-    try advance(id, kind: "renew", detail: "lease renewed") { record in
-      record.leaseExpiresAt = Timestamp.iso(Timestamp.nowSeconds() + seconds)
+    try advance(id, kind: .renew, detail: "lease renewed") { record in
+      record.leaseExpiresAt = Timestamp.iso(clock.nowSeconds() + seconds)
     }
   }
 
   /// Moves every `planning`/`building` task whose lease expired to `failed` with a "worker lost" report, so
   /// `retry` brings it back. `report` makes the markdown for a record. Returns the recovered records.
   public func recoverStale(report: (TaskRecord) -> String) throws -> [TaskRecord] {
-    let now = Timestamp.nowSeconds()
+    let now = clock.nowSeconds()
     var recovered: [TaskRecord] = []
     for record in try snapshot().records() where record.isStale(now: now) {
       do {
@@ -149,7 +149,7 @@ extension QueueStore {
           current.leaseExpiresAt = nil
           tx.put(current)
           tx.operation = Operation(
-            kind: "recover", task: current.id, from: from, to: .failed, worker: tx.worker,
+            kind: .recover, task: current.id, from: from, to: .failed, worker: tx.worker,
             detail: "worker lost: \(owner)")
           return current
         }
@@ -176,7 +176,7 @@ extension QueueStore {
       record.leaseExpiresAt = nil
       tx.put(record)
       tx.operation = Operation(
-        kind: "release", task: id, from: .planning, to: .todo, worker: tx.worker, detail: "claim not published")
+        kind: .release, task: id, from: .planning, to: .todo, worker: tx.worker, detail: "claim not published")
       return record
     }
   }

@@ -391,7 +391,7 @@ extension QueueStore {
       }
       for (id, name, text) in files { tx.putFile(id, name, text) }
       var operation = Operation(
-        kind: "import", task: first.id, from: nil, to: first.status, worker: tx.worker,
+        kind: .import, task: first.id, from: nil, to: first.status, worker: tx.worker,
         detail: "imported \(report.imported.count) task(s) from the Python taskq")
       operation.otherTasks = report.imported.map(\.id).filter { $0 != first.id }
       tx.operation = operation

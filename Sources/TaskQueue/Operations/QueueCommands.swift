@@ -46,13 +46,7 @@ extension QueueStore {
     for dependency in task.dependsOn { try TaskID.validate(dependency) }
     return try update { tx in
       if try tx.record(task.id) != nil || tx.base.hasTaskDirectory(task.id) { throw QueueError.duplicate(task.id) }
-      for dependency in task.dependsOn {
-        if dependency == task.id { throw QueueError.dependency("task '\(task.id)' cannot depend on itself") }
-        if try tx.record(dependency) == nil {
-          throw QueueError.dependency(
-            "task '\(task.id)' depends on '\(dependency)', which is not in the queue (add it first)")
-        }
-      }
+      try tx.checkDependenciesExist(of: task.id, task.dependsOn)
       var record = TaskRecord(
         id: task.id, repo: task.repo, base: task.base, branch: task.branch,
         taskFile: Layout.revisionPath(Layout.taskFilePath(task.id)), worktreePath: task.worktreePath,
@@ -62,7 +56,7 @@ extension QueueStore {
       tx.meta.nextSeq += 1
       tx.put(record)
       tx.putFile(task.id, "task.md", TaskFile.canonical(for: record, body: task.body))
-      tx.operation = Operation(kind: "add", task: task.id, from: nil, to: .todo, worker: tx.worker)
+      tx.operation = Operation(kind: .add, task: task.id, from: nil, to: .todo, worker: tx.worker)
       return record
     }
   }
@@ -101,7 +95,8 @@ extension QueueStore {
       try tx.move(&record, to: status, command: command)
       try edit(&record)
       tx.put(record)
-      tx.operation = Operation(kind: command, task: id, from: from, to: status, worker: tx.worker, detail: detail)
+      tx.operation = Operation(
+        kind: OperationKind(rawValue: command), task: id, from: from, to: status, worker: tx.worker, detail: detail)
       return record
     }
   }
@@ -123,7 +118,7 @@ extension QueueStore {
           "cannot remove task '\(id)': task '\(first.id)' depends on it (remove or cancel '\(first.id)' first)")
       }
       tx.removeTask(id)
-      tx.operation = Operation(kind: "remove", task: id, from: record.status, to: nil, worker: tx.worker)
+      tx.operation = Operation(kind: .remove, task: id, from: record.status, to: nil, worker: tx.worker)
       return record
     }
   }
@@ -146,7 +141,7 @@ extension QueueStore {
         if let next = try repository.tree(tree, removing: damage.components) { tree = try repository.tree(next) }
       }
       var operation = Operation(
-        kind: "repair", task: chosen[0].path, from: nil, to: nil, worker: worker,
+        kind: .repair, task: chosen[0].path, from: nil, to: nil, worker: worker,
         detail: chosen.count == 1 ? "damaged record removed" : "\(chosen.count) damaged records removed")
       operation.otherTasks = chosen.dropFirst().map(\.path)
       let newCommit = try repository.createCommit(

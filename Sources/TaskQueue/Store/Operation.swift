@@ -4,10 +4,51 @@ import FoundationEssentials
 import Foundation
 #endif
 
+/// The `Taskq-Op` of a queue commit: what kind of operation it records.
+///
+/// An open set, like ``GitError/Code``: the constants below are the kinds this version writes and the ones
+/// whose replay `sync` treats specially; a commit from another version may carry any other kind, which is
+/// kept as read. A string literal is a kind too, so `Operation(kind: "update", …)` reads as the trailer.
+public struct OperationKind: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral,
+  CustomStringConvertible
+{
+  public var rawValue: String
+  public init(rawValue: String) { self.rawValue = rawValue }
+  public init(stringLiteral value: String) { self.rawValue = value }
+  public var description: String { rawValue }
+
+  /// A task added (`add`), or several at once (`import`).
+  public static let add: OperationKind = "add"
+  public static let `import`: OperationKind = "import"
+  /// A worker took the task (`todo → planning`), or gave back a claim it could not publish.
+  public static let claim: OperationKind = "claim"
+  public static let release: OperationKind = "release"
+  /// A worker's steps on a task it holds.
+  public static let setup: OperationKind = "setup"
+  public static let port: OperationKind = "port"
+  public static let build: OperationKind = "build"
+  public static let review: OperationKind = "review"
+  public static let renew: OperationKind = "renew"
+  /// A stage failed, or the run was interrupted.
+  public static let fail: OperationKind = "fail"
+  public static let interrupt: OperationKind = "interrupt"
+  /// A task whose worker is gone, failed as "worker lost" by another process.
+  public static let recover: OperationKind = "recover"
+  /// The commands on one task.
+  public static let approve: OperationKind = "approve"
+  public static let cancel: OperationKind = "cancel"
+  public static let retry: OperationKind = "retry"
+  public static let remove: OperationKind = "remove"
+  public static let edit: OperationKind = "edit"
+  public static let cleanup: OperationKind = "cleanup"
+  /// The removal of damaged task directories (`fsck --repair`).
+  public static let repair: OperationKind = "repair"
+}
+
 /// What one queue commit did: the subject line and the `Taskq-*` trailers a program can replay.
 public struct Operation: Equatable, Sendable {
-  /// `add`, `claim`, `stage`, `review`, `fail`, `approve`, `cancel`, `retry`, `remove`, `update`, `cleanup`, …
-  public var kind: String
+  /// `add`, `claim`, `setup`, `review`, `fail`, `approve`, `cancel`, `retry`, `remove`, `cleanup`, …
+  public var kind: OperationKind
   public var task: String
   public var from: TaskStatus?
   public var to: TaskStatus?
@@ -19,7 +60,7 @@ public struct Operation: Equatable, Sendable {
   public var otherTasks: [String] = []
 
   public init(
-    kind: String, task: String, from: TaskStatus?, to: TaskStatus?, worker: String, detail: String? = nil
+    kind: OperationKind, task: String, from: TaskStatus?, to: TaskStatus?, worker: String, detail: String? = nil
   ) {
     self.kind = kind
     self.task = task
@@ -36,14 +77,14 @@ public struct Operation: Equatable, Sendable {
     case (nil, let to?): return "\(task): added (\(to.rawValue))\(tail)"
     case (let from?, nil): return "\(task): removed (was \(from.rawValue))\(tail)"
     case (let from?, let to?) where from != to: return "\(task): \(from.rawValue) → \(to.rawValue)\(tail)"
-    case (_, let to?): return "\(task): \(detail ?? kind) (\(to.rawValue))"
-    case (nil, nil): return "\(task): \(detail ?? kind)"
+    case (_, let to?): return "\(task): \(detail ?? kind.rawValue) (\(to.rawValue))"
+    case (nil, nil): return "\(task): \(detail ?? kind.rawValue)"
     }
   }
 
   /// The full commit message.
   public var message: String {
-    var lines = [Self.oneLine(subject), "", "Taskq-Op: \(kind)", "Taskq-Task: \(task)"]
+    var lines = [Self.oneLine(subject), "", "Taskq-Op: \(kind.rawValue)", "Taskq-Task: \(task)"]
     lines += otherTasks.map { "Taskq-Task: \($0)" }
     if let from { lines.append("Taskq-From: \(from.rawValue)") }
     if let to { lines.append("Taskq-To: \(to.rawValue)") }
@@ -66,7 +107,7 @@ public struct Operation: Equatable, Sendable {
     }
     guard let kind = fields["Taskq-Op"], let task = tasks.first else { return nil }
     var operation = Operation(
-      kind: kind, task: task, from: fields["Taskq-From"].flatMap(TaskStatus.init(rawValue:)),
+      kind: OperationKind(rawValue: kind), task: task, from: fields["Taskq-From"].flatMap(TaskStatus.init(rawValue:)),
       to: fields["Taskq-To"].flatMap(TaskStatus.init(rawValue:)), worker: fields["Taskq-Worker"] ?? "")
     operation.otherTasks = Array(tasks.dropFirst())
     return operation

@@ -25,6 +25,8 @@ public final class QueueStore {
   public var lockWait: TimeInterval = 10
   /// Upper bound on compare-and-swap attempts of one update.
   public var maximumAttempts = 200
+  /// The time written into records (`updated_at`, leases) and compared with leases; tests move it.
+  public var clock: any WallClock = SystemClock()
 
   let signature: Signature
   /// Whether this process already stopped itself for a test (`TASKQ_TEST_STOP_WHILE_LOCKED`).
@@ -70,11 +72,11 @@ public final class QueueStore {
     while true {
       attempt += 1
       let base = try snapshot()
-      var transaction = QueueTransaction(base: base, worker: worker, now: Timestamp.nowSeconds())
+      var transaction = QueueTransaction(base: base, worker: worker, now: clock.nowSeconds())
       let result = try body(&transaction)
       guard transaction.hasChanges else { return result }
       guard let operation = transaction.operation else {
-        throw QueueError.internalError("a queue update without an operation")
+        throw QueueError.internalError(InternalError("a queue update without an operation"))
       }
       let baseTree = try base.tree ?? repository.emptyTree()
       let updates: [TreeUpdate]
@@ -153,8 +155,9 @@ public final class QueueStore {
       let found = written.parentIDs.map(\.hex).joined(separator: ",")
       let expected = parents.map(\.hex).joined(separator: ",")
       throw QueueError.internalError(
-        "commit \(id.hex) has parents [\(found)] and tree \(written.treeID.hex), expected [\(expected)] and \(tree.hex); the queue was not changed"
-      )
+        InternalError(
+          "commit \(id.hex) has parents [\(found)] and tree \(written.treeID.hex), expected [\(expected)] and \(tree.hex); the queue was not changed"
+        ))
     }
     return WrittenCommit(id: id, bytes: bytes)
   }
@@ -180,9 +183,7 @@ public final class QueueStore {
       try repository.ensureReflog(for: Layout.refName)
     } catch let error as GitError {
       let log = repository.commonDirectory + "logs/" + Layout.refName
-      throw QueueError.git(
-        "cannot write the reflog of \(Layout.refName) ('\(log)'): \(error.message.isEmpty ? "libgit2 refused" : error.message) (it must be a writable file)"
-      )
+      throw QueueError.reflogNotWritable(path: log, reason: error.message)
     }
     let start = monotonicNow()
     var deadWritersLock = lock.previousHolderDied
@@ -229,7 +230,7 @@ public final class QueueStore {
     guard try !([commit.id] + objects + blobs).allSatisfy({ try repository.objectExists($0) }) else { return }
     let again = try rewriteTree()
     guard again == objects.first, try repository.writeObject(commit.bytes, kind: .commit) == commit.id else {
-      throw QueueError.internalError("rewriting the pruned objects of '\(subject)' gave other ids")
+      throw QueueError.internalError(InternalError("rewriting the pruned objects of '\(subject)' gave other ids"))
     }
     warn(
       "warning: objects of '\(subject)' were pruned while it was written (a concurrent 'git gc --prune=now'?); wrote them again"

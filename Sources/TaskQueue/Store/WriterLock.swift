@@ -42,7 +42,7 @@ final class WriterLock {
   ///   - timeout: seconds to wait before giving up.
   /// - Returns: the held lock; call ``release()`` when the compare-and-swap is over.
   /// - Throws: ``QueueError/writerBusy(holder:seconds:)`` when another process held it for `timeout`
-  ///   seconds, ``QueueError/git(_:)`` when the file cannot be opened or is not a regular file.
+  ///   seconds, ``QueueError/writerLockUnusable(path:problem:)`` when the file cannot be opened or is not a regular file.
   static func acquire(path: String, identity: String, timeout: Double) throws -> WriterLock {
     let flags = O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW
     var fd = open(path, flags, 0o644)
@@ -53,13 +53,12 @@ final class WriterLock {
     }
     guard fd >= 0 else {
       let reason = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
-      throw QueueError.git(
-        "cannot open the queue's writer lock '\(path)': \(reason) (it must be a regular file: remove it)")
+      throw QueueError.writerLockUnusable(path: path, problem: .cannotOpen(reason: reason))
     }
     var info = stat()
     guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
       close(fd)
-      throw QueueError.git("the queue's writer lock '\(path)' is not a regular file (remove it)")
+      throw QueueError.writerLockUnusable(path: path, problem: .notARegularFile)
     }
     let start = monotonicNow()
     var pause: UInt32 = 200
@@ -67,7 +66,8 @@ final class WriterLock {
       let failure = errno
       guard failure == EWOULDBLOCK || failure == EINTR else {
         close(fd)
-        throw QueueError.git("cannot lock '\(path)': \(String(cString: strerror(failure)))")
+        throw QueueError.writerLockUnusable(
+          path: path, problem: .cannotLock(reason: String(cString: strerror(failure))))
       }
       let waited = monotonicNow() - start
       if waited >= timeout {

@@ -1,4 +1,5 @@
 import Git
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -34,6 +35,7 @@ public struct SyncReport: Sendable, Equatable {
   /// Tasks whose recovery on the remote ("worker lost") was superseded: their worker was alive after all
   /// and finished the same attempt, so its steps replayed over the recovery.
   public var superseded: [String] = []
+  /// How many attempts it took (each lost push starts again from the fetch).
   public var attempts = 1
 
   /// One line for people.
@@ -96,7 +98,7 @@ public final class QueueSync {
 
   public static func trackingRef(for remote: String) -> String { "refs/taskq/remotes/\(remote)/queue" }
 
-  private static let processLock = Lock()
+  private static let processLock = Mutex(())
 
   /// Syncs with `remote`.
   ///
@@ -107,30 +109,27 @@ public final class QueueSync {
       throw QueueError.invalidValue(key: "remote", value: remote, expected: "a remote name such as 'origin'")
     }
     guard try transport.remoteExists(remote) else {
-      throw QueueError.missingOption(
-        "no such remote '\(remote)' (see 'git remote -v'; add one with 'git remote add \(remote) URL')")
+      throw QueueError.noSuchRemote(remote)
     }
     // One sync at a time per process: workers of one `run` share the local ref and the tracking ref.
-    Self.processLock.lock()
-    defer { Self.processLock.unlock() }
-    var attempt = 0
-    lockedRejections = 0
-    while true {
-      attempt += 1
-      if var report = try syncOnce(remote: remote).completed {
-        ShareHint.markKnown(repository: store.repository)
-        report.attempts = attempt
-        return report
+    return try Self.processLock.withLock { _ in
+      var attempt = 0
+      lockedRejections = 0
+      while true {
+        attempt += 1
+        if var report = try syncOnce(remote: remote).completed {
+          ShareHint.markKnown(repository: store.repository)
+          report.attempts = attempt
+          return report
+        }
+        if lockedRejections >= Self.staleRemoteLockRejections, let lock = lastLockFile {
+          throw QueueError.staleRemoteLock(remote: remote, lockFile: lock)
+        }
+        guard attempt < maximumAttempts else {
+          throw QueueError.contention(attempts: attempt)
+        }
+        usleep(UInt32(Int.random(in: 10_000...min(400_000, 40_000 * attempt))))
       }
-      if lockedRejections >= Self.staleRemoteLockRejections, let lock = lastLockFile {
-        throw QueueError.git(
-          "the remote '\(remote)' refuses every push: its lock file '\(QueueError.printable(lock))' stays (left by a git process that died there?); if no push to '\(remote)' is running, remove that file on the remote (e.g. 'rm \(lock)' on its host), then sync again"
-        )
-      }
-      guard attempt < maximumAttempts else {
-        throw QueueError.contention(attempts: attempt)
-      }
-      usleep(UInt32(Int.random(in: 10_000...min(400_000, 40_000 * attempt))))
     }
   }
 
@@ -158,7 +157,7 @@ public final class QueueSync {
 
   // MARK: One attempt
 
-  private func syncOnce(remote: String) throws -> SyncReport {
+  private func syncOnce(remote: String) throws -> SyncAttempt {
     let repository = store.repository
     let tracking = Self.trackingRef(for: remote)
     let fetched = try transport.fetch(remote: remote, into: tracking)
@@ -199,7 +198,7 @@ public final class QueueSync {
       // Tasks the remote failed as "worker lost" since the base: a worker that was only cut off, and comes
       // back with the same attempt's steps, wins over that recovery (finished work is never dropped).
       let recovered = Set(
-        remoteCommits.compactMap { Operation.parse(message: $0.message) }.filter { $0.kind == "recover" }.map(\.task))
+        remoteCommits.compactMap { Operation.parse(message: $0.message) }.filter { $0.kind == .recover }.map(\.task))
       let (newTip, sent, dropped, superseded) = try replay(
         from: base, local: local, onto: theirs, recoveredOnRemote: recovered)
       report.sent = sent
@@ -217,7 +216,7 @@ public final class QueueSync {
     }
   }
 
-  private func moveLocal(from old: ObjectID?, to new: ObjectID, report: SyncReport) throws -> SyncReport {
+  private func moveLocal(from old: ObjectID?, to new: ObjectID, report: SyncReport) throws -> SyncAttempt {
     do {
       try store.compareAndSwap(to: new, expected: old, message: "taskq: sync fast-forward")
       return report.done()
@@ -226,7 +225,9 @@ public final class QueueSync {
     }
   }
 
-  private func publish(_ commit: ObjectID, remote: String, tracking: String, report: SyncReport) throws -> SyncReport {
+  private func publish(_ commit: ObjectID, remote: String, tracking: String, report: SyncReport) throws
+    -> SyncAttempt
+  {
     switch try transport.push(remote: remote, commit: commit) {
     case .pushed, .upToDate:
       let current = try store.repository.referenceTarget(tracking)
@@ -271,7 +272,7 @@ public final class QueueSync {
       let current = try store.snapshot(at: tip)
       let after = try store.snapshot(at: commit.id)
       defer { before = after }
-      if operation.kind == "repair" {
+      if operation.kind == .repair {
         // A removal of damaged directories: applies to those still damaged on the remote.
         if let repaired = try applyRepair(operation, commit: commit, onto: current) {
           tip = repaired
@@ -307,7 +308,7 @@ public final class QueueSync {
   private func supersedesRecovery(
     _ operation: Operation, before: QueueSnapshot, current: QueueSnapshot, recovered: Set<String>
   ) throws -> Bool {
-    guard operation.from != nil, operation.kind != "recover", recovered.contains(operation.task),
+    guard operation.from != nil, operation.kind != .recover, recovered.contains(operation.task),
       let existing = try current.record(operation.task), existing.status == .failed,
       let previous = try before.record(operation.task), previous.attempt == existing.attempt,
       previous.status.isActive, let owner = previous.worker, owner == operation.worker
@@ -363,7 +364,7 @@ public final class QueueSync {
         }
         // A recovery was decided on a lease that looked expired here; a lease renewed (or a task claimed
         // again) on the remote means the worker is alive.
-        if operation.kind == "recover", let previous = try before.record(operation.task),
+        if operation.kind == .recover, let previous = try before.record(operation.task),
           previous.leaseExpiresAt != existing.leaseExpiresAt || previous.worker != existing.worker
         {
           return "its worker renewed the lease on the remote (until \(existing.leaseExpiresAt ?? "?"))"
@@ -432,14 +433,19 @@ public final class QueueSync {
   }
 }
 
-extension SyncReport {
-  /// `nil` when the attempt must be repeated.
-  fileprivate var completed: SyncReport? { isRetry ? nil : self }
-  fileprivate var isRetry: Bool { attempts < 0 }
-  fileprivate func done() -> SyncReport { self }
-  fileprivate func retry() -> SyncReport {
-    var copy = self
-    copy.attempts = -1
-    return copy
+/// How one attempt of a sync ended: with its report, or lost to another writer (repeat from the fetch).
+private enum SyncAttempt {
+  case completed(SyncReport)
+  case retry
+
+  /// The report, or `nil` when the attempt must be repeated.
+  var completed: SyncReport? {
+    if case .completed(let report) = self { return report }
+    return nil
   }
+}
+
+extension SyncReport {
+  fileprivate func done() -> SyncAttempt { .completed(self) }
+  fileprivate func retry() -> SyncAttempt { .retry }
 }

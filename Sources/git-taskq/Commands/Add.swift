@@ -1,5 +1,4 @@
 import ArgumentParser
-import Git
 import Orchestrator
 import TaskQueue
 
@@ -64,7 +63,8 @@ extension GitTaskq {
     @Option(help: ArgumentHelp("Tasks that must be done before this one runs.", valueName: "ID[,ID...]"))
     var dependsOn: String?
 
-    func run(_ context: CommandContext) async throws {
+    /// The flags, as the library takes them.
+    var request: AddRequest {
       var request = AddRequest()
       request.id = id
       request.repo = repo
@@ -75,6 +75,11 @@ extension GitTaskq {
       request.taskFile = taskFile
       request.priority = priority
       request.dependsOn = dependsOn.map(TaskFile.splitList)
+      return request
+    }
+
+    func run(_ context: CommandContext) async throws {
+      var request = self.request
       // Neither --task nor --task-file, on a terminal: the task is written in the editor (see Edit.swift).
       let draft = try AddDraft.compose(self, context)
       if let draft { request.taskFile = draft.path }
@@ -85,38 +90,15 @@ extension GitTaskq {
         throw DraftKept(error: error, path: draft?.path ?? "", retry: "git taskq add")
       }
       draft?.discard()
-      trust(record, context)
+      for line in LocalTrust.trustAdded(record, in: context) { Console.error(line) }
       // The repository as it is here (the record keeps the machine-independent form, e.g. '.').
       let repo =
         RepositoryReference(stored: record.repo).resolve(
-          queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
+          queueRepository: context.queueRepository, reposRoot: context.settings.path(.reposRoot))
         ?? record.repo
       print("\(record.id): added (todo) repo=\(repo) base=\(record.base) branch=\(record.branch)")
       if let hint = ShareHint.once(repository: context.repository, remote: Sync.defaultRemote(context.settings)) {
         Console.error(hint)
-      }
-    }
-
-    /// Trusts, on this machine, the explicit paths of a task just added outside the configured roots (the
-    /// user named them here), so that `run`, `review` and `cleanup` act on them; records from a remote
-    /// naming other paths stay refused.
-    func trust(_ record: TaskRecord, _ context: CommandContext) {
-      let policy = RecordPolicy(
-        reposRoot: context.settings.path(.reposRoot), worktreesRoot: context.settings.path(.worktreesRoot),
-        trustedPaths: context.settings.trustedPaths, portRange: nil,
-        queueRepository: context.repository.mainWorkingDirectory)
-      var paths: [String] = []
-      if case .path(let path) = RepositoryReference(stored: record.repo), !policy.isTrustedRepository(path) {
-        paths.append(path)
-      }
-      if let worktree = record.worktreePath, !policy.isTrustedWorktree(worktree) { paths.append(worktree) }
-      for path in paths {
-        do {
-          try context.repository.addLocalConfigValue("taskq.trustedPath", path)
-          Console.error("note: trusting \(path) for tasks on this machine (taskq.trustedPath)")
-        } catch {
-          Console.error("warning: could not trust \(path) (\(error)); run: git config --add taskq.trustedPath \(path)")
-        }
       }
     }
   }

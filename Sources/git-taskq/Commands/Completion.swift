@@ -1,5 +1,4 @@
 import ArgumentParser
-import Git
 import TaskQueue
 
 #if canImport(FoundationEssentials)
@@ -36,12 +35,7 @@ extension GitTaskq {
     func run() async throws {
       var words = words
       if words.first == "--" { words.removeFirst() }
-      let ids: (String) -> [TaskRecord] = { _ in
-        guard let repository = try? Repository.discover(),
-          let records = try? QueueStore(repository: repository).snapshot().records()
-        else { return [] }
-        return records
-      }
+      let ids: (String) -> [TaskRecord] = { _ in QueueWorkspace.bestEffortRecords() ?? [] }
       let candidates = Completer(tool: Completer.toolInfo(), records: ids).complete(words)
       if !candidates.isEmpty { print(candidates.joined(separator: "\n")) }
     }
@@ -126,11 +120,10 @@ extension GitTaskq {
 /// `git taskq <TAB>` offers through ``Completer``.
 enum TaskIDCompletion {
   @Sendable static func complete(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-    let command = words.first { Completer.idStatuses[$0] != nil || ["status", "log", "show"].contains($0) } ?? ""
-    guard let repository = try? Repository.discover(),
-      let records = try? QueueStore(repository: repository).snapshot().records()
-    else { return [] }
-    let wanted = Completer.idStatuses[command]
+    let command =
+      words.first { TaskStatus.accepted(by: $0) != nil || ["status", "log", "show"].contains($0) } ?? ""
+    guard let records = QueueWorkspace.bestEffortRecords() else { return [] }
+    let wanted = TaskStatus.accepted(by: command)
     return records.filter { wanted?.contains($0.status) ?? true }.map(\.id).filter { $0.hasPrefix(prefix) }
   }
 }
@@ -152,14 +145,6 @@ struct Completer {
 
   /// The commands as argument-parser describes them, read in-process.
   static func toolInfo() -> Command? { CommandTree.root() }
-
-  /// The statuses whose ids each command's `--id` accepts.
-  static let idStatuses: [String: Set<TaskStatus>] = [
-    "approve": [.review], "review": [.review], "retry": [.failed], "edit": [.todo, .failed], "run": [.todo],
-    "cancel": [.todo, .planning, .building, .review, .failed],
-    "remove": [.todo, .review, .failed, .done, .cancelled],
-    "cleanup": [.todo, .review, .failed, .done, .cancelled],
-  ]
 
   /// Values of options whose type does not list them.
   static let knownValues: [String: [String]] = ["--runtime": ["docker", "local"]]
@@ -230,7 +215,7 @@ struct Completer {
     if Self.remoteOptions.contains(long) { return ["__remotes__"] }
     switch long {
     case "--id" where command != "add":
-      let wanted = Self.idStatuses[command]
+      let wanted = TaskStatus.accepted(by: command)
       let ids = records(command).filter { wanted?.contains($0.status) ?? true }.map(\.id)
       return Self.matching(ids, prefix)
     case "--depends-on":

@@ -61,16 +61,12 @@ extension GitTaskq {
           Console.error("repaired: removed \(damage.description)")
         }
       }
-      var findings = try QueueChecker(store: context.store).check()
-      let records = (try? context.store.snapshot().records()) ?? []
-      if let settings = try? RunSettings(context.settings) {
-        findings += MachineChecker(store: context.store, settings: settings).check(records: records)
-      }
+      let (findings, taskCount) = try FsckChecks.check(context)
       let damaged = findings.contains { $0.severity == .error }
       if json {
         Console.printJSON(try Console.json(Output(ok: !damaged, findings: findings)))
       } else if findings.isEmpty {
-        print("ok: \(records.count) task(s), no problems found")
+        print("ok: \(taskCount) task(s), no problems found")
       } else {
         for finding in findings { Console.out(TerminalText.line("\(finding)")) }
       }

@@ -52,7 +52,7 @@ extension GitTaskq {
     var dryRun = false
 
     func run(_ context: CommandContext) async throws {
-      let queue = try PythonQueue.read(from: from ?? context.repository.mainWorkingDirectory)
+      let queue = try PythonQueue.read(from: from ?? context.queueRepository)
       let report = try context.store.importTasks(queue, dryRun: dryRun)
       for problem in queue.problems { Console.error("warning: skipped \(problem)") }
       for note in report.notes { Console.error("note: \(note)") }

@@ -72,7 +72,7 @@ extension GitTaskq {
       if json {
         let entries = history.map { h in
           Entry(
-            commit: h.commit.hex, time: Timestamp.iso(h.time), task: h.operation.task, op: h.operation.kind,
+            commit: h.commit.hex, time: Timestamp.iso(h.time), task: h.operation.task, op: h.operation.kind.rawValue,
             from: h.operation.from?.rawValue, to: h.operation.to?.rawValue, worker: h.operation.worker,
             subject: h.subject)
         }
@@ -86,7 +86,7 @@ extension GitTaskq {
         let subject = TerminalText.line(h.subject)
         lines.append("\(h.commit.hex.prefix(9))  \(time)  \(subject)  [\(TerminalText.line(h.operation.worker))]")
       }
-      Pager.print(lines.joined(separator: "\n"), configuration: try? context.repository.configuration())
+      Pager.print(lines.joined(separator: "\n"), configuration: context.settings.gitConfig)
     }
   }
 }

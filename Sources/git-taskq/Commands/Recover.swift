@@ -26,16 +26,8 @@ extension GitTaskq {
     func run(_ context: CommandContext) async throws {
       let configured = context.settings.string(.remote)
       let remote = self.remote ?? (configured.isEmpty ? nil : configured)
-      let sync = QueueSync(
-        store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
-      if let remote { _ = try sync.sync(remote: remote) }
-      let events = RunEvents(mode: .lines)
-      let runner = TaskRunner(
-        gitDirectory: context.repository.gitDirectory, settings: try RunSettings(context.settings),
-        options: RunOptions(), events: events)
-      let recovered = try runner.recoverLostWorkers()
-      _ = events.stop()
-      if let remote, !recovered.isEmpty { Swift.print(try sync.sync(remote: remote).summary) }
+      let (recovered, summary) = try RunSession.recover(in: context, remote: remote)
+      if let summary { Swift.print(summary) }
       Swift.print(
         recovered.isEmpty
           ? "nothing to recover" : "recovered \(recovered.count) task(s): \(recovered.joined(separator: " "))")

@@ -104,82 +104,28 @@ extension GitTaskq {
     }
 
     func run(_ context: CommandContext) async throws {
-      let settings = try RunSettings(context.settings)
-      let maxParallel = try context.settings.positiveInt(.maxParallel)
-      var poll: Double?
-      if let pollValue { poll = pollValue < 0 ? Double(try context.settings.positiveInt(.poll)) : pollValue }
-      if let id { try TaskID.validate(id) }
-      if settings.runtime == .docker, ProcessRunner.resolve(settings.containerProgram) == nil {
-        throw QueueError.invalidValue(
-          key: context.settings.describe(.containerProgram), value: settings.containerProgram,
-          expected: "a container CLI on PATH (install docker or podman, or use --runtime local)")
-      }
-      if settings.runtime == .docker,
-        let reason = ContainerEngine(program: settings.containerProgram, timeout: 10).unavailability(timeout: 10)
-      {
-        // Once, before anything is claimed: otherwise every task would fail at `docker run`.
-        throw RunRefusal("\(reason): start it, or use --runtime local (nothing was claimed)")
-      }
-      if settings.runtime == .local, ProcessRunner.resolve(settings.agentProgram) == nil {
-        throw QueueError.invalidValue(
-          key: context.settings.describe(.agentProgram), value: settings.agentProgram,
-          expected: "an agent program on PATH (install opencode, or set taskq.agentProgram)")
-      }
+      let poll: RunSession.Poll = pollValue.map { $0 < 0 ? .configured : .every($0) } ?? .off
+      let session = try RunSession(
+        workspace: context, onlyID: id, poll: poll, cleanupOnFail: cleanupOnFail, dirtyRun: dirtyRun, remote: remote)
       let mode: RunEvents.Mode = json ? .json : (Output.isTerminal(2) && Output.isTerminal(1) ? .board : .lines)
       let board =
         mode == .board
         ? RunBoard(
           colored: ColorChoice.resolve(
+            // Colour only: the configuration was read once already, so this cannot fail in practice, and a
+            // board without colour is the right answer if it did.
             flag: nil, configuration: try? context.repository.configuration(), isTerminal: Output.isTerminal(2)),
-          pollSeconds: poll, queued: RunBoard.todoCount) : nil
-      let events = RunEvents(mode: mode, display: board)
-      if mode == .lines, let poll {
+          pollSeconds: session.options.poll, queued: RunBoard.todoCount) : nil
+      if mode == .lines, let poll = session.options.poll {
         // Without the board, say once that an idle run is waiting, not stuck.
         Console.error("polling for tasks every \(Status.formatSeconds(poll)) (Ctrl-C to stop)")
       }
-      let configuredRemote = context.settings.string(.remote)
-      let remote = self.remote ?? (configuredRemote.isEmpty ? nil : configuredRemote)
-      let options = RunOptions(
-        maxParallel: maxParallel, poll: poll, onlyID: id, cleanupOnFail: cleanupOnFail, dirtyRun: dirtyRun,
-        leaseSeconds: try context.settings.positiveInt(.lease), remote: remote)
-      if let remote {
-        // Fail early on a missing or unreachable remote, and start from the shared state.
-        let sync = QueueSync(
-          store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
-        let report = try sync.sync(remote: remote)
-        Console.error(report.summary)
-      }
-      let runner = TaskRunner(
-        gitDirectory: context.repository.gitDirectory, settings: settings, options: options, events: events)
-      Interrupts.install()
-      if try !runner.recoverLostWorkers().isEmpty, let remote {
-        _ = try? QueueSync(
-          store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory)
-        )
-        .sync(remote: remote)
-      }
-      let outcomes = try runner.run()
-      if let remote {
-        // Publish what the last transitions left behind (a worker's own push may have lost a race).
-        let sync = QueueSync(
-          store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
-        do {
-          Console.error(try sync.sync(remote: remote).summary)
-        } catch {
-          Console.error("warning: the last transitions are not published yet: \(error) (run 'git taskq sync')")
-        }
-      }
+      let outcomes = try session.run(events: RunEvents(mode: mode, display: board), note: { Console.error($0) })
+      // Without the records the summary only leaves out why tasks are left in todo: the run is over either way.
       if !json { Output.write(RunSummary.text(outcomes, records: try? context.store.snapshot().records()), to: 1) }
       if Interrupts.isRequested { throw ExitCode(130) }
       // A task the user cancelled is not a failure of the run.
       if outcomes.contains(where: { $0.1 != .review && $0.1 != .cancelled }) { throw ExitCode(1) }
     }
   }
-}
-
-/// A one-line refusal of `run` before anything was claimed.
-struct RunRefusal: Error, CustomStringConvertible, LocalizedError {
-  var description: String
-  init(_ description: String) { self.description = description }
-  var errorDescription: String? { description }
 }

@@ -29,33 +29,22 @@ extension GitTaskq {
     @Flag(help: "Print JSON: {record, task_file, error_reports} (see docs/json.md).")
     var json = false
 
-    struct Output: Encodable {
-      var record: TaskRecord
-      var taskFile: String
-      var errorReports: [String]
-      enum CodingKeys: String, CodingKey {
-        case record
-        case taskFile = "task_file"
-        case errorReports = "error_reports"
-      }
-    }
-
     func run(_ context: CommandContext) async throws {
-      try TaskID.validate(task.id)
-      let snapshot = try context.store.snapshot()
-      guard let record = try snapshot.record(task.id) else { throw QueueError.notFound(task.id) }
-      let file = try snapshot.taskFile(task.id) ?? ""
-      let reports = try snapshot.errorReports(task.id).map {
-        Layout.revisionPath(Layout.errorsDirectory(task.id) + "/" + $0)
-      }
+      let details = try TaskDetails.read(task.id, from: context.store)
       if json {
-        Console.printJSON(try Console.json(Output(record: record, taskFile: file, errorReports: reports)))
+        Console.printJSON(try Console.json(details))
         return
       }
+      Pager.print(Self.text(details, context), configuration: context.settings.gitConfig)
+    }
+
+    /// The fields of the record that are set, the task file, and the failure reports' names.
+    static func text(_ details: TaskDetails, _ context: CommandContext) -> String {
+      let record = details.record
       var lines = ["task \(record.id)"]
       // `repo` as stored (machine-independent), with what it is on this machine when that differs.
       let here = RepositoryReference(stored: record.repo).resolve(
-        queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
+        queueRepository: context.queueRepository, reposRoot: context.settings.path(.reposRoot))
       let repo = here.map { $0 == record.repo ? record.repo : "\(record.repo) (\($0))" } ?? record.repo
       let fields: [(String, String?)] = [
         ("status", record.status.rawValue), ("repo", repo), ("base", record.base),
@@ -73,16 +62,15 @@ extension GitTaskq {
         }
       }
       lines.append("")
-      lines.append(file.trimmingLineBreaks())
+      lines.append(details.taskFile.trimmingLineBreaks())
       lines.append("")
-      if reports.isEmpty {
+      if details.errorReports.isEmpty {
         lines.append("no error reports")
       } else {
         lines.append("error reports (read with 'git show <name>'):")
-        lines.append(contentsOf: reports.map { "  \($0)" })
+        lines.append(contentsOf: details.errorReports.map { "  \($0)" })
       }
-      Pager.print(
-        TerminalText.block(lines.joined(separator: "\n")), configuration: try? context.repository.configuration())
+      return TerminalText.block(lines.joined(separator: "\n"))
     }
   }
 }

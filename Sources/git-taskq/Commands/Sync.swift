@@ -28,9 +28,7 @@ extension GitTaskq {
 
     func run(_ context: CommandContext) async throws {
       let name = remote ?? Self.defaultRemote(context.settings)
-      let sync = QueueSync(
-        store: context.store, transport: GitCLITransport(gitDirectory: context.repository.gitDirectory))
-      let report = try sync.sync(remote: name)
+      let report = try QueueSync.forRemote(store: context.store, gitDirectory: context.gitDirectory).sync(remote: name)
       Console.out(report.summary)
       for drop in report.dropped { Console.out("  " + TerminalText.line("\(drop)")) }
       for id in report.superseded {

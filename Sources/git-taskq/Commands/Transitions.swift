@@ -16,17 +16,23 @@ extension GitTaskq {
         Marks the task done and prints the commands that merge its branch into its base or push it. \
         The branch always stays; 'git taskq cleanup' removes the container and worktree afterwards.
 
-        With --merge, git-taskq first merges task/<id> (the task's branch) into its base in the \
-        task's repository, and approves only if that worked:
+        With --merge, git-taskq also merges task/<id> (the task's branch) into its base in the \
+        task's repository, and only a fast-forward or a clean merge:
           - when the base already contains the branch, there is nothing to merge;
           - a fast-forward of a base that no working tree has checked out moves the base ref (a \
             compare-and-swap: a commit that arrives meanwhile is never lost);
           - when the base is the branch checked out in the repository's main working tree and that \
-            tree is clean, 'git merge --ff-only' or 'git merge --no-edit' runs there; a merge that \
-            conflicts is aborted.
-        Anything else is refused, with the commands to run by hand, and the task stays in review: a \
-        base checked out with uncommitted changes, checked out in a linked worktree, or diverged from \
-        the branch while not checked out.
+            tree is clean, 'git merge --ff-only' or 'git merge --no-edit' runs there.
+        Anything else is refused before anything changes, with the commands to run by hand, and the \
+        task stays in review: a merge that conflicts, a base checked out with uncommitted changes, \
+        checked out in a linked worktree, or diverged from the branch while not checked out.
+
+        With a remote (--remote, or taskq.remote set), the approve is published first: sync, check the \
+        merge, approve, sync again, and merge only once the remote took the approve. When the remote \
+        drops it (the task was cancelled there) or cannot be reached, nothing is merged, and the error \
+        says what to run next. In a queue synced before but with no remote given, --merge is refused \
+        (a later sync could drop the approve and leave the merge behind); the error names the command \
+        with --remote. A task already done is merged without a second approve.
 
         Approval is refused while the task's worktree has uncommitted or untracked changes (they are \
         not on the branch and would be left behind); the refusal names them. Commit them in the \
@@ -35,53 +41,37 @@ extension GitTaskq {
         Examples:
           git taskq approve --id T-001
           git taskq approve --id T-001 --merge
+          git taskq approve --id T-001 --merge --remote origin
           git taskq approve --id T-001 --force
           git -C ~/src/sisifo switch main && git taskq approve --id T-002 --merge
         """)
 
     @OptionGroup var task: TaskIDOption
 
-    @Flag(help: "Merge the task's branch into its base first (fast-forward or clean merge only).")
+    @Flag(help: "Merge the task's branch into its base too (fast-forward or clean merge only).")
     var merge = false
 
     @Flag(help: "Approve even though the task's worktree has uncommitted or untracked changes.")
     var force = false
 
+    @Option(
+      help: ArgumentHelp(
+        "With --merge: publish the approve to this remote before merging (default: taskq.remote, if set).",
+        valueName: "REMOTE"))
+    var remote: String?
+
+    func validate() throws {
+      if remote != nil && !merge {
+        throw ValidationError("--remote goes with --merge (a plain approve is published by 'git taskq sync')")
+      }
+    }
+
     func run(_ context: CommandContext) async throws {
-      try TaskID.validate(task.id)
-      guard let current = try context.store.snapshot().record(task.id) else { throw QueueError.notFound(task.id) }
-      let repositoryPath =
-        RepositoryReference(stored: current.repo).resolve(
-          queueRepository: context.repository.mainWorkingDirectory, reposRoot: context.settings.path(.reposRoot))
-        ?? current.repo
-      let merger = BranchMerger(
-        taskID: current.id, repositoryPath: repositoryPath, branch: current.branch, base: current.base)
-      // Work the agent left uncommitted is not on the branch: approving would drop it silently.
-      if !force, current.status == .review, let refusal = BranchMerger.uncommittedWorkRefusal(current) {
-        throw MergeRefusal(refusal)
-      }
-      guard merge else {
-        let record = try context.store.approve(task.id)
-        print("\(record.id): review → done")
-        for line in merger.instructions(remote: BranchMerger.pushRemote(repositoryPath: repositoryPath)) { print(line) }
-        return
-      }
-      // Checked before merging, so that a task that cannot be approved is not merged; checked again by the
-      // approval's compare-and-swap.
-      guard current.status == .review else {
-        throw QueueError.illegalTransition(id: current.id, command: "approve", status: current.status, needs: [.review])
-      }
-      let outcome = try merger.merge()
-      let summary = outcome.summary(branch: current.branch, base: current.base)
-      let record: TaskRecord
-      do {
-        record = try context.store.transition(
-          task.id, to: .done, command: "approve", detail: outcome.detail(base: current.base))
-      } catch {
-        Console.error("warning: \(summary), but the task was not approved:")
-        throw error
-      }
-      print("\(record.id): review → done; \(summary)")
+      let configured = context.settings.string(.remote)
+      let approval = Approval(
+        store: context.store, queueRepository: context.queueRepository,
+        reposRoot: context.settings.path(.reposRoot), remote: remote ?? (configured.isEmpty ? nil : configured))
+      for line in try approval.approve(task.id, merge: merge, force: force) { Console.out(line) }
     }
   }
 
@@ -154,20 +144,7 @@ extension GitTaskq {
       let record = try context.store.remove(task.id)
       print("\(record.id): removed (was \(record.status.rawValue))")
       // Nothing of it keeps running: its container goes, and its worktree unless it holds work.
-      let settings = try RunSettings(context.settings)
-      let policy = RecordPolicy(settings: settings, queueRepository: context.repository.mainWorkingDirectory)
-      guard record.container != nil || record.worktreePath != nil, policy.refusal(record, for: .cleanup) == nil
-      else { return }
-      let result = Cleaner(settings: settings, queueDirectory: context.repository.commonDirectory).clean(
-        record, keepWorktree: false, force: false,
-        secrets: ServerSecrets(commonDirectory: context.repository.commonDirectory))
-      for line in result.messages { print("\(record.id): \(line)") }
+      for line in try RemovalCleanup.clean(record, in: context) { print("\(record.id): \(line)") }
     }
   }
-}
-
-/// Quotes `text` for a POSIX shell when it needs it (for commands we print, never for commands we run).
-func shellQuote(_ text: String) -> String {
-  let safe = text.allSatisfy { $0.isLetter || $0.isNumber || "/._-:@=+,".contains($0) }
-  return safe && !text.isEmpty ? text : "'" + text.replacing("'", with: "'\\''") + "'"
 }

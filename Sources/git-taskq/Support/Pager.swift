@@ -1,4 +1,3 @@
-import Git
 import Orchestrator
 import TaskQueue
 
@@ -22,7 +21,7 @@ import Glibc
 /// (`-P`), which git does not pass on: it is read from the command line of the parent git process.
 enum Pager {
   /// Prints `text` (plus a newline) through the pager when one applies, else on standard output.
-  static func print(_ text: String, configuration: Configuration?) {
+  static func print(_ text: String, configuration: (any GitConfigReading)?) {
     guard let command = command(configuration: configuration) else {
       Swift.print(text)
       return
@@ -32,7 +31,7 @@ enum Pager {
 
   /// The pager command to run for this process, or `nil` when output goes straight to standard output.
   static func command(
-    configuration: Configuration?, environment: [String: String] = ProcessInfo.processInfo.environment,
+    configuration: (any GitConfigReading)?, environment: [String: String] = ProcessInfo.processInfo.environment,
     isTerminal: Bool = Output.isTerminal(1), parentArguments: [String]? = Pager.parentArguments()
   ) -> String? {
     guard isTerminal, environment["GIT_PAGER_IN_USE"] == nil else { return nil }
@@ -40,6 +39,8 @@ enum Pager {
     var chosen: String?
     if let pager = environment["GIT_PAGER"] {
       chosen = pager
+      // Paging is a convenience: an unreadable value (the configuration was already read once, so this is
+      // next to impossible) pages as if it were unset, as git does for a pager it cannot resolve.
     } else if let value = (try? configuration?.string("pager.taskq")) ?? nil {
       switch ColorChoice.parseBool(value) {
       case false?: return nil
@@ -47,6 +48,7 @@ enum Pager {
       case nil: chosen = value
       }
     }
+    // As for pager.taskq above.
     if chosen == nil, let value = (try? configuration?.string("core.pager")) ?? nil { chosen = value }
     if chosen == nil { chosen = environment["PAGER"] }
     let pager = (chosen ?? "less").trimmingSpaces()

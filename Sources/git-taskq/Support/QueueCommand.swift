@@ -1,5 +1,4 @@
 import ArgumentParser
-import Git
 import Orchestrator
 import TaskQueue
 
@@ -10,11 +9,7 @@ import Foundation
 #endif
 
 /// What every queue command needs, opened once: the repository, the store and the settings.
-struct CommandContext {
-  let repository: Repository
-  let store: QueueStore
-  let settings: Settings
-}
+typealias CommandContext = QueueWorkspace
 
 /// A subcommand that works on the queue. Its `run()` opens the repository and the configuration, calls
 /// `run(_:)`, and turns every error into one `error: …` line and an exit status, so no command repeats it.
@@ -30,13 +25,8 @@ extension QueueCommand {
   mutating func run() async throws {
     let context: CommandContext
     do {
-      let repository = try Repository.discover()
-      let store = QueueStore(repository: repository)
-      store.warn = { Console.error($0) }
-      DamageNotice.install { Console.error($0) }
-      let settings = Settings(configuration: try? repository.configuration(), overrides: settingOverrides)
-      context = CommandContext(repository: repository, store: store, settings: settings)
-    } catch let error as GitError where error.code == .notFound {
+      context = try QueueWorkspace.open(overrides: settingOverrides, warn: { Console.error($0) })
+    } catch is QueueWorkspace.NotARepository {
       Console.error("fatal: not a git repository (or any of the parent directories): .git")
       throw ExitCode(128)
     } catch {
@@ -76,13 +66,8 @@ enum Console {
       // like `--color=sometimes` (status 64).
       Self.error("error: \(error)")
       return ExitCode(UsageErrors.exitCode)
-    case let error as QueueError:
-      Self.error("error: \(error.description)")
-    case let error as GitError:
-      Self.error("error: git: \(error.description) (\(error.function))")
     default:
-      let text = (error as? any LocalizedError)?.errorDescription ?? "\(error)"
-      Self.error("error: \(text)")
+      Self.error("error: \(ErrorText.line(error))")
     }
     return ExitCode(1)
   }

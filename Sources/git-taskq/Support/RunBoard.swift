@@ -1,4 +1,3 @@
-import Git
 import Orchestrator
 import TaskQueue
 
@@ -105,9 +104,7 @@ final class RunBoard: RunDisplay, @unchecked Sendable {
   /// The number of todo tasks in this repository's queue, read with a repository of its own (the board
   /// draws on the events' ticker thread).
   static func todoCount() -> Int? {
-    (try? Repository.discover()).flatMap { repository in
-      try? QueueStore(repository: repository).snapshot().records().filter { $0.status == .todo }.count
-    }
+    QueueWorkspace.bestEffortRecords()?.filter { $0.status == .todo }.count
   }
 
   /// Moves up over the board drawn last and clears it.

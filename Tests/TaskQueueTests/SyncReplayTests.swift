@@ -1,0 +1,392 @@
+import Git
+import Synchronization
+import TaskQueue
+import TaskqTestSupport
+import Testing
+
+/// A clock a test moves by hand (leases that run out without waiting).
+final class ManualClock: WallClock {
+  private let seconds: Mutex<Double>
+  init(at start: Double = SystemClock().now()) { seconds = Mutex(start) }
+  func now() -> Double { seconds.withLock { $0 } }
+  func sleep(seconds delta: Double) { advance(delta) }
+  func advance(_ delta: Double) { seconds.withLock { $0 += delta } }
+}
+
+/// A remote that is a bare repository beside the machines, reached in-process: `fetch` and `push` move the
+/// queue's commit with `git fetch`/`git push` against its path (through receive-pack, so the push is a
+/// compare-and-swap, as on a server). `beforePush` lets another machine write first, once.
+final class BareRemoteTransport: QueueTransport {
+  let bare: String
+  let machine: ScratchRepository
+  var beforePush: (() throws -> Void)?
+  private(set) var pushes = 0
+
+  init(bare: String, machine: ScratchRepository) {
+    self.bare = bare
+    self.machine = machine
+  }
+
+  func remoteExists(_ remote: String) throws -> Bool { remote == "origin" }
+
+  func fetch(remote: String, into trackingRef: String) throws -> FetchResult {
+    guard try !machine.git("for-each-ref", Layout.refName, in: bare).isEmpty else { return .noQueue }
+    try machine.git("fetch", "-q", "--no-tags", "file://" + bare, "+\(Layout.refName):\(trackingRef)")
+    return .fetched
+  }
+
+  func push(remote: String, commit: ObjectID) throws -> PushResult {
+    if let first = beforePush {
+      beforePush = nil
+      try first()
+    }
+    pushes += 1
+    do {
+      try machine.git("push", "-q", "file://" + bare, "\(commit.hex):\(Layout.refName)")
+      return .pushed
+    } catch let failure as TestFailure
+      where ["rejected", "fetch first", "non-fast-forward"].contains(where: failure.description.contains)
+    {
+      return .rejected(failure.description)
+    }
+  }
+}
+
+/// Two machines (real repositories, each with its own queue ref) and a bare remote between them.
+final class ReplayBench {
+  let remote: ScratchDirectory
+  let bare: String
+  let a: ScratchRepository
+  let b: ScratchRepository
+  let clockA = ManualClock()
+  let clockB = ManualClock()
+
+  init() throws {
+    remote = try ScratchDirectory(prefix: "taskq-replay")
+    bare = remote.path + "/remote.git"
+    a = try ScratchRepository()
+    b = try ScratchRepository()
+    try a.git("init", "-q", "--bare", bare, in: remote.path)
+  }
+
+  /// Machine A's store (worker `host-a:1`).
+  func storeA(worker: String = "host-a:1") throws -> QueueStore {
+    let store = try a.store(worker: worker)
+    store.clock = clockA
+    return store
+  }
+
+  /// Machine B's store (worker `host-b:2`).
+  func storeB(worker: String = "host-b:2") throws -> QueueStore {
+    let store = try b.store(worker: worker)
+    store.clock = clockB
+    return store
+  }
+
+  @discardableResult
+  func sync(_ store: QueueStore, beforePush: (() throws -> Void)? = nil) throws -> SyncReport {
+    let machine = store.repository.commonDirectory.hasPrefix(a.path) ? a : b
+    let transport = BareRemoteTransport(bare: bare, machine: machine)
+    transport.beforePush = beforePush
+    return try QueueSync(store: store, transport: transport).sync(remote: "origin")
+  }
+
+  /// Adds `ids` on A and gives both machines that queue.
+  func shared(_ ids: String...) throws {
+    let store = try storeA()
+    for id in ids { try store.add(NewTask(id: id, repo: a.path, base: "main", body: "Do \(id).")) }
+    try sync(store)
+    try sync(try storeB())
+  }
+
+  func add(_ id: String, on store: QueueStore) throws {
+    try store.add(NewTask(id: id, repo: store.repository.mainWorkingDirectory, base: "main", body: "Do \(id)."))
+  }
+
+  /// The remote's record of `id`, as a third machine would see it after a sync.
+  func remoteRecord(_ id: String) throws -> TaskRecord? {
+    let store = try storeB(worker: "reader:9")
+    try sync(store)
+    return try store.snapshot().record(id)
+  }
+
+  /// The reasons of a report's drops, by task and kind (`T-1 approve`).
+  static func drops(_ report: SyncReport) -> [String: String] {
+    Dictionary(
+      report.dropped.map { ("\($0.operation.task) \($0.operation.kind)", $0.reason) }, uniquingKeysWith: { a, _ in a })
+  }
+}
+
+/// `sync`'s replay, in-process: each row of the drop table in docs/sharing.md ("Replay") as a test, the
+/// cases that apply, and a push that loses its race. The end-to-end SyncTests show the same through the
+/// binary and the git CLI transport.
+@Suite struct SyncReplayTests {
+  // MARK: Rows of the drop table, in the order they are checked
+
+  @Test func anyOperationOnATaskWhoseAddWasDroppedIsDropped() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-0")
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try bench.add("T-9", on: b)
+    try bench.sync(b)
+    try bench.add("T-9", on: a)
+    try a.cancel("T-9")
+    let report = try bench.sync(a)
+    let drops = ReplayBench.drops(report)
+    #expect(drops["T-9 cancel"] == "its add was dropped: the remote's 'T-9' is another task")
+    #expect(report.sent == 0 && report.dropped.count == 2)
+    #expect(try bench.remoteRecord("T-9")?.status == .todo)
+  }
+
+  @Test func anAddOfAnIdTakenOnTheRemoteIsDroppedWithTheCommandThatKeepsIt() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-0")
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try bench.add("T-9", on: b)
+    try bench.sync(b)
+    try bench.add("T-9", on: a)
+    let addCommit = try #require(try a.tip()).hex.prefix(12)
+    let report = try bench.sync(a)
+    #expect(
+      ReplayBench.drops(report)["T-9 add"]
+        == "a task 'T-9' already exists on the remote (to keep yours, add it again under another id: git show \(addCommit):\(Layout.taskDirectory("T-9"))/task.md | git taskq add --id T-9-2 --task-file -)"
+    )
+    // The local queue took the remote's T-9.
+    #expect(try a.snapshot().record("T-9")?.repo == bench.b.path)
+  }
+
+  @Test func anOperationOnATaskRemovedOnTheRemoteIsDropped() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1", "T-2")
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try b.remove("T-1")
+    try bench.sync(b)
+    try a.cancel("T-1")
+    let report = try bench.sync(a)
+    #expect(ReplayBench.drops(report) == ["T-1 cancel": "the task was removed on the remote"])
+    #expect(try bench.remoteRecord("T-1") == nil)
+  }
+
+  @Test func anOperationOfAnAttemptThatIsOverIsDropped() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let a = try bench.storeA()
+    try a.claimNext(only: "T-1")
+    try a.fail("T-1", summary: "boom", report: "# boom")
+    try bench.sync(a)
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try b.retry("T-1")
+    try bench.sync(b)
+    try a.cancel("T-1")
+    let report = try bench.sync(a)
+    #expect(ReplayBench.drops(report) == ["T-1 cancel": "it was retried on the remote (now attempt 2)"])
+    #expect(try bench.remoteRecord("T-1")?.status == .todo)
+  }
+
+  @Test func anApproveOfATaskCancelledOnTheRemoteIsDropped() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    try bench.a.drive("T-1", to: .review, store: try bench.storeA())
+    try bench.sync(try bench.storeA())
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try b.cancel("T-1")
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try a.approve("T-1")
+    let report = try bench.sync(a)
+    #expect(ReplayBench.drops(report) == ["T-1 approve": "it was cancelled on the remote"])
+    #expect(try bench.remoteRecord("T-1")?.status == .cancelled)
+  }
+
+  @Test func anApproveOfATaskAlreadyDoneOnTheRemoteIsDropped() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    try bench.a.drive("T-1", to: .review, store: try bench.storeA())
+    try bench.sync(try bench.storeA())
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try b.approve("T-1")
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try a.approve("T-1")
+    let report = try bench.sync(a)
+    #expect(ReplayBench.drops(report) == ["T-1 approve": "it is already 'done' on the remote"])
+  }
+
+  @Test func anOperationFromAnotherStateIsDroppedNamingBoth() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    try bench.a.drive("T-1", to: .building, store: try bench.storeA())
+    try bench.sync(try bench.storeA())
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try b.transition("T-1", to: .review, command: "review")
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try a.fail("T-1", summary: "boom", report: "# boom")
+    let report = try bench.sync(a)
+    #expect(ReplayBench.drops(report) == ["T-1 fail": "it is 'review' on the remote, not 'building'"])
+  }
+
+  @Test func aDropOfATaskAWorkerHoldsNamesTheWorker() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let b = try bench.storeB()
+    try b.claimNext(only: "T-1")
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try a.cancel("T-1")
+    let report = try bench.sync(a)
+    #expect(
+      ReplayBench.drops(report) == ["T-1 cancel": "it is 'planning' on the remote, not 'todo' (claimed by host-b:2)"])
+  }
+
+  @Test func aClaimThatLostTheRaceIsDroppedWithItsWorkersSteps() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let b = try bench.storeB()
+    try b.claimNext(only: "T-1")
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try a.claimNext(only: "T-1")
+    try a.advance("T-1", kind: .setup, detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
+    let report = try bench.sync(a)
+    #expect(
+      ReplayBench.drops(report) == [
+        "T-1 claim": "it is already 'planning' on the remote (claimed by host-b:2)",
+        "T-1 setup": "it is claimed by host-b:2 on the remote",
+      ])
+    let remote = try #require(try bench.remoteRecord("T-1"))
+    #expect(remote.worker == "host-b:2" && remote.worktreePath == nil)
+  }
+
+  @Test func aRecoveryIsDroppedWhenTheWorkerRenewedItsLease() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let b = try bench.storeB()
+    try b.claimNext(only: "T-1", leaseSeconds: 60)
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try bench.sync(a)
+    // On A the lease looks expired; meanwhile B renews it and publishes first.
+    bench.clockA.advance(120)
+    #expect(try a.recoverStale { _ in "# worker lost" }.map(\.id) == ["T-1"])
+    bench.clockB.advance(30)
+    let renewed = try b.renewLease("T-1", seconds: 60)
+    try bench.sync(b)
+    let report = try bench.sync(a)
+    let until = try #require(renewed.leaseExpiresAt)
+    #expect(ReplayBench.drops(report) == ["T-1 recover": "its worker renewed the lease on the remote (until \(until))"])
+    #expect(try bench.remoteRecord("T-1")?.status == .planning)
+  }
+
+  // MARK: What applies
+
+  @Test func anApproveOfATaskStillInReviewIsReplayedOverOtherWork() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1", "T-2")
+    try bench.a.drive("T-1", to: .review, store: try bench.storeA())
+    try bench.sync(try bench.storeA())
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try b.cancel("T-2")
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try a.approve("T-1")
+    let report = try bench.sync(a)
+    #expect(report.action == .replayed && report.received == 1 && report.sent == 1 && report.dropped.isEmpty)
+    #expect(report.summary == "sync origin: received 1 commit(s), replayed 1 local operation(s), pushed")
+    #expect(try bench.remoteRecord("T-1")?.status == .done)
+    #expect(try bench.remoteRecord("T-2")?.status == .cancelled)
+    // One line of history, the replayed commit on top of B's, with the original message and author.
+    let log = try bench.a.git("log", "--format=%P|%s|%an", "-2", Layout.refName).split(separator: "\n")
+    #expect(log.count == 2 && log.allSatisfy { $0.split(separator: "|")[0].split(separator: " ").count == 1 })
+    #expect(log.first?.hasSuffix("|T-1: review → done|Test User") == true)
+  }
+
+  @Test func tasksAddedOnBothSidesAreAllKeptWithTheirOwnSeq() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try bench.add("B-1", on: b)
+    try bench.add("B-2", on: b)
+    try bench.sync(b)
+    try bench.add("A-1", on: a)
+    let report = try bench.sync(a)
+    #expect(report.sent == 1 && report.dropped.isEmpty)
+    let snapshot = try a.snapshot()
+    let seqs = try ["T-1", "B-1", "B-2", "A-1"].map { try #require(try snapshot.record($0)).seq }
+    #expect(seqs == [1, 2, 3, 4])
+    #expect(snapshot.meta.nextSeq == 5)
+  }
+
+  @Test func aWorkerCutOffSupersedesTheRecoveryOfItsTask() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let a = try bench.storeA()
+    try a.claimNext(only: "T-1", leaseSeconds: 60)
+    try bench.sync(a)
+    let b = try bench.storeB()
+    try bench.sync(b)
+    bench.clockB.advance(120)
+    #expect(try b.recoverStale { _ in "# worker lost" }.map(\.id) == ["T-1"])
+    try bench.sync(b)
+    // A was only cut off: it went on with the same attempt.
+    try a.advance("T-1", kind: .setup, detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
+    try a.advance("T-1", to: .building, kind: .build, detail: "plan made")
+    let report = try bench.sync(a)
+    #expect(report.superseded == ["T-1"] && report.dropped.isEmpty && report.sent == 2)
+    let remote = try #require(try bench.remoteRecord("T-1"))
+    #expect(remote.status == .building && remote.worker == "host-a:1")
+  }
+
+  @Test func unrelatedHistoriesReplayEveryLocalOperation() throws {
+    let bench = try ReplayBench()
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try bench.add("T-1", on: b)
+    try bench.add("T-2", on: b)
+    try bench.sync(b)
+    // A started its own queue before its first sync.
+    try bench.add("T-2", on: a)
+    try bench.add("T-3", on: a)
+    let report = try bench.sync(a)
+    #expect(report.action == .replayed && report.received == 2 && report.sent == 1)
+    #expect(report.dropped.map(\.operation.task) == ["T-2"])
+    #expect(try a.snapshot().records().map(\.id).sorted() == ["T-1", "T-2", "T-3"])
+    #expect(try bench.a.git("rev-list", "--count", Layout.refName) == "3")
+  }
+
+  // MARK: Races
+
+  @Test func aPushThatLosesItsRaceStartsAgainFromTheFetch() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1", "T-2")
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try a.cancel("T-1")
+    // B publishes between A's fetch and A's push: A's first push is refused, and A replays over it. (B
+    // pushes with the git CLI: a sync of this process would wait for A's, which holds the process's lock.)
+    let report = try bench.sync(a) {
+      try b.cancel("T-2")
+      try bench.b.git("push", "-q", "file://" + bench.bare, "\(Layout.refName):\(Layout.refName)")
+    }
+    #expect(report.attempts == 2)
+    #expect(report.action == .replayed && report.sent == 1)
+    #expect(try bench.remoteRecord("T-1")?.status == .cancelled)
+    #expect(try bench.remoteRecord("T-2")?.status == .cancelled)
+  }
+
+  @Test func aSyncWithNothingToDoIsOneAttempt() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let report = try bench.sync(try bench.storeA())
+    #expect(report.action == .upToDate && report.attempts == 1)
+  }
+}
