@@ -7,8 +7,7 @@ let package = Package(
     .executable(name: "git-taskq", targets: ["git-taskq"])
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
   ],
   targets: [
     .systemLibrary(
@@ -20,7 +19,7 @@ let package = Package(
     // Thin, safe Swift wrapper of libgit2: owns every git_* pointer.
     .target(name: "Git", dependencies: ["CLibGit2"], exclude: ["README.md"]),
     // The queue domain: records, states, task files, the git-backed store.
-    .target(name: "TaskQueue", dependencies: ["Git", "Yams"]),
+    .target(name: "TaskQueue", dependencies: ["Git"]),
     // Running tasks: worker pool, pipeline, adapters for docker/opencode/openchamber.
     .target(name: "Orchestrator", dependencies: ["TaskQueue", "Git"]),
     // The executable: argument parsing and printing only.

@@ -24,8 +24,8 @@ struct Options {
   var machine: String?
   /// The `git-taskq` binary to time (default: next to this one).
   var binary: String?
-  /// Only these measurements (`add`, `status`, `transition`, `concurrent`, `profile`, `scale`, `cleanup`);
-  /// all when empty.
+  /// Only these measurements (`startup`, `add`, `status`, `transition`, `concurrent`, `profile`, `scale`,
+  /// `cleanup`); all when empty.
   var only: Set<String> = []
   /// Internal: run as one claiming worker process (spawned by the concurrency measurement).
   var workerRepository: String?
@@ -33,7 +33,7 @@ struct Options {
 
   static let usage = """
     usage: taskq-bench [--quick] [--runs N] [--out DIR] [--dir DIR] [--binary PATH] [--large N]
-                   [--only add,status,transition,concurrent,profile,scale,cleanup]
+                   [--only startup,add,status,transition,concurrent,profile,scale,cleanup]
 
     Times git-taskq in temporary repositories and writes DIR/results.md (default bench-results/).
       --quick   smaller queues and fewer runs, for a smoke test (figures are not comparable)

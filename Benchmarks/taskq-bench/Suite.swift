@@ -31,6 +31,7 @@ final class Suite {
       throw Spawn.Failure(description: "no git-taskq binary at \(binary) (build it, or pass --binary)")
     }
     Results.header()
+    if options.wants("startup") { try measureStartup() }
     if options.wants("status") || options.wants("profile") { try measureStatus() }
     if options.wants("add") { try measureAdd() }
     if options.wants("transition") { try measureTransition() }

@@ -1,5 +1,10 @@
 import CLibGit2
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -99,7 +104,7 @@ extension Repository {
     for name in try worktreeNames() {
       let head = commonDirectory + "worktrees/" + name + "/HEAD"
       guard let data = FileManager.default.contents(atPath: head),
-        let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+        let text = String(data: data, encoding: .utf8)?.split(whereSeparator: \.isNewline).first.map(String.init),
         !text.isEmpty
       else {
         broken.append(name)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension Repository {
   /// Worktree registrations that are half-made: the ones ``brokenWorktreeNames()`` finds, and directories
@@ -9,8 +13,8 @@ extension Repository {
     let root = commonDirectory + "worktrees/"
     for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
       guard !name.hasPrefix("."), !name.contains("/") else { continue }
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: root + name, isDirectory: &isDirectory), isDirectory.boolValue
+      guard
+        (try? FileManager.default.attributesOfItem(atPath: root + name))?[.type] as? FileAttributeType == .typeDirectory
       else { continue }
       for file in ["commondir", "gitdir", "HEAD"] {
         let data = FileManager.default.contents(atPath: root + name + "/" + file)

@@ -1,6 +1,11 @@
 import ArgumentParser
-import Foundation
 import Orchestrator
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +16,7 @@ struct Entrypoint {
   static func main() async {
     // The guard every agent runs under (see AgentGuard): no parsing, no libgit2.
     if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == AgentGuard.command {
-      Foundation.exit(AgentGuard.main(Array(CommandLine.arguments.dropFirst(2))))
+      terminate(AgentGuard.main(Array(CommandLine.arguments.dropFirst(2))))
     }
     let given = Array(CommandLine.arguments.dropFirst())
     if given == ["--version"] {
@@ -20,7 +25,7 @@ struct Entrypoint {
     }
     if let problem = UsageErrors.unknownCommand(in: given) {
       Console.error(problem)
-      Foundation.exit(UsageErrors.exitCode)
+      terminate(UsageErrors.exitCode)
     }
     let arguments = Self.expandBareOptions(given)
     do {
@@ -42,15 +47,15 @@ struct Entrypoint {
     let generated = arguments.contains { $0.hasPrefix("--experimental") || $0.hasPrefix("--generate-completion") }
     if code == .success, !(error is ExitCode), !generated {
       // Help: the usage lines say `git taskq add`, as the rest of the help and the manual do.
-      let text = GitTaskq.fullMessage(for: error).replacingOccurrences(of: "git-taskq ", with: "git taskq ")
+      let text = GitTaskq.fullMessage(for: error).replacing("git-taskq ", with: "git taskq ")
       print(text)
-      Foundation.exit(0)
+      terminate(0)
     }
     if error is ExitCode || code == .success || code.rawValue != UsageErrors.exitCode {
       GitTaskq.exit(withError: error)
     }
     Console.error(UsageErrors.message(for: error, arguments: arguments))
-    Foundation.exit(UsageErrors.exitCode)
+    terminate(UsageErrors.exitCode)
   }
 
   /// The options whose value is a number that may be negative: a value such as `-3` would otherwise read
@@ -101,3 +106,6 @@ struct Entrypoint {
     return out
   }
 }
+
+/// Ends the process with `status` (libc's `exit`, which `Entrypoint.exit(_:arguments:)` hides by name).
+private func terminate(_ status: Int32) -> Never { exit(status) }

@@ -141,7 +141,7 @@ import Glibc
       name: "malformed YAML", arguments: ["add", "--task-file", "FILES/malformed.md"],
       // One position, counted in the file, and no second "error".
       message:
-        "task file 'FILES/malformed.md': malformed YAML frontmatter: did not find expected ',' or ']' at line 3, column 1 (while parsing a flow sequence)"
+        "task file 'FILES/malformed.md': malformed YAML frontmatter at line 2: the list has no closing ']' on its line"
     ),
     Case(
       name: "unknown key", arguments: ["add", "--task-file", "FILES/unknown-key.md"],

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The argv of one `opencode run --command …` stage.
 ///
@@ -28,11 +32,7 @@ public struct AgentCommand: Sendable, Equatable {
 
   /// The first `"sessionID":"…"` in `opencode run --format json` output.
   public static func sessionID(in output: String) -> String? {
-    guard let range = output.range(of: #""sessionID"\s*:\s*"([A-Za-z0-9_\-]{1,128})""#, options: .regularExpression)
-    else { return nil }
-    let match = output[range]
-    guard let colon = match.firstIndex(of: ":") else { return nil }
-    let value = match[match.index(after: colon)...].trimmingCharacters(in: CharacterSet(charactersIn: " \""))
-    return value.isEmpty ? nil : value
+    guard let match = output.firstMatch(of: #/"sessionID"\s*:\s*"([A-Za-z0-9_\-]{1,128})"/#) else { return nil }
+    return String(match.1)
   }
 }

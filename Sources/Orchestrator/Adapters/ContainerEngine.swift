@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What a task's container is made of.
 public struct ContainerRequest: Sendable {
@@ -76,7 +81,7 @@ public struct ContainerEngine: Sendable {
           ], timeout: timeout)),
       result.succeeded
     else { return [] }
-    return result.stdoutText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    return result.stdoutText.split(separator: "\n").map { $0.trimmingSpaces() }
       .filter { !$0.isEmpty }
       .compactMap { name in label(ContainerLabel.task, of: name).map { (name, $0) } }
   }
@@ -89,7 +94,7 @@ public struct ContainerEngine: Sendable {
     if result.ending == .timedOut { return "'\(program) version' did not answer within \(Int(seconds)) s" }
     let line =
       (result.stderrText + result.stdoutText).split(separator: "\n").map {
-        $0.trimmingCharacters(in: .whitespaces)
+        $0.trimmingSpaces()
       }.last { !$0.isEmpty } ?? result.endingDescription
     return "the container engine does not answer ('\(program) version': \(line))"
   }
@@ -145,7 +150,7 @@ public struct ContainerEngine: Sendable {
         ProcessSpec(program, ["inspect", "--type", "container", "-f", "{{.State.Running}}", name], timeout: timeout)),
       result.succeeded
     else { return nil }
-    return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "true"
+    return result.stdoutText.trimmingWhitespace() == "true"
   }
 
   /// The value of one of our labels on container `name`, or `nil`.
@@ -157,7 +162,7 @@ public struct ContainerEngine: Sendable {
           timeout: timeout)),
       result.succeeded
     else { return nil }
-    let value = result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    let value = result.stdoutText.trimmingWhitespace()
     return value.isEmpty || value == "<no value>" ? nil : value
   }
 
@@ -181,12 +186,12 @@ public struct ContainerEngine: Sendable {
       var name = String(decoding: line[..<tab], as: UTF8.self)
       if name.hasPrefix("/") { name.removeFirst() }
       guard names.contains(name) else { continue }
-      let object = try? JSONSerialization.jsonObject(with: Data(line[(tab + 1)...]), options: [.fragmentsAllowed])
+      // `null` when the container has no labels; anything unreadable counts as no labels (not ours).
+      let object = try? JSONDecoder().decode([String: String]?.self, from: Data(line[(tab + 1)...]))
       var labels: [String: String] = [:]
-      for (key, value) in (object as? [String: Any]) ?? [:] {
-        guard let text = (value as? String)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty,
-          text != "<no value>"
-        else { continue }
+      for (key, value) in (object ?? nil) ?? [:] {
+        let text = value.trimmingWhitespace()
+        guard !text.isEmpty, text != "<no value>" else { continue }
         labels[key] = text
       }
       found[name] = labels
@@ -210,7 +215,7 @@ public struct ContainerEngine: Sendable {
           timeout: timeout)),
       result.succeeded
     else { return [] }
-    return result.stdoutText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    return result.stdoutText.split(separator: "\n").map { $0.trimmingSpaces() }
       .filter { !$0.isEmpty }
   }
 

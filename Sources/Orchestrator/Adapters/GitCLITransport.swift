@@ -1,7 +1,18 @@
-import Foundation
 import Git
 import Synchronization
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Moves the queue ref with the git CLI (`git fetch`, `git push`), so users' protocols, credential helpers
 /// and ssh configuration work as for any git command. Everything else about the queue is libgit2.
@@ -71,10 +82,10 @@ public struct GitCLITransport: QueueTransport {
       case "!":
         // "[remote rejected] (pre-receive hook declined)", "[remote failure]": the remote will not take
         // the queue, and syncing again would not change that.
-        var reason = summary.replacingOccurrences(of: "[remote rejected] ", with: "")
+        var reason = summary.replacing("[remote rejected] ", with: "")
         reason = reason.hasPrefix("(") && reason.hasSuffix(")") ? String(reason.dropFirst().dropLast()) : reason
         let said = result.stderrText.split(separator: "\n").filter { $0.hasPrefix("remote: ") }
-          .map { $0.dropFirst(8).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+          .map { $0.dropFirst(8).trimmingSpaces() }.filter { !$0.isEmpty }
         if let first = said.first { reason += " (remote: \(first))" }
         throw TransportError(remote: remote, reason: reason, refused: true)
       case "=": return .upToDate
@@ -109,7 +120,7 @@ public struct GitCLITransport: QueueTransport {
   /// carriage returns (ssh ends its lines with CR LF), at most 300 characters.
   static func firstLine(_ text: String, or fallback: String) -> String {
     let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
-      .map { $0.trimmingCharacters(in: .whitespaces) }
+      .map { $0.trimmingSpaces() }
       .filter { !$0.isEmpty && !$0.hasPrefix("hint:") }
       .map { line -> String in
         for prefix in ["fatal: ", "error: "] where line.hasPrefix(prefix) {

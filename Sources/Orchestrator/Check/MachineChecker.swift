@@ -1,6 +1,11 @@
-import Foundation
 import Git
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Checks the machine around the queue: a stale ref lock, the external programs, containers and worktrees
 /// of ours whose task no longer exists, and records that point outside the configured roots (a queue

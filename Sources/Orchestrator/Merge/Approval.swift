@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// `git taskq approve`: a task in review becomes done; with `merge`, its branch is merged into its base
 /// too, in an order that never leaves a merge behind an approve that does not stand.

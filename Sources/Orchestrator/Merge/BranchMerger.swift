@@ -1,6 +1,11 @@
-import Foundation
 import Git
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Merges a task's branch into its base in the task's repository, for `approve --merge`: a fast-forward or
 /// a clean merge, or nothing at all and a refusal that says what to run instead.
@@ -142,7 +147,7 @@ public struct BranchMerger {
       throw MergeRefusal("'\(branch)' or '\(base)' went away while merging (nothing was changed)")
     }
     let counted = try? git(["rev-list", "--count", "\(baseTip)..\(tip)"], in: repositoryPath)
-    let commits = counted.flatMap { Int($0.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+    let commits = counted.flatMap { Int($0.stdoutText.trimmingWhitespace()) } ?? 0
     func range(_ after: String?) -> String {
       "\(String(baseTip.description.prefix(7)))..\(String((after ?? tip.description).prefix(7)))"
     }
@@ -163,7 +168,7 @@ public struct BranchMerger {
       let result = try git(["merge", isFastForward ? "--ff-only" : "--no-edit", branch], in: checkout)
       if result.succeeded {
         let head = try? git(["rev-parse", "HEAD"], in: checkout)
-        let after = head.map { $0.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let after = head.map { $0.stdoutText.trimmingWhitespace() }
         return isFastForward
           ? .fastForwarded(commits: commits, range: range(after)) : .merged(commits: commits, range: range(after))
       }
@@ -241,7 +246,7 @@ public struct BranchMerger {
   /// The branch a `HEAD` file points at (`ref: refs/heads/<branch>`), `nil` when detached or unreadable.
   static func headBranch(_ path: String) -> String? {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-    let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let line = text.trimmingWhitespace()
     let prefix = "ref: refs/heads/"
     return line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : nil
   }

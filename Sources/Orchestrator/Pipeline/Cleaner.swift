@@ -1,6 +1,12 @@
-import Foundation
 import Git
+import Synchronization
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Removes a task's runtime artifacts without ever destroying work.
 ///
@@ -222,17 +228,19 @@ public struct Cleaner: Sendable {
   ) -> [Value] {
     guard items.count > 1 else { return items.map(transform) }
     let box = ParallelResults<Value>(count: items.count)
-    let group = DispatchGroup()
+    var threads: [PosixThread] = []
     for lane in 0..<min(width, items.count) {
-      group.enter()
-      let thread = Thread {
-        defer { group.leave() }
+      let work: @Sendable () -> Void = {
         for index in stride(from: lane, to: items.count, by: width) { box.set(index, transform(items[index])) }
       }
-      thread.stackSize = 1 << 20
-      thread.start()
+      do {
+        threads.append(try PosixThread(stackSize: 1 << 20, work))
+      } catch {
+        // No thread to be had: this lane runs here, so every item is still done.
+        work()
+      }
     }
-    group.wait()
+    for thread in threads { thread.join() }
     return box.values
   }
 
@@ -304,21 +312,12 @@ extension Cleaner.Result {
 }
 
 /// The results of ``Cleaner/parallelMap(_:width:_:)``, filled in by its threads.
-private final class ParallelResults<Value: Sendable>: @unchecked Sendable {
-  private let lock = NSLock()
-  private var slots: [Value?]
+private final class ParallelResults<Value: Sendable>: Sendable {
+  private let slots: Mutex<[Value?]>
 
-  init(count: Int) { slots = [Value?](repeating: nil, count: count) }
+  init(count: Int) { slots = Mutex([Value?](repeating: nil, count: count)) }
 
-  func set(_ index: Int, _ value: Value) {
-    lock.lock()
-    slots[index] = value
-    lock.unlock()
-  }
+  func set(_ index: Int, _ value: Value) { slots.withLock { $0[index] = value } }
 
-  var values: [Value] {
-    lock.lock()
-    defer { lock.unlock() }
-    return slots.compactMap { $0 }
-  }
+  var values: [Value] { slots.withLock { $0.compactMap { $0 } } }
 }

@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The markdown failure report committed under a task's `errors/`.
 public struct ErrorReport {
@@ -34,11 +39,11 @@ public struct ErrorReport {
     out += "| time | \(Timestamp.now()) |\n"
     if let spec = failure?.spec {
       out +=
-        "| command | `\(Self.redact(spec.commandLine).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " "))` |\n"
+        "| command | `\(Self.redact(spec.commandLine).replacing("|", with: "\\|").replacing("\n", with: " "))` |\n"
     }
     if let result = failure?.result {
       out += "| ending | \(result.endingDescription) |\n"
-      out += "| duration | \(String(format: "%.1f", result.duration)) s |\n"
+      out += "| duration | \(oneDecimal(result.duration)) s |\n"
     }
     out += "\n"
     if let note { out += "\(note)\n\n" }
@@ -64,10 +69,10 @@ public struct ErrorReport {
   }
 
   static func section(_ title: String, _ text: String) -> String {
-    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let trimmed = text.trimmingWhitespace()
     guard !trimmed.isEmpty else { return "## \(title)\n\n(empty)\n\n" }
     let lines = trimmed.split(separator: "\n", omittingEmptySubsequences: false).suffix(tailLines)
-    let body = redact(lines.joined(separator: "\n")).replacingOccurrences(of: "~~~~", with: "~ ~ ~ ~")
+    let body = redact(lines.joined(separator: "\n")).replacing("~~~~", with: "~ ~ ~ ~")
     return "## \(title)\n\n~~~~\n\(body)\n~~~~\n\n"
   }
 
@@ -82,7 +87,7 @@ public struct ErrorReport {
       return value.count >= 6
         && ["TOKEN", "KEY", "SECRET", "PASSWORD"].contains { name.contains($0) }
     }.map(\.value).sorted { $0.count > $1.count }
-    for value in secrets { out = out.replacingOccurrences(of: value, with: "[redacted]") }
+    for value in secrets { out = out.replacing(value, with: "[redacted]") }
     return out
   }
 }

@@ -1,6 +1,17 @@
-import Foundation
 import Synchronization
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What a board shows at one moment: the tasks at work and what this run has finished.
 public struct RunBoardState: Sendable {
@@ -51,12 +62,14 @@ public final class RunEvents: Sendable {
     self.mode = mode == .board && display == nil ? .lines : mode
     self.display = display
     if self.mode == .board {
-      Thread { [weak self] in
+      // Without a thread (the system refused one) the board is redrawn at each event only.
+      let ticker = try? PosixThread { [weak self] in
         while let self, !self.isStopped {
-          Thread.sleep(forTimeInterval: 1)
+          usleep(1_000_000)
           self.state.withLock { self.redraw($0) }
         }
-      }.start()
+      }
+      ticker?.detach()
     }
   }
 
@@ -73,14 +86,19 @@ public final class RunEvents: Sendable {
       let time = String(Timestamp.iso(Timestamp.nowSeconds()).dropFirst(11).prefix(8))
       switch mode {
       case .json:
-        var object: [String: Any] = ["time": Timestamp.now(), "task": id, "event": what]
-        if let from { object["from"] = from.rawValue }
-        if let to { object["to"] = to.rawValue }
-        // An object of strings always serialises; should it not, the event is left out of the stream
+        struct Event: Encodable {
+          var time: String
+          var task: String
+          var event: String
+          var from: String?
+          var to: String?
+        }
+        let object = Event(time: Timestamp.now(), task: id, event: what, from: from?.rawValue, to: to?.rawValue)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // An object of strings always encodes; should it not, the event is left out of the stream
         // rather than stop a run that is doing its work.
-        if let data = try? JSONSerialization.data(
-          withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        {
+        if let data = try? encoder.encode(object) {
           write(String(decoding: data, as: UTF8.self) + "\n", to: 1)
         }
       case .lines:

@@ -1,6 +1,17 @@
-import Foundation
 import Git
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Drives one claimed task through setup, plan and build to review, recording every stage in the queue.
 ///
@@ -141,7 +152,7 @@ final class TaskPipeline {
     guard let base = try repository.resolveCommit(record.base) else {
       throw StageFailure(.setup, summary: "base '\(record.base)' does not exist in '\(repositoryPath)'")
     }
-    let repoName = (repository.mainWorkingDirectory as NSString).lastPathComponent
+    let repoName = PathName.lastComponent(repository.mainWorkingDirectory)
     let path: String
     do {
       path = try pinnedWorktree(record) ?? SafePath.join(settings.worktreesRoot, repoName, record.id)
@@ -449,15 +460,15 @@ final class TaskPipeline {
   /// The body of a canonical task file (everything after the frontmatter).
   static func body(ofTaskFile text: String) -> String {
     guard text.hasPrefix("---\n"),
-      let end = text.range(of: "\n---\n", range: text.index(text.startIndex, offsetBy: 3)..<text.endIndex)
+      let end = text[text.index(text.startIndex, offsetBy: 3)...].firstRange(of: "\n---\n")
     else { return text }
-    return String(text[end.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+    return String(text[end.upperBound...]).trimmingWhitespace()
   }
 
   /// The last line of the agent's stderr (else stdout) that says something, cut to 200 characters.
   static func lastErrorLine(_ result: ProcessResult) -> String? {
     for text in [result.stderrText, result.stdoutText] {
-      if let line = text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }).last(where: {
+      if let line = text.split(separator: "\n").map({ $0.trimmingSpaces() }).last(where: {
         !$0.isEmpty
       }) {
         return line.count > 200 ? String(line.prefix(197)) + "..." : line

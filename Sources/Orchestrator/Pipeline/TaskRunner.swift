@@ -1,7 +1,12 @@
-import Foundation
 import Git
 import Synchronization
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -133,23 +138,20 @@ public final class TaskRunner: Sendable {
       first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
-    let group = DispatchGroup()
+    var threads: [PosixThread] = []
     let errors = ErrorBox()
     for index in 0..<count {
-      group.enter()
       let initial = index == 0 ? first : nil
-      let thread = Thread { [self] in
-        defer { group.leave() }
+      let thread = try PosixThread(stackSize: 4 << 20) { [self] in
         do {
           try workerLoop(initial: initial)
         } catch {
           errors.set(error)
         }
       }
-      thread.stackSize = 4 << 20
-      thread.start()
+      threads.append(thread)
     }
-    group.wait()
+    for thread in threads { thread.join() }
     if let error = errors.value { throw error }
     return events.stop()
   }
@@ -193,7 +195,7 @@ public final class TaskRunner: Sendable {
         _ = try sync.sync(remote: remote)
       } catch QueueError.contention {
         races += 1
-        Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
+        usleep(UInt32.random(in: 100_000...500_000))
         continue
       } catch let error as TransportError where !error.refused {
         guard try pause(for: error, outage: &outage, remote: remote) else { return nil }
@@ -207,7 +209,7 @@ public final class TaskRunner: Sendable {
         // Too many writers at once: give the claim back and try again a little later.
         releaseUnpublishedClaim(claimed.id, store: store)
         races += 1
-        Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.5))
+        usleep(UInt32.random(in: 100_000...500_000))
         continue
       } catch let error as TransportError where !error.refused {
         // Not published, so not ours: give it back (a push that did land is undone by the next sync).
@@ -268,7 +270,7 @@ public final class TaskRunner: Sendable {
     events.note(
       "warning: cannot reach '\(remote)' to claim (\(error.reason)); claims paused, next try in \(Int(seconds)) s")
     let until = Date().addingTimeInterval(seconds)
-    while Date() < until && !Interrupts.isRequested { Thread.sleep(forTimeInterval: 0.1) }
+    while Date() < until && !Interrupts.isRequested { usleep(100_000) }
     return !Interrupts.isRequested
   }
 

@@ -1,4 +1,10 @@
+import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +31,7 @@ public enum AgentGuard {
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard n > 0 else { return nil }
     let path = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return (path as NSString).lastPathComponent == "git-taskq" ? path : nil
+    return PathName.lastComponent(path) == "git-taskq" ? path : nil
   }()
 
   /// `spec` run under the guard, or `spec` itself when no guard is available or its program is not found

@@ -1,4 +1,10 @@
+import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -153,7 +159,7 @@ public enum ProcessRunner {
     // not read cannot block us.
     let inputFD = inPipe[1]
     if let input = spec.input, !input.isEmpty {
-      let writer = Thread {
+      let writer = try PosixThread {
         input.withUnsafeBytes { buffer in
           guard let base = buffer.baseAddress else { return }
           var offset = 0
@@ -165,7 +171,7 @@ public enum ProcessRunner {
         }
         close(inputFD)
       }
-      writer.start()
+      writer.detach()
     } else {
       close(inputFD)
     }
@@ -257,7 +263,7 @@ public enum ProcessRunner {
     return nil
   }
 
-  private static let spawnLock = NSLock()
+  private static let spawnLock = Lock()
 
   private static func makePipe(_ fds: inout [Int32]) -> Bool {
     guard pipe(&fds) == 0 else { return false }

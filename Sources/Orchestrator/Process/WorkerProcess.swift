@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -67,8 +72,8 @@ public struct WorkerProcess: Sendable, Equatable {
   /// The fields of `/proc/<pid>/stat` after `(comm)`, which may itself hold spaces and parentheses.
   static func statFields(_ pid: Int32) -> [Substring]? {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = text.range(of: ")", options: .backwards)
+      let close = text.lastIndex(of: ")")
     else { return nil }
-    return text[close.upperBound...].split(separator: " ")
+    return text[text.index(after: close)...].split(separator: " ")
   }
 }

@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What a record from the queue may make `run`, `review` and `cleanup` do on this machine.
 ///
@@ -153,7 +158,7 @@ public struct RecordPolicy: Sendable {
 
   static func normalize(_ path: String) -> String {
     var p = Paths.trimmingTrailingSlashes(path)
-    while p.contains("//") { p = p.replacingOccurrences(of: "//", with: "/") }
+    while p.contains("//") { p = p.replacing("//", with: "/") }
     return p
   }
 }

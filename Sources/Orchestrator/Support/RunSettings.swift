@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Everything `run`, `review` and `cleanup` need from the configuration, validated once.
 public struct RunSettings: Sendable {

@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -21,11 +26,11 @@ public struct ServerSecrets {
   /// The task's password, made (32 random hex digits) when it has none yet.
   public func password(for id: String) throws -> String {
     if let existing = existing(for: id) { return existing }
-    mkdir((directory as NSString).deletingLastPathComponent, 0o755)
+    mkdir(PathName.deletingLastComponent(directory), 0o755)
     mkdir(directory, 0o700)
     chmod(directory, 0o700)
     var generator = SystemRandomNumberGenerator()
-    let secret = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    let secret = (0..<16).map { _ in twoHexDigits(UInt8.random(in: 0...255, using: &generator)) }.joined()
     let fd = open(try path(for: id), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
       throw StageFailure(
@@ -45,7 +50,7 @@ public struct ServerSecrets {
     guard let path = try? path(for: id), let text = try? String(contentsOfFile: path, encoding: .utf8) else {
       return nil
     }
-    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let trimmed = text.trimmingWhitespace()
     return trimmed.isEmpty ? nil : trimmed
   }
 

@@ -1,6 +1,17 @@
-import Foundation
 import Git
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The derived, deletable snapshot cache of DESIGN §10: every record of one queue commit, decoded.
 ///

@@ -1,5 +1,10 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// One problem `fsck` found: what is wrong, and the command that fixes it.
 public struct Finding: Sendable, Equatable, Encodable, CustomStringConvertible {

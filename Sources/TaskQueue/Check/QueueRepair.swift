@@ -1,5 +1,10 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What `git taskq fsck --repair` did to a ref that pointed at an unreadable commit.
 public struct TipRepair: Sendable, Equatable {

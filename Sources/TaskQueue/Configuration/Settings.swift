@@ -1,5 +1,10 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// One configuration setting: a `taskq.*` git config key, its `TASKQ_*` environment variable and default.
 public struct SettingKey: Sendable, Hashable {
@@ -159,7 +164,7 @@ public struct Settings {
   /// A positive integer setting, or ``QueueError/invalidValue(key:value:expected:)``.
   public func positiveInt(_ key: SettingKey) throws -> Int {
     let text = string(key)
-    guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0 else {
+    guard let value = Int(text.trimmingSpaces()), value > 0 else {
       throw QueueError.invalidValue(key: describe(key), value: text, expected: "a positive integer")
     }
     return value
@@ -168,7 +173,7 @@ public struct Settings {
   /// A `low-high` port range.
   public func portRange(_ key: SettingKey) throws -> ClosedRange<Int> {
     let text = string(key)
-    let parts = text.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let parts = text.split(separator: "-").compactMap { Int($0.trimmingSpaces()) }
     guard parts.count == 2, parts[0] >= 1024, parts[1] <= 65535, parts[0] <= parts[1] else {
       throw QueueError.invalidValue(
         key: describe(key), value: text, expected: "a range such as 4100-4999 within 1024-65535")
@@ -199,7 +204,7 @@ public enum Paths {
   public static func expand(_ path: String) -> String {
     var p = path
     if p == "~" || p.hasPrefix("~/") {
-      let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+      let home = ProcessInfo.processInfo.environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
       p = home + p.dropFirst()
     }
     if !p.hasPrefix("/") { p = FileManager.default.currentDirectoryPath + "/" + p }

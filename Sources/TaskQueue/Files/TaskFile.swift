@@ -1,9 +1,17 @@
-import CYaml
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-import Yams
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A task file: YAML frontmatter (`id, repo, base, branch, worktree_path, priority, depends_on`) and a
-/// markdown body.
+/// markdown body. The frontmatter is the YAML subset of ``Frontmatter``.
 public struct TaskFile: Equatable, Sendable {
   public var id: String?
   public var repo: String?
@@ -38,29 +46,28 @@ public struct TaskFile: Equatable, Sendable {
   ///   derived when the frontmatter has none.
   public static func read(path: String) throws -> (file: TaskFile, stem: String?) {
     let display = path == "-" ? "<stdin>" : path
-    let data: Data
+    var bytes: [UInt8]
     if path == "-" {
-      data = FileHandle.standardInput.readData(ofLength: maximumSize + 1)
+      bytes = readAll(0, limit: maximumSize + 1)
     } else {
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw QueueError.taskFile(path: display, problem: "no such file")
+      var info = stat()
+      guard stat(path, &info) == 0 else { throw QueueError.taskFile(path: display, problem: "no such file") }
+      if info.st_mode & S_IFMT == S_IFDIR { throw QueueError.taskFile(path: display, problem: "is a directory") }
+      if Int(info.st_size) > maximumSize {
+        throw QueueError.taskFile(path: display, problem: "is larger than 1 MiB (\(info.st_size) bytes)")
       }
-      if isDirectory.boolValue { throw QueueError.taskFile(path: display, problem: "is a directory") }
-      if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maximumSize {
-        throw QueueError.taskFile(path: display, problem: "is larger than 1 MiB (\(size) bytes)")
-      }
-      guard let handle = FileHandle(forReadingAtPath: path) else {
+      let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+      guard descriptor >= 0 else {
         throw QueueError.taskFile(path: display, problem: "cannot be read (check its permissions)")
       }
-      defer { try? handle.close() }
-      data = handle.readData(ofLength: maximumSize + 1)
+      defer { close(descriptor) }
+      bytes = readAll(descriptor, limit: maximumSize + 1)
     }
-    if data.count > maximumSize {
+    if bytes.count > maximumSize {
       throw QueueError.taskFile(path: display, problem: "is larger than 1 MiB")
     }
-    let file = try parse(Array(data), path: display)
-    let stem = path == "-" ? nil : ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    let file = try parse(bytes, path: display)
+    let stem = path == "-" ? nil : PathName.deletingExtension(PathName.lastComponent(path))
     return (file, stem)
   }
 
@@ -69,75 +76,54 @@ public struct TaskFile: Equatable, Sendable {
     var bytes = bytes[...]
     if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
     if bytes.contains(0) { throw QueueError.taskFile(path: path, problem: "is binary, not text") }
-    guard let decoded = String(validating: bytes, as: UTF8.self) else {
+    guard let text = String(validating: bytes, as: UTF8.self) else {
       throw QueueError.taskFile(path: path, problem: "is not valid UTF-8 text")
     }
-    let text = decoded.replacingOccurrences(of: "\r\n", with: "\n")
-    var lines = text.components(separatedBy: "\n")
+    // Lines without their "\n" or "\r\n" (split on scalars: "\r\n" is one Character).
+    var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+      Substring(line.last == "\r" ? line.dropLast() : line)
+    }
     var file = TaskFile(body: "")
-    if lines.first.map({ $0.trimmingCharacters(in: .whitespaces) == "---" }) == true {
-      guard let close = lines.dropFirst().firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "---" }) else {
+    func isFence(_ line: Substring) -> Bool { Frontmatter.trimmingWhiteSpace(line) == "---" }
+    if let first = lines.first, isFence(first) {
+      guard let close = lines.dropFirst().firstIndex(where: isFence) else {
         throw QueueError.taskFile(path: path, problem: "the frontmatter has no closing '---' line")
       }
-      let yaml = lines[1..<close].joined(separator: "\n")
-      try file.readFrontmatter(yaml, path: path)
+      try file.readFrontmatter(Array(lines[1..<close]), path: path)
       lines = Array(lines[(close + 1)...])
     }
-    file.body = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+    file.body = Frontmatter.trimmingWhiteSpace(lines.joined(separator: "\n"))
     guard !file.body.isEmpty else {
       throw QueueError.taskFile(path: path, problem: "the task body is empty (write the task below the frontmatter)")
     }
     return file
   }
 
-  /// A YAML error in one clause with one position, counted in the task file (the frontmatter starts on
-  /// line 2): `did not find expected ',' or ']' at line 3, column 1 (while parsing a flow sequence)`.
-  static func describe(_ error: any Error) -> String {
-    func at(_ mark: Mark) -> String { "at line \(mark.line + 1), column \(mark.column)" }
-    switch error {
-    case YamlError.scanner(let context, let problem, let mark, _),
-      YamlError.parser(let context, let problem, let mark, _),
-      YamlError.composer(let context, let problem, let mark, _):
-      let during = context.map { " (\($0.text))" } ?? ""
-      return "\(problem) \(at(mark))\(during)"
-    case YamlError.duplicatedKeysInMapping(let duplicates, let context):
-      return "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) \(at(context.mark))"
-    default:
-      return "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-    }
-  }
-
-  private mutating func readFrontmatter(_ yaml: String, path: String) throws {
-    // Yams hashes every mapping key to find duplicates, so an alias bomb used as a key ("billion laughs")
-    // would take exponential time before we see a single node: refuse aliases before composing.
-    if Self.usesAlias(yaml) {
-      throw QueueError.taskFile(
-        path: path, problem: "the frontmatter uses a YAML alias ('*name'), which task files do not support")
-    }
-    let node: Node?
+  private mutating func readFrontmatter(_ lines: [Substring], path: String) throws {
+    let entries: [Frontmatter.Entry]
     do {
-      node = try Yams.compose(yaml: yaml)
+      // The frontmatter's first line is the task file's line 2.
+      entries = try Frontmatter.parse(lines, firstLine: 2)
     } catch {
-      throw QueueError.taskFile(path: path, problem: "malformed YAML frontmatter: \(Self.describe(error))")
+      let problem =
+        error.isMalformed
+        ? "malformed YAML frontmatter at line \(error.line): \(error.problem)"
+        : "\(error.problem) (line \(error.line))"
+      throw QueueError.taskFile(path: path, problem: problem)
     }
-    guard let node else { return }
-    guard let mapping = node.mapping else {
-      throw QueueError.taskFile(path: path, problem: "the frontmatter must be a mapping of keys to values")
-    }
-    for (keyNode, value) in mapping {
-      guard let key = keyNode.scalar?.string else {
-        throw QueueError.taskFile(path: path, problem: "frontmatter keys must be plain words")
-      }
+    for entry in entries {
+      let key = entry.key
       func scalar() throws -> String {
-        guard let text = value.scalar?.string else {
-          throw QueueError.taskFile(path: path, problem: "frontmatter key '\(key)' must be a single value")
-        }
+        switch entry.value {
+        case .scalar(let text): return text
         // `id:`, `id: null`, `id: ~`: no value, not the word "null".
-        if value.null != nil {
+        case .null:
           throw QueueError.taskFile(
-            path: path, problem: "frontmatter key '\(key)' has no value (remove it, or give one)")
+            path: path, problem: "frontmatter key '\(key)' has no value (remove it, or give one) (line \(entry.line))")
+        case .sequence, .mapping:
+          throw QueueError.taskFile(
+            path: path, problem: "frontmatter key '\(key)' must be a single value (line \(entry.line))")
         }
-        return text
       }
       switch key {
       case "id": id = try scalar()
@@ -147,14 +133,16 @@ public struct TaskFile: Equatable, Sendable {
       case "worktree_path": worktreePath = try scalar()
       case "priority":
         guard let number = Int(try scalar()) else {
-          throw QueueError.taskFile(path: path, problem: "frontmatter key 'priority' must be an integer")
+          throw QueueError.taskFile(
+            path: path, problem: "frontmatter key 'priority' must be an integer (line \(entry.line))")
         }
         priority = number
       case "depends_on":
-        if let items = value.sequence {
+        if case .sequence(let items) = entry.value {
           dependsOn = try items.map { item in
-            guard let text = item.scalar?.string else {
-              throw QueueError.taskFile(path: path, problem: "'depends_on' must be a list of task ids")
+            guard case .scalar(let text) = item else {
+              throw QueueError.taskFile(
+                path: path, problem: "'depends_on' must be a list of task ids (line \(entry.line))")
             }
             return text
           }
@@ -165,50 +153,39 @@ public struct TaskFile: Equatable, Sendable {
         throw QueueError.taskFile(
           path: path,
           problem:
-            "unknown frontmatter key '\(QueueError.printable(key))' (allowed: \(TaskFile.allowedKeys.joined(separator: ", ")))"
+            "unknown frontmatter key '\(QueueError.printable(key))' (allowed: \(TaskFile.allowedKeys.joined(separator: ", "))) (line \(entry.line))"
         )
-      }
-    }
-  }
-
-  /// Whether `yaml` contains an alias event, found with libyaml's event parser (linear time, nothing is
-  /// expanded). Malformed YAML returns `false`, so that composing it reports the syntax error.
-  static func usesAlias(_ yaml: String) -> Bool {
-    var bytes = Array(yaml.utf8)
-    guard !bytes.isEmpty else { return false }
-    return bytes.withUnsafeMutableBufferPointer { buffer -> Bool in
-      var parser = yaml_parser_t()
-      guard yaml_parser_initialize(&parser) == 1 else { return false }
-      defer { yaml_parser_delete(&parser) }
-      yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-      while true {
-        var event = yaml_event_t()
-        guard yaml_parser_parse(&parser, &event) == 1 else { return false }
-        let type = event.type
-        yaml_event_delete(&event)
-        if type == YAML_ALIAS_EVENT { return true }
-        if type == YAML_STREAM_END_EVENT || type == YAML_NO_EVENT { return false }
       }
     }
   }
 
   /// `"T-1, T-2"` → `["T-1", "T-2"]`.
   public static func splitList(_ text: String) -> [String] {
-    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    text.split(separator: ",").map { Frontmatter.trimmingWhiteSpace($0) }.filter { !$0.isEmpty }
   }
 
   /// The canonical file stored in the ref: every resolved value in the frontmatter, then the body.
+  ///
+  /// Each value is spelled so that any YAML reader reads it back unchanged (``Frontmatter/scalar(_:)``).
   public static func canonical(for record: TaskRecord, body: String) -> String {
-    var pairs: [(Node, Node)] = [
-      ("id", Node(record.id)), ("repo", Node(record.repo)), ("base", Node(record.base)),
-      ("branch", Node(record.branch)),
-    ]
-    if let worktree = record.worktreePath { pairs.append(("worktree_path", Node(worktree))) }
-    if record.priority != 0 { pairs.append(("priority", Node(String(record.priority), Tag(.int)))) }
-    if !record.dependsOn.isEmpty {
-      pairs.append(("depends_on", Node(record.dependsOn.map { Node($0) })))
-    }
-    let yaml = (try? Yams.serialize(node: Node(pairs))) ?? ""
+    var yaml = "id: \(Frontmatter.scalar(record.id))\nrepo: \(Frontmatter.scalar(record.repo))\n"
+    yaml += "base: \(Frontmatter.scalar(record.base))\nbranch: \(Frontmatter.scalar(record.branch))\n"
+    if let worktree = record.worktreePath { yaml += "worktree_path: \(Frontmatter.scalar(worktree))\n" }
+    if record.priority != 0 { yaml += "priority: \(record.priority)\n" }
+    if !record.dependsOn.isEmpty { yaml += "depends_on:\n" + Frontmatter.blockList(record.dependsOn) }
     return "---\n\(yaml)---\n\(body)\n"
   }
+}
+
+/// Up to `limit` bytes from `descriptor`, until its end.
+private func readAll(_ descriptor: Int32, limit: Int) -> [UInt8] {
+  var bytes = [UInt8](repeating: 0, count: limit)
+  var count = 0
+  while count < limit {
+    let n = bytes[count...].withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+    if n < 0 && errno == EINTR { continue }
+    guard n > 0 else { break }
+    count += n
+  }
+  return Array(bytes[..<count])
 }

@@ -1,5 +1,10 @@
-import Foundation
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The one line that tells a user the queue holds damaged records (`1 damaged record: see git taskq fsck`),
 /// said at most once per process, through a handler the command line installs.

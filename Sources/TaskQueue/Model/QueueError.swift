@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Everything a queue operation refuses, each with the context to say what is wrong and how to fix it.
 ///

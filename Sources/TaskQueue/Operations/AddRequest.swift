@@ -1,5 +1,10 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What `add` was given, before resolution: flags override the task file's frontmatter, which overrides
 /// the configured defaults.
@@ -30,7 +35,7 @@ public struct AddRequest: Sendable {
     if let taskFile {
       (file, stem) = try TaskFile.read(path: taskFile)
     } else if let task {
-      let body = task.trimmingCharacters(in: .whitespacesAndNewlines)
+      let body = task.trimmingWhitespace()
       guard !body.isEmpty else { throw QueueError.missingOption("the task text is empty (give --task a description)") }
       guard id != nil else { throw QueueError.missingOption("--id is required with --task") }
       file = TaskFile(body: body)
@@ -76,7 +81,7 @@ public struct AddRequest: Sendable {
     let dependencies = (dependsOn ?? file.dependsOn ?? []).filter { seen.insert($0).inserted }
     let worktree = worktreePath ?? file.worktreePath
     // An empty path would expand to the current directory: the repository itself.
-    if let worktree, worktree.trimmingCharacters(in: .whitespaces).isEmpty {
+    if let worktree, worktree.trimmingSpaces().isEmpty {
       throw QueueError.invalidValue(
         key: "--worktree-path", value: worktree, expected: "a directory path (omit it for the default)")
     }

@@ -1,5 +1,10 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The queue of the Python `taskq`, as it left it on disk: `queue/tasks.jsonl` (one JSON record per line,
 /// with the fields `id, repo, base, task_file, status, branch, worktree_path, container, port, session_id,
@@ -51,7 +56,7 @@ public struct PythonQueue: Sendable {
     var parsed: [(line: Int, fields: Fields)] = []
     for (index, line) in String(decoding: data, as: UTF8.self).components(separatedBy: "\n").enumerated() {
       let number = index + 1
-      let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
+      let text = line.trimmingWhitespace()
       if text.isEmpty { continue }
       do {
         let fields = try Fields.parse(text)
@@ -69,10 +74,10 @@ public struct PythonQueue: Sendable {
     for (line, fields) in parsed {
       do {
         let file = try Self.taskFile(
-          for: fields, root: (directory as NSString).deletingLastPathComponent, directory: directory)
+          for: fields, root: PathName.deletingLastComponent(directory), directory: directory)
         var record = fields.record
         let own = reports[fields.id] ?? []
-        let named = fields.errorFile.map { (($0 as NSString).lastPathComponent) }
+        let named = fields.errorFile.map { PathName.lastComponent($0) }
         var errorFileName = own.first { "\(fields.id)-\($0.name)" == named }?.name
         if errorFileName == nil, fields.errorFile != nil || record.status == .failed { errorFileName = own.last?.name }
         if let errorFileName, let text = own.first(where: { $0.name == errorFileName })?.text {
@@ -137,13 +142,13 @@ public struct PythonQueue: Sendable {
   /// The line `status` shows for a failure: the first line under an "Error" heading, else the first line
   /// that starts with "error:", else the first line that is not a heading.
   public static func summary(ofReport text: String) -> String? {
-    let lines = text.components(separatedBy: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    let lines = text.components(separatedBy: "\n").map { $0.trimmingSpaces() }
     if let failure = failureDetails(lines) { return failure }
     func clean(_ line: String) -> String {
       var out = line
       for prefix in ["- ", "* ", "> "] where out.hasPrefix(prefix) { out.removeFirst(prefix.count) }
-      out = out.replacingOccurrences(of: "**", with: "").replacingOccurrences(of: "`", with: "")
-      out = out.trimmingCharacters(in: .whitespaces)
+      out = out.replacing("**", with: "").replacing("`", with: "")
+      out = out.trimmingSpaces()
       return out.count > 200 ? String(out.prefix(197)) + "..." : out
     }
     if let heading = lines.firstIndex(where: {
@@ -170,8 +175,8 @@ public struct PythonQueue: Sendable {
     guard lines.first == "# Task Failure Report" else { return nil }
     func field(_ name: String) -> String? {
       lines.first { $0.hasPrefix("**\(name)**:") }.map {
-        String($0.dropFirst(name.count + 5)).replacingOccurrences(of: "`", with: "")
-          .trimmingCharacters(in: .whitespaces)
+        String($0.dropFirst(name.count + 5)).replacing("`", with: "")
+          .trimmingSpaces()
       }
     }
     guard let stage = field("Stage"), !stage.isEmpty else { return nil }
@@ -184,7 +189,7 @@ public struct PythonQueue: Sendable {
       let block = lines[(fence + 1)...].prefix { !$0.hasPrefix("```") }
       if var last = block.last(where: { !$0.isEmpty }) {
         if last.lowercased().hasPrefix("error:") {
-          last = String(last.dropFirst(6)).trimmingCharacters(in: .whitespaces)
+          last = String(last.dropFirst(6)).trimmingSpaces()
         }
         summary += ": \(last)"
       }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where things live in a queue commit's tree (storage format version 1, see docs/storage-format.md).
 public enum Layout {

@@ -1,5 +1,10 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The queue as one commit of `refs/taskq/queue` holds it. Read-only; records are decoded on demand.
 public final class QueueSnapshot {
@@ -47,13 +52,22 @@ public final class QueueSnapshot {
   }
 
   static func decodeMeta(_ bytes: [UInt8]) throws -> QueueMeta {
-    guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-      let format = object["format"] as? Int
-    else { throw QueueError.corrupt("\(Layout.metaPath) is not valid") }
+    struct Fields: Decodable {
+      var format: Int
+      var nextSeq: Int?
+      enum CodingKeys: String, CodingKey {
+        case format
+        case nextSeq = "next_seq"
+      }
+    }
+    guard let object = try? JSONDecoder().decode(Fields.self, from: Data(bytes)) else {
+      throw QueueError.corrupt("\(Layout.metaPath) is not valid")
+    }
+    let format = object.format
     if format > Layout.formatVersion {
       throw QueueError.newerFormat(found: format, supported: Layout.formatVersion)
     }
-    guard format >= 1, let next = object["next_seq"] as? Int, next >= 1 else {
+    guard format >= 1, let next = object.nextSeq, next >= 1 else {
       throw QueueError.corrupt("\(Layout.metaPath) is not valid")
     }
     return QueueMeta(format: format, nextSeq: next)

@@ -1,5 +1,10 @@
-import Foundation
 import Git
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The changes one ``QueueStore/update(_:)`` makes, on top of a fresh snapshot.
 ///

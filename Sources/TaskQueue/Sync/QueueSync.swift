@@ -1,6 +1,17 @@
-import Foundation
 import Git
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One local operation that no longer applies on top of the remote's queue, and why.
 public struct DroppedOperation: Sendable, Equatable, CustomStringConvertible {
@@ -72,15 +83,15 @@ public final class QueueSync {
 
   /// ` (lock file '<path>' exists)` when git's output says a ref lock could not be created, else empty.
   public static func lockNote(_ output: String) -> String {
-    guard let range = output.range(of: "Unable to create '") else { return "" }
+    guard let range = output.firstRange(of: "Unable to create '") else { return "" }
     let rest = output[range.upperBound...]
-    guard let end = rest.range(of: ".lock'") else { return "" }
+    guard let end = rest.firstRange(of: ".lock'") else { return "" }
     let path = String(rest[..<end.lowerBound]) + ".lock"
-    return " (lock file '\(path.replacingOccurrences(of: "/./", with: "/"))' exists)"
+    return " (lock file '\(path.replacing("/./", with: "/"))' exists)"
   }
 
   static func lockFile(in summary: String) -> String? {
-    guard let range = summary.range(of: " (lock file '"), let end = summary.range(of: "' exists)", options: .backwards)
+    guard let range = summary.firstRange(of: " (lock file '"), let end = summary.ranges(of: "' exists)").last
     else { return nil }
     return String(summary[range.upperBound..<end.lowerBound])
   }

@@ -18,7 +18,7 @@ extension GitTaskq {
     func run(_ context: CommandContext) async throws {
       let width = SettingKey.all.map(\.name.count).max() ?? 20
       for key in SettingKey.all {
-        let name = key.name.padding(toLength: width, withPad: " ", startingAt: 0)
+        let name = key.name.padded(to: width)
         let value = context.settings.string(key)
         print("\(name)  \(value.isEmpty ? "(unset)" : value)  [\(context.settings.origin(key))]")
       }

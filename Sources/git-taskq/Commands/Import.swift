@@ -1,6 +1,11 @@
 import ArgumentParser
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   struct Import: QueueCommand {

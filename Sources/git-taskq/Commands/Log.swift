@@ -1,6 +1,11 @@
 import ArgumentParser
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   struct Log: QueueCommand {
@@ -77,7 +82,7 @@ extension GitTaskq {
       guard !history.isEmpty else { return }
       var lines: [String] = []
       for h in history {
-        let time = Timestamp.iso(h.time).prefix(19).replacingOccurrences(of: "T", with: " ")
+        let time = Timestamp.iso(h.time).prefix(19).replacing("T", with: " ")
         let subject = TerminalText.line(h.subject)
         lines.append("\(h.commit.hex.prefix(9))  \(time)  \(subject)  [\(TerminalText.line(h.operation.worker))]")
       }

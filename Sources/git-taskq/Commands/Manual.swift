@@ -1,6 +1,11 @@
 import ArgumentParser
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   /// `git-taskq __manual`: the manual page, git-taskq(1), in roff, as `git help taskq` (and so
@@ -40,7 +45,7 @@ enum ManualPage {
 
       """
     for type in UsageErrors.commands {
-      let usage = GitTaskq.usageString(for: type).replacingOccurrences(of: "git-taskq", with: "git taskq")
+      let usage = GitTaskq.usageString(for: type).replacing("git-taskq", with: "git taskq")
       out += wrap(usage, width: 72).map(escape).joined(separator: "\n") + "\n"
     }
     out += ".fi\n.SH DESCRIPTION\n"
@@ -182,7 +187,7 @@ enum ManualPage {
   static func paragraphs(_ text: String) -> String {
     var out = ""
     for paragraph in text.components(separatedBy: "\n\n") {
-      let lines = paragraph.components(separatedBy: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+      let lines = paragraph.components(separatedBy: "\n").filter { !$0.trimmingSpaces().isEmpty }
       guard !lines.isEmpty else { continue }
       if lines.count > 1, lines.dropFirst().allSatisfy({ $0.hasPrefix("  ") }) {
         out += ".PP\n" + escape(lines[0]) + "\n.RS 4\n.nf\n"
@@ -196,7 +201,7 @@ enum ManualPage {
 
   /// `text` safe in roff: backslashes and dashes escaped, no line starting with a control character.
   static func escape(_ text: String) -> String {
-    var out = text.replacingOccurrences(of: "\\", with: "\\e").replacingOccurrences(of: "-", with: "\\-")
+    var out = text.replacing("\\", with: "\\e").replacing("-", with: "\\-")
     if out.hasPrefix(".") || out.hasPrefix("'") { out = "\\&" + out }
     return out
   }

@@ -2,6 +2,12 @@ import ArgumentParser
 import Orchestrator
 import TaskQueue
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 extension GitTaskq {
   struct Run: QueueCommand {
     static let configuration = CommandConfiguration(

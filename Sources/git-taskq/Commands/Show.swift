@@ -1,6 +1,11 @@
 import ArgumentParser
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   struct Show: QueueCommand {
@@ -53,11 +58,11 @@ extension GitTaskq {
       ]
       for (name, value) in fields {
         if let value {
-          lines.append("  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(TerminalText.line(value))")
+          lines.append("  \(name.padded(to: 12)) \(TerminalText.line(value))")
         }
       }
       lines.append("")
-      lines.append(details.taskFile.trimmingCharacters(in: .newlines))
+      lines.append(details.taskFile.trimmingLineBreaks())
       lines.append("")
       if details.errorReports.isEmpty {
         lines.append("no error reports")

@@ -1,7 +1,12 @@
 import ArgumentParser
-import Foundation
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -202,7 +207,7 @@ extension GitTaskq {
     }
 
     static func formatSeconds(_ seconds: Double) -> String {
-      seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+      seconds == seconds.rounded() ? "\(Int(seconds))s" : oneDecimal(seconds) + "s"
     }
 
     /// `queue: 2 ahead, 1 behind origin (as of the last fetch; run 'git taskq sync')`, when a remote's queue

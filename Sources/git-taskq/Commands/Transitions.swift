@@ -1,7 +1,12 @@
 import ArgumentParser
-import Foundation
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension GitTaskq {
   struct Approve: QueueCommand {

@@ -1,6 +1,11 @@
 import ArgumentParser
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// git's `--color=<when>`.
 enum ColorWhen: String, ExpressibleByArgument, CaseIterable {

@@ -1,5 +1,10 @@
 import ArgumentParser
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The commands as argument-parser describes them (its `--experimental-dump-help` JSON, read in-process):
 /// the one source of the manual page and of completion, so both follow the commands' definitions.

@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// An error after the user edited a draft: the error, and where their text is kept.
 struct DraftKept: Error, LocalizedError, CustomStringConvertible {

@@ -1,6 +1,11 @@
-import Foundation
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -46,14 +51,14 @@ enum Pager {
     // As for pager.taskq above.
     if chosen == nil, let value = (try? configuration?.string("core.pager")) ?? nil { chosen = value }
     if chosen == nil { chosen = environment["PAGER"] }
-    let pager = (chosen ?? "less").trimmingCharacters(in: .whitespaces)
+    let pager = (chosen ?? "less").trimmingSpaces()
     return pager.isEmpty || pager == "cat" ? nil : pager
   }
 
   /// Whether the words of a parent `git` process turn the pager off: `--no-pager` or `-P` among git's
   /// own options, before the command.
   static func gitSaysNoPager(_ words: [String]) -> Bool {
-    guard let first = words.first, (first as NSString).lastPathComponent == "git" else { return false }
+    guard let first = words.first, PathName.lastComponent(first) == "git" else { return false }
     for word in words.dropFirst() {
       if word == "--no-pager" || word == "-P" { return true }
       if !word.hasPrefix("-") { return false }

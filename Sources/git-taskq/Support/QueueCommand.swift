@@ -1,7 +1,12 @@
 import ArgumentParser
-import Foundation
 import Orchestrator
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What every queue command needs, opened once: the repository, the store and the settings.
 typealias CommandContext = QueueWorkspace
@@ -45,7 +50,7 @@ extension QueueCommand {
 enum Console {
   /// One or more lines on standard error, control characters (other than the line breaks) made visible.
   static func error(_ line: String) {
-    FileHandle.standardError.write(Data((TerminalText.block(line) + "\n").utf8))
+    Output.write(TerminalText.block(line) + "\n", to: 2)
   }
 
   /// Text on standard output, control characters (other than line breaks and tabs) made visible.

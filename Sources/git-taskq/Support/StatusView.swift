@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The text of `status`: one group per status in lifecycle order, one line per task, in aligned columns:
 /// id, time in status, `repo@base`, branch, attempt, port, then notes (priority, worker, stale lease,
@@ -384,8 +389,8 @@ struct StatusView {
   static func slowTitle(ofTaskFile text: String) -> String? {
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false)[...]
     if lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") { lines = lines[(end + 1)...] }
-    guard let line = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return nil }
-    return line.drop { $0 == "#" }.trimmingCharacters(in: .whitespaces)
+    guard let line = lines.first(where: { !$0.trimmingSpaces().isEmpty }) else { return nil }
+    return line.drop { $0 == "#" }.trimmingSpaces()
   }
 
   /// Whether `r` ran at least once, so that its attempt is worth showing. A cancelled task ran when it
@@ -404,8 +409,7 @@ struct StatusView {
   /// The first non-empty line of `text`, with control characters made visible.
   static func firstLine(_ text: String?) -> String? {
     guard let text else { return nil }
-    let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-      .first { !$0.isEmpty }
+    let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingSpaces() }.first { !$0.isEmpty }
     return line.map { TerminalText.line(String($0)) }
   }
 

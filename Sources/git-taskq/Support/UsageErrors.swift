@@ -99,8 +99,8 @@ enum UsageErrors {
     for line in lines {
       if line.hasPrefix("Help:") || line.isEmpty { continue }
       if line.hasPrefix("Usage: ") {
-        out.append("usage: " + line.dropFirst("Usage: ".count).replacingOccurrences(of: "git-taskq", with: "git taskq"))
-      } else if line.trimmingCharacters(in: .whitespaces).hasPrefix("See '") {
+        out.append("usage: " + line.dropFirst("Usage: ".count).replacing("git-taskq", with: "git taskq"))
+      } else if line.trimmingSpaces().hasPrefix("See '") {
         out.append("See 'git taskq \(command.map { "\($0) " } ?? "")-h'.")
       } else {
         out.append(line)
@@ -113,7 +113,7 @@ enum UsageErrors {
   /// suggestion is close (`--prio` gets `--priority`, never `--id`).
   static func reword(_ text: String, command: String?) -> String {
     var text = text
-    if let range = text.range(of: ". Did you mean '") {
+    if let range = text.firstRange(of: ". Did you mean '") {
       text = String(text[..<range.lowerBound])
     }
     if text.hasPrefix("Unknown option '"), let end = text.dropFirst("Unknown option '".count).firstIndex(of: "'") {
