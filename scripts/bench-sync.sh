@@ -13,7 +13,8 @@
 #   4. how long a `cancel` made on another clone takes to stop a running agent (git://, median of 3);
 #   5. the same tasks on one clone without a remote, for comparison.
 #   scripts/bench-sync.sh [TASKS]      (TASKS for 3., default 100; release build in .build-release,
-#                                       or TASKQ_BINARY=path to use a built binary; BENCH_SSH=0 skips ssh)
+#                                       or TASKQ_BINARY=path to use a built binary; BENCH_SSH=0 skips ssh;
+#                                       BENCH_WORKERS="1 4" measures only those worker counts)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-100}
@@ -196,7 +197,7 @@ served() {
 TIMEFORMAT='%R %U %S'
 declare -A rate
 for transport in "${transports[@]}"; do
-  for workers in 1 2 4 8; do
+  for workers in ${BENCH_WORKERS:-1 2 4 8}; do
     name="claims-$transport-$workers"
     w="$scratch/served/$name"
     served "$name" "$workers" "$transport"
@@ -233,7 +234,7 @@ for transport in "${transports[@]}"; do
         t, w, w, n, r, n / r, u + s, l, p, c / p }'
   done
 done
-if [ -n "${rate[ssh-4]:-}" ]; then
+if [ -n "${rate[ssh-4]:-}" ] && [ -n "${rate[git-4]:-}" ]; then
   awk -v g="${rate[git-4]}" -v s="${rate[ssh-4]}" 'BEGIN { printf "ssh against git:// with 4 workers: %.2f of the rate\n", s / g }'
 fi
 

@@ -67,15 +67,16 @@ public struct GitCLITransport: QueueTransport {
 
   /// Closes the shared ssh connections this transport opened (each master exits; its socket goes).
   public func closeConnections() {
-    guard let directory = controlDirectory,
-      let names = try? FileManager.default.contentsOfDirectory(atPath: directory)
-    else { return }
+    guard let directory = controlDirectory else { return }
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     for name in names where !name.contains(".") {
       let spec = ProcessSpec(
         "ssh", ["-o", "BatchMode=yes", "-o", "ControlPath=\(directory)/\(name)", "-O", "exit", "taskq-control"],
         timeout: 5)
       _ = try? ProcessRunner.run(spec)
     }
+    // The directory in /tmp goes when empty (the one in the git directory stays for the next run).
+    if directory.hasPrefix("/tmp/") { rmdir(directory) }
   }
 
   /// Creates `path` (and its parents) with mode 0700, or checks that an existing one is a directory of this

@@ -306,6 +306,9 @@ final class TaskPipeline {
       spec.environment = marks.merging(["TASKQ_STAGE": stage]) { a, _ in a }
       guarded = AgentGuard.wrap(spec)
     }
+    // The steps so far are pushed before the agent runs (for minutes, usually): a worker killed meanwhile
+    // leaves no step behind that a later sync of this clone would publish over its recovery.
+    publisher?.flush()
     var lastPoll = Date.distantPast
     var cancelled = false
     var lost: TaskStatus?
