@@ -55,7 +55,7 @@ public struct GitCLITransport: QueueTransport {
     guard reusesConnections else { return nil }
     var base = gitDirectory
     while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
-    let candidates = [base + "/taskq/ssh", "/tmp/taskq-ssh-\(getuid())-\(Self.shortHash(base))"]
+    let candidates = [base + "/taskq/ssh", fallbackControlDirectory]
     for directory in candidates where directory.utf8.count + 58 <= 107 {
       guard directory.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/._-".contains($0)) }) else {
         continue
@@ -63,6 +63,13 @@ public struct GitCLITransport: QueueTransport {
       if Self.makePrivateDirectory(directory) { return directory }
     }
     return nil
+  }
+
+  /// The control directory in `/tmp` for a git directory whose own path is too long.
+  private var fallbackControlDirectory: String {
+    var base = gitDirectory
+    while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+    return "/tmp/taskq-ssh-\(getuid())-\(Self.shortHash(base))"
   }
 
   /// Closes the shared ssh connections this transport opened (each master exits; its socket goes).
@@ -76,7 +83,7 @@ public struct GitCLITransport: QueueTransport {
       _ = try? ProcessRunner.run(spec)
     }
     // The directory in /tmp goes when empty (the one in the git directory stays for the next run).
-    if directory.hasPrefix("/tmp/") { rmdir(directory) }
+    if directory == fallbackControlDirectory { rmdir(directory) }
   }
 
   /// Creates `path` (and its parents) with mode 0700, or checks that an existing one is a directory of this

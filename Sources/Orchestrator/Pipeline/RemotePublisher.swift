@@ -30,9 +30,8 @@ final class RemotePublisher: @unchecked Sendable {
 
   private let condition = NSCondition()
   private var pending = false
-  /// When the oldest request not yet pushed was made, and whether one waits for it (``flush(timeout:)``).
+  /// When the oldest request not yet pushed was made.
   private var pendingSince = Date()
-  private var isUrgent = false
   /// Requests made, and the last request a finished push (successful or not) covered.
   private var requests = 0
   private var tried = 0
@@ -73,13 +72,15 @@ final class RemotePublisher: @unchecked Sendable {
   }
 
   /// Asks for the local queue to be pushed and waits until a push that covers it was tried (at most
-  /// `timeout` seconds). For lease renewals: a renewal that stays local while its worker dies could later be
+  /// `timeout` seconds; the push waits for others like any request, so that a process never pushes more
+  /// often than every ``coalescing`` seconds: a machine pushing back to back would starve the others, whose
+  /// refused pushes need a fetch and a replay before they can try again). `isUrgent` pushes at once (lease
+  /// renewals, rare, and whose delay is the window in which a killed worker leaves them unpublished). For lease renewals: a renewal that stays local while its worker dies could later be
   /// published by another sync of this clone and revive a dead worker's claim over its recovery.
-  func flush(timeout: Double = 10) {
+  func flush(timeout: Double = 10, isUrgent: Bool = false) {
     condition.withLock {
-      if !pending { pendingSince = Date() }
+      if !pending || isUrgent { pendingSince = isUrgent ? .distantPast : Date() }
       pending = true
-      isUrgent = true
       requests += 1
       let target = requests
       condition.signal()
@@ -141,7 +142,7 @@ final class RemotePublisher: @unchecked Sendable {
           }
           // A request waits up to `coalescing` seconds for others, so that one push carries them all.
           let due = pendingSince.addingTimeInterval(coalescing)
-          if pending && !backingOff && (isUrgent || now >= due) {
+          if pending && !backingOff && now >= due {
             push = true
             break
           }
@@ -157,7 +158,6 @@ final class RemotePublisher: @unchecked Sendable {
         }
         if push {
           pending = false
-          isUrgent = false
         }
         covering = requests
       }

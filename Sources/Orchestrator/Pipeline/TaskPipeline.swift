@@ -56,7 +56,7 @@ final class TaskPipeline {
     let record = try store.renewLease(id, seconds: options.leaseSeconds)
     leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? now + options.leaseSeconds
     // Pushed before the agent goes on (not only queued): see RemotePublisher.flush.
-    if let publisher { publisher.flush() } else { publish() }
+    if let publisher { publisher.flush(isUrgent: true) } else { publish() }
   }
 
   /// Runs `claimed` (already `planning` under this worker) to its end for this run.

@@ -363,6 +363,12 @@ public final class TaskRunner: @unchecked Sendable {
   /// Gives back claims that were not published; a failure is reported, not dropped silently.
   private func releaseUnpublishedClaims(_ records: [TaskRecord], store: QueueStore) {
     for record in records {
+      // A claim the replay already dropped (another worker holds the task now) has nothing to give back.
+      if let current = try? store.snapshot().record(record.id),
+        current.status != .planning || current.worker != store.worker
+      {
+        continue
+      }
       do {
         _ = try store.releaseClaim(record.id)
       } catch {
