@@ -117,7 +117,7 @@ public final class TaskRunner: @unchecked Sendable {
     defer {
       publisher?.stop()
       publisher = nil
-      transport.closeConnections()
+      if options.remote != nil { transport.closeConnections() }
     }
     self.transport = transport
     var first: TaskRecord?
