@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# What sharing the queue through a git remote costs (docs/performance.md, "Sharing"), with the real binary
-# and a local bare remote reached through a file:// URL (git's smart transport, as over ssh, minus the
-# network):
-#   1. `sync` with nothing to do (median of 20), next to the `git fetch` it starts with;
+# What sharing the queue through a git remote costs (docs/performance.md, "Sharing"), with the real binary:
+#   1. `sync` with nothing to do (median of 20), next to the `git fetch` it starts with (file:// remote);
 #   2. `sync` that replays 100 local operations (50 adds, 50 cancels) on top of a remote that moved
-#      (10 operations from another clone), median of 3;
-#   3. tasks claimed (and run to review) per second by `run --remote` workers on two clones, 2 and 4 workers
-#      in all, with an agent that does nothing (/bin/true), so the figure is ours alone; every task must be
-#      claimed exactly once in the remote's history. The same tasks on one clone without a remote, for
-#      comparison.
-#   scripts/bench-sync.sh [TASKS]      (TASKS for 3., default 40; release build in .build-release,
-#                                       or TASKQ_BINARY=path to use a built binary)
+#      (10 operations from another clone), median of 3 (file:// remote);
+#   3. tasks claimed and run to review per second by `run --remote` with 1, 2, 4 and 8 workers, each on a
+#      clone of its own (a machine), through a real server on loopback: a `git daemon --enable=receive-pack`
+#      (git://) and an sshd with key authentication (ssh://, from Debian's openssh-server, installed here if
+#      missing; a scratch configuration, nothing of the system's is used). The agent does nothing
+#      (/bin/true), so the figure is ours alone. Every task must be claimed exactly once in the remote's
+#      history, on one line (no merge); also counted: claims that lost a race, and the pushes the server
+#      took (from its reflog: commits per push);
+#   4. how long a `cancel` made on another clone takes to stop a running agent (git://, median of 3);
+#   5. the same tasks on one clone without a remote, for comparison.
+#   scripts/bench-sync.sh [TASKS]      (TASKS for 3., default 100; release build in .build-release,
+#                                       or TASKQ_BINARY=path to use a built binary; BENCH_SSH=0 skips ssh;
+#                                       BENCH_WORKERS="1 4" measures only those worker counts)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-n=${1:-40}
+n=${1:-100}
 if [ -n "${TASKQ_BINARY:-}" ]; then
   bin=$TASKQ_BINARY
 else
@@ -93,39 +97,177 @@ done
 med=$(printf '%s\n' "${replays[@]}" | median)
 awk -v m="$med" 'BEGIN { printf "sync replaying 100 local operations over 10 remote ones (50 tasks): %.0f ms median of 3 (%.2f ms per operation)\n", m, m / 100 }'
 
-# 3. Claims through the remote, workers on two clones.
-for workers in 2 4; do
-  w="$scratch/claims-$workers"
-  world "$w"
-  for i in $(seq -w 1 "$n"); do add "$w/a" "T-$i" "$w/target" --worktree-path "$w/worktrees/T-$i"; done
-  taskq "$w/a" sync >/dev/null
-  taskq "$w/b" sync >/dev/null
-  for c in a b; do
-    git -C "$w/$c" config taskq.runtime local
-    git -C "$w/$c" config taskq.agentProgram /bin/true
-    git -C "$w/$c" config taskq.worktreesRoot "$w/worktrees-$c"
+# A server on loopback for 3. and 4.: git daemon, and sshd reached through an `ssh` on PATH that reads a
+# scratch client configuration (key, port, known host key): git-taskq sees a user who chose no ssh command,
+# so it shares one connection per machine (ControlMaster) as it would for anyone.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
+    sleep 0.1
   done
-  per=$((workers / 2))
-  t0=$(now)
-  taskq "$w/a" run --remote origin --max-parallel "$per" >"$w/a.out" 2>"$w/a.err" &
-  pa=$!
-  taskq "$w/b" run --remote origin --max-parallel "$per" >"$w/b.out" 2>"$w/b.err" &
-  pb=$!
-  wait "$pa" || fail "run on a failed: $(tail -3 "$w/a.err")"
-  wait "$pb" || fail "run on b failed: $(tail -3 "$w/b.err")"
-  t1=$(now)
-  taskq "$w/a" sync >/dev/null
-  claims=$(git -C "$w/remote.git" log --format=%s refs/taskq/queue | grep -c ': todo → planning$' || true)
-  distinct=$(git -C "$w/remote.git" log --format=%s refs/taskq/queue | grep ': todo → planning$' | sort -u | wc -l)
-  reviews=$(git -C "$w/remote.git" log --format=%s refs/taskq/queue | grep -c '→ review' || true)
-  lost=$(cat "$w/a.err" "$w/b.err" | grep -c 'claimed by another worker first' || true)
-  [ "$claims" = "$n" ] && [ "$distinct" = "$n" ] && [ "$reviews" = "$n" ] ||
-    fail "$workers workers: $claims claims ($distinct tasks), $reviews reviews for $n tasks"
-  awk -v a="$t0" -v b="$t1" -v n="$n" -v w="$workers" -v l="$lost" 'BEGIN {
-    printf "run --remote, %d workers on 2 clones, %d tasks, no-op agent: %.2f s, %.1f tasks claimed and run per second, each once; %d claims lost a race and moved on\n", w, n, b - a, n / (b - a), l }'
-done
+  return 1
+}
+servers=()
+stop_servers() { for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap 'stop_servers; rm -rf "$scratch"' EXIT
+gitport=$(free_port)
+mkdir -p "$scratch/served"
+git daemon --reuseaddr --export-all --enable=receive-pack --listen=127.0.0.1 --port="$gitport" \
+  --base-path="$scratch/served" "$scratch/served" 2>"$scratch/daemon.err" &
+servers+=($!)
+wait_port "$gitport" || fail "git daemon did not listen on $gitport: $(cat "$scratch/daemon.err")"
+transports=(git)
+if [ "${BENCH_SSH:-1}" != 0 ]; then
+  if [ ! -x /usr/sbin/sshd ]; then
+    echo "bench-sync: installing openssh-server for the ssh figures" >&2
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null ||
+      fail "cannot install openssh-server (BENCH_SSH=0 skips the ssh figures)"
+  fi
+  s="$scratch/ssh"
+  mkdir -p "$s" "$scratch/bin"
+  chmod 700 "$s"
+  [ -d /run/sshd ] || { mkdir -p /run/sshd 2>/dev/null || sudo mkdir -p /run/sshd; }
+  ssh-keygen -q -t ed25519 -N '' -f "$s/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$s/id"
+  cp "$s/id.pub" "$s/authorized_keys"
+  sshport=$(free_port)
+  cat >"$s/sshd_config" <<CONF
+Port $sshport
+ListenAddress 127.0.0.1
+HostKey $s/host_key
+AuthorizedKeysFile $s/authorized_keys
+PidFile $s/sshd.pid
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+MaxSessions 64
+MaxStartups 64:30:128
+CONF
+  /usr/sbin/sshd -D -e -f "$s/sshd_config" 2>"$s/sshd.log" &
+  servers+=($!)
+  wait_port "$sshport" || fail "sshd did not listen on $sshport: $(tail -3 "$s/sshd.log")"
+  echo "[127.0.0.1]:$sshport $(cut -d' ' -f1-2 "$s/host_key.pub")" >"$s/known_hosts"
+  cat >"$s/config" <<CONF
+Host bench
+  HostName 127.0.0.1
+  Port $sshport
+  User $(id -un)
+  IdentityFile $s/id
+  IdentitiesOnly yes
+  UserKnownHostsFile $s/known_hosts
+  StrictHostKeyChecking yes
+CONF
+  printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$s/config" >"$scratch/bin/ssh"
+  chmod +x "$scratch/bin/ssh"
+  export PATH="$scratch/bin:$PATH"
+  ssh -o BatchMode=yes bench true || fail "ssh to the scratch sshd failed: $(tail -3 "$s/sshd.log")"
+  transports+=(ssh)
+fi
 
-# The same without a remote: one clone, 4 workers.
+# served NAME: a world whose remote is served by the daemon and sshd, and CLONES clones c1…cN of it.
+served() {
+  local name=$1 clones=$2 transport=$3 url
+  local dir="$scratch/served/$name"
+  mkdir -p "$dir"
+  git init -q --bare "$dir/remote.git"
+  git -C "$dir/remote.git" config core.logAllRefUpdates always
+  git init -q "$dir/target"
+  git -C "$dir/target" commit -q --allow-empty -m init
+  git -C "$dir/target" push -q "$dir/remote.git" main
+  case $transport in
+    git) url="git://127.0.0.1:$gitport/$name/remote.git" ;;
+    ssh) url="bench:$dir/remote.git" ;;
+  esac
+  for c in $(seq 1 "$clones"); do
+    git clone -q "$dir/remote.git" "$dir/c$c" 2>/dev/null
+    git -C "$dir/c$c" remote set-url origin "$url"
+    git -C "$dir/c$c" config --add taskq.trustedPath "$dir"
+    git -C "$dir/c$c" config taskq.runtime local
+    git -C "$dir/c$c" config taskq.agentProgram /bin/true
+    git -C "$dir/c$c" config taskq.worktreesRoot "$dir/worktrees-$c"
+  done
+}
+
+# 3. Claims through the remote, each worker on a clone of its own.
+TIMEFORMAT='%R %U %S'
+declare -A rate
+for transport in "${transports[@]}"; do
+  for workers in ${BENCH_WORKERS:-1 2 4 8}; do
+    name="claims-$transport-$workers"
+    w="$scratch/served/$name"
+    served "$name" "$workers" "$transport"
+    for i in $(seq -w 1 "$n"); do add "$w/c1" "T-$i" "$w/target" --worktree-path "$w/worktrees/T-$i"; done
+    taskq "$w/c1" sync >/dev/null
+    for c in $(seq 2 "$workers"); do taskq "$w/c$c" sync >/dev/null; done
+    before=$(git -C "$w/remote.git" reflog refs/taskq/queue 2>/dev/null | wc -l)
+    { time {
+      pids=()
+      for c in $(seq 1 "$workers"); do
+        taskq "$w/c$c" run --remote origin --max-parallel 1 >"$w/c$c.out" 2>"$w/c$c.err" &
+        pids+=($!)
+      done
+      for c in $(seq 1 "$workers"); do
+        wait "${pids[$((c - 1))]}" || fail "$transport, $workers workers: run on c$c failed: $(tail -3 "$w/c$c.err")"
+      done
+    } ; } 2>"$w/time"
+    read -r real user sys <"$w/time"
+    log=$(git -C "$w/remote.git" log --format=%s refs/taskq/queue)
+    claims=$(grep -c ': todo → planning$' <<<"$log" || true)
+    distinct=$(grep ': todo → planning$' <<<"$log" | sort -u | wc -l)
+    reviews=$(grep -c '→ review' <<<"$log" || true)
+    merges=$(git -C "$w/remote.git" rev-list --min-parents=2 refs/taskq/queue | wc -l)
+    [ "$claims" = "$n" ] && [ "$distinct" = "$n" ] && [ "$reviews" = "$n" ] && [ "$merges" = 0 ] ||
+      fail "$transport, $workers workers: $claims claims ($distinct tasks), $reviews reviews, $merges merges for $n tasks"
+    lost=$(cat "$w"/c*.err | grep -c 'claimed by another worker first' || true)
+    commits=$(git -C "$w/remote.git" rev-list --count refs/taskq/queue)
+    pushes=$(($(git -C "$w/remote.git" reflog refs/taskq/queue | wc -l) - before))
+    added=$(git -C "$w/remote.git" rev-list --count "refs/taskq/queue@{$pushes}..refs/taskq/queue")
+    rate[$transport-$workers]=$(awk -v n="$n" -v r="$real" 'BEGIN { printf "%.2f", n / r }')
+    awk -v t="$transport" -v w="$workers" -v n="$n" -v r="$real" -v u="$user" -v s="$sys" -v l="$lost" \
+      -v p="$pushes" -v c="$added" 'BEGIN {
+      printf "run --remote over %s, %d worker(s) on %d clone(s), %d tasks, no-op agent: %.2f s, %.2f tasks/s (CPU %.1f s user+sys), each claimed once, linear; %d claims lost a race; %d pushes, %.1f commits per push\n",
+        t, w, w, n, r, n / r, u + s, l, p, c / p }'
+  done
+done
+if [ -n "${rate[ssh-4]:-}" ] && [ -n "${rate[git-4]:-}" ]; then
+  awk -v g="${rate[git-4]}" -v s="${rate[ssh-4]}" 'BEGIN { printf "ssh against git:// with 4 workers: %.2f of the rate\n", s / g }'
+fi
+
+# 4. A cancel made on another clone reaches a running agent (git://).
+latencies=()
+for r in 1 2 3; do
+  name="cancel-$r"
+  w="$scratch/served/$name"
+  served "$name" 2 git
+  printf '#!/bin/sh\necho $$ > "%s/agent.pid"\nexec sleep 120\n' "$w" >"$w/sleeper"
+  chmod +x "$w/sleeper"
+  git -C "$w/c1" config taskq.agentProgram "$w/sleeper"
+  add "$w/c1" T-1 "$w/target" --worktree-path "$w/worktrees/T-1"
+  taskq "$w/c1" sync >/dev/null
+  taskq "$w/c1" run --remote origin --id T-1 >"$w/c1.out" 2>"$w/c1.err" &
+  runner=$!
+  for _ in $(seq 1 300); do [ -s "$w/agent.pid" ] && break; sleep 0.1; done
+  [ -s "$w/agent.pid" ] || fail "the agent did not start: $(tail -3 "$w/c1.err")"
+  agent=$(cat "$w/agent.pid")
+  taskq "$w/c2" sync >/dev/null
+  taskq "$w/c2" cancel --id T-1 >/dev/null
+  taskq "$w/c2" sync >/dev/null
+  t0=$(now)
+  for _ in $(seq 1 600); do kill -0 "$agent" 2>/dev/null || break; sleep 0.05; done
+  t1=$(now)
+  kill -0 "$agent" 2>/dev/null && { kill "$agent" "$runner" 2>/dev/null; fail "the cancel did not stop the agent within 30 s"; }
+  wait "$runner" || true
+  latencies+=("$(elapsed_ms "$t0" "$t1")")
+done
+printf 'a cancel pushed from another clone stopped the running agent after %s ms median of 3 (%s)\n' \
+  "$(printf '%s\n' "${latencies[@]}" | median)" "${latencies[*]}"
+
+# 5. The same without a remote: one clone, 4 workers.
 w="$scratch/local"
 world "$w"
 for i in $(seq -w 1 "$n"); do add "$w/a" "T-$i" "$w/target" --worktree-path "$w/worktrees/T-$i"; done

@@ -26,6 +26,9 @@ final class TaskPipeline {
   var engine: any ContainerRuntime { environment.containers }
   /// With `run --remote`: publishes every transition as it happens.
   let sync: QueueSync?
+  /// With `run --remote` inside a pool: the process's publisher, which pushes the transitions of all its
+  /// workers together (see ``RemotePublisher``); `publish()` then only asks it to.
+  var publisher: RemotePublisher?
   /// When this worker's lease on the current task runs out (seconds since 1970).
   var leaseExpiry = 0
 
@@ -59,6 +62,10 @@ final class TaskPipeline {
   /// Pushes the local queue to the remote (with `run --remote`). An unreachable remote is a warning: the
   /// transition is recorded locally and the next sync publishes it.
   func publish() {
+    if let publisher {
+      publisher.request()
+      return
+    }
     guard let sync, let remote = options.remote else { return }
     do {
       let report = try sync.sync(remote: remote)
@@ -74,7 +81,8 @@ final class TaskPipeline {
     guard leaseExpiry - now <= max(1, options.leaseSeconds / 3) else { return }
     let record = try store.renewLease(id, seconds: options.leaseSeconds)
     leaseExpiry = record.leaseExpiresAt.flatMap(Timestamp.parse) ?? now + options.leaseSeconds
-    publish()
+    // Pushed before the agent goes on (not only queued): see RemotePublisher.flush.
+    if let publisher { publisher.flush(isUrgent: true) } else { publish() }
   }
 
   /// Runs `claimed` (already `planning` under this worker) to its end for this run.
@@ -339,6 +347,9 @@ final class TaskPipeline {
       spec.environment = marks.merging(["TASKQ_STAGE": stage.rawValue]) { a, _ in a }
       guarded = AgentGuard.wrap(spec)
     }
+    // The steps so far are pushed before the agent runs (for minutes, usually): a worker killed meanwhile
+    // leaves no step behind that a later sync of this clone would publish over its recovery.
+    publisher?.flush()
     let clock = environment.clock
     var lastPoll = -Double.infinity
     var cancelled = false

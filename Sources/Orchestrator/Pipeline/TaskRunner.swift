@@ -14,7 +14,9 @@ import Glibc
 
 /// The worker pool of `run`: up to `maxParallel` threads, each claiming tasks through the queue's
 /// compare-and-swap and driving them to review, until nothing is claimable (or forever with `--poll`).
-public final class TaskRunner: Sendable {
+// `@unchecked`: `publisher` and `transport` are set by `run()` before any worker thread starts and cleared
+// after they all ended; the worker threads only read them.
+public final class TaskRunner: @unchecked Sendable {
   let gitDirectory: String
   let settings: RunSettings
   let options: RunOptions
@@ -25,15 +27,6 @@ public final class TaskRunner: Sendable {
 
   /// A pool over the queue in `gitDirectory` (the queue repository's git directory; each worker thread
   /// opens its own handle on it), with `settings` and `options`, reporting to `events` as `worker`.
-  ///
-  /// - Parameters:
-  ///   - gitDirectory: the queue repository's git directory.
-  ///   - settings: images, programs, timeouts, roots.
-  ///   - options: the options of this `run`.
-  ///   - events: where progress goes.
-  ///   - worker: this process's worker name in records and trailers.
-  ///   - environment: the seams to the outside world; `nil` for the real ones
-  ///     (``RunEnvironment/live(settings:)``). Tests pass fakes.
   public init(
     gitDirectory: String, settings: RunSettings, options: RunOptions, events: RunEvents,
     worker: String = WorkerProcess.current, environment: RunEnvironment? = nil
@@ -43,6 +36,7 @@ public final class TaskRunner: Sendable {
     self.options = options
     self.events = events
     self.worker = worker
+    self.desk = ClaimDesk(slots: options.maxParallel)
     self.environment = environment ?? .live(settings: settings)
   }
 
@@ -103,7 +97,6 @@ public final class TaskRunner: Sendable {
       }
     }
     guard record.container != nil, ProcessRunner.resolve(settings.containerProgram) != nil else { return }
-    // The record as recovered names the same container; the fresh one is only preferred.
     let current = (try? store.snapshot().record(record.id)) ?? nil
     let result = Cleaner(settings: settings, queueDirectory: store.repository.commonDirectory)
       .removeContainer(current ?? record)
@@ -129,12 +122,27 @@ public final class TaskRunner: Sendable {
 
   /// Runs the pool; returns each processed task's outcome, in the order they finished.
   public func run() throws -> [(String, Outcome)] {
+    // With a remote: one publisher and one claim desk for all the workers of this process, and ssh
+    // connections kept open between their fetches and pushes.
+    let transport = GitCLITransport(gitDirectory: gitDirectory, reusesConnections: true)
+    if let remote = options.remote {
+      publisher = RemotePublisher(
+        gitDirectory: gitDirectory, worker: worker, remote: remote, events: events, transport: transport,
+        pollInterval: remotePollInterval)
+      publisher?.start()
+    }
+    defer {
+      publisher?.stop()
+      publisher = nil
+      if options.remote != nil { transport.closeConnections() }
+    }
+    self.transport = transport
     var first: TaskRecord?
     if let id = options.onlyID {
       // Claimed here so that a task that is not runnable is a clear error before anything starts.
       // With a remote, the claim counts only once it is pushed, as for every worker.
       let store = try openStore()
-      let sync = options.remote.map { _ in QueueSync.forRemote(store: store, gitDirectory: gitDirectory) }
+      let sync = options.remote.map { _ in QueueSync(store: store, transport: transport) }
       first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
@@ -156,18 +164,38 @@ public final class TaskRunner: Sendable {
     return events.stop()
   }
 
+  /// With a remote: the process's publisher, claim desk and transport (set by ``run()``).
+  private var publisher: RemotePublisher?
+  private let desk: ClaimDesk
+  private var transport: GitCLITransport?
+  /// Seconds between the publisher's fetches while tasks run (how soon a remote `cancel` arrives).
+  var remotePollInterval: Double = 2
+
   private func workerLoop(initial: TaskRecord?) throws {
     let store = try openStore()
-    let sync = options.remote.map { _ in QueueSync.forRemote(store: store, gitDirectory: gitDirectory) }
+    let sync = options.remote.map { _ in
+      QueueSync(store: store, transport: transport ?? GitCLITransport(gitDirectory: gitDirectory))
+    }
     let pipeline = TaskPipeline(
       store: store, settings: settings, options: options, events: events, sync: sync, environment: environment)
+    pipeline.publisher = publisher
+    func process(_ record: TaskRecord) {
+      publisher?.taskRunning(true)
+      defer { publisher?.taskRunning(false) }
+      events.finished(record.id, pipeline.process(record))
+    }
     if let initial {
-      events.finished(initial.id, pipeline.process(initial))
+      process(initial)
       return
     }
     while !environment.isInterrupted() {
-      if let claimed = try claim(store: store, sync: sync) {
-        events.finished(claimed.id, pipeline.process(claimed))
+      let next =
+        sync == nil
+        ? try claim(store: store, sync: nil)
+        : try desk.next { want in try claimRound(store: store, sync: sync, count: want) }
+      if let claimed = next {
+        process(claimed)
+        if sync != nil { desk.done() }
         continue
       }
       guard let poll = options.poll else { return }
@@ -176,64 +204,121 @@ public final class TaskRunner: Sendable {
     }
   }
 
-  /// Claims the next task. With a remote, the claim counts only once its push succeeded: the queue is
-  /// synced first (to see the others' claims), then the claim is pushed; a claim the remote refused (someone
-  /// else won) is dropped by the sync and this worker moves on; one that cannot be published is given back.
+  /// Claims the next task (see ``claimRound(store:sync:count:only:)``).
+  func claim(store: QueueStore, sync: QueueSync?, only id: String? = nil) throws -> TaskRecord? {
+    try claimRound(store: store, sync: sync, count: 1, only: id).first
+  }
+
+  /// How many of the first claimable tasks (of the highest priority) a claim through a remote picks from
+  /// at random, so that machines do not all go for the same task.
+  static func claimSpread(count: Int) -> Int { max(8, 2 * count) }
+
+  /// Claims up to `count` tasks and returns those this worker won. With a remote, a claim counts only once
+  /// its push succeeded, and the round costs one push for all its claims: the tasks are claimed on the
+  /// local queue (one commit each, picked at random among the first claimable, see ``claimSpread(count:)``)
+  /// and pushed together, optimistically, without a fetch first. When the push is refused (the remote
+  /// moved), the sync fetches and replays: claims of tasks another machine took first are dropped, the
+  /// others pushed. The local queue is fetched first only when it shows nothing to claim, or after a round
+  /// lost every claim. A claim that cannot be published is given back.
   ///
   /// A remote that cannot be reached pauses claiming, never the run: tasks in flight go on (their
   /// transitions are recorded locally and published when the remote is back), and the claim is tried again
   /// after a growing pause (1 s doubling to 30 s). With `--poll` that goes on until the remote returns or
   /// the run is interrupted; a single pass stops claiming after ``outagePatience`` seconds of outage.
-  func claim(store: QueueStore, sync: QueueSync?, only id: String? = nil) throws -> TaskRecord? {
+  func claimRound(store: QueueStore, sync: QueueSync?, count: Int, only id: String? = nil) throws -> [TaskRecord] {
     guard let sync, let remote = options.remote else {
-      return try store.claimNext(only: id, leaseSeconds: options.leaseSeconds)
+      return try store.claimNext(only: id, leaseSeconds: options.leaseSeconds).map { [$0] } ?? []
     }
     var outage = Outage(patience: options.poll == nil ? outagePatience : nil)
     var races = 0
+    // `--id` fetches first, so that a task already taken elsewhere is a clear error at once.
+    var isFresh = false
+    var mustFetch = id != nil
     while races < 20 && !Interrupts.isRequested {
-      do {
-        _ = try sync.sync(remote: remote)
-      } catch QueueError.contention {
-        races += 1
-        usleep(UInt32.random(in: 100_000...500_000))
-        continue
-      } catch let error as TransportError where !error.refused {
-        guard try pause(for: error, outage: &outage, remote: remote) else { return nil }
-        continue
+      if mustFetch {
+        do {
+          _ = try sync.sync(remote: remote)
+        } catch QueueError.contention {
+          races += 1
+          usleep(UInt32.random(in: 100_000...500_000))
+          continue
+        } catch let error as TransportError where !error.refused {
+          guard try pause(for: error, outage: &outage, remote: remote) else { return [] }
+          continue
+        }
+        outage.end()
+        isFresh = true
+        mustFetch = false
       }
-      outage.end()
-      guard let claimed = try store.claimNext(only: id, leaseSeconds: options.leaseSeconds) else { return nil }
+      var claimed: [TaskRecord] = []
+      let before = try store.tip()
       do {
-        _ = try sync.sync(remote: remote)
-      } catch QueueError.contention {
-        // Too many writers at once: give the claim back and try again a little later.
-        releaseUnpublishedClaim(claimed.id, store: store)
-        races += 1
-        usleep(UInt32.random(in: 100_000...500_000))
-        continue
-      } catch let error as TransportError where !error.refused {
-        // Not published, so not ours: give it back (a push that did land is undone by the next sync).
-        releaseUnpublishedClaim(claimed.id, store: store)
-        guard try pause(for: error, outage: &outage, remote: remote) else { return nil }
-        continue
+        let spread = id == nil ? Self.claimSpread(count: count) : 1
+        while claimed.count < (id == nil ? count : 1),
+          let record = try store.claimNext(only: id, leaseSeconds: options.leaseSeconds, spread: spread)
+        {
+          claimed.append(record)
+        }
       } catch {
-        releaseUnpublishedClaim(claimed.id, store: store)
+        releaseUnpublishedClaims(claimed, store: store)
         throw error
       }
-      if let now = try store.snapshot().record(claimed.id), now.status == .planning, now.worker == store.worker {
-        return now
+      if claimed.isEmpty {
+        // Nothing claimable here: only a fresh look at the remote can say there is nothing at all.
+        if isFresh { return [] }
+        mustFetch = true
+        continue
       }
+      let report: SyncReport
+      do {
+        report = try sync.publish(remote: remote)
+      } catch QueueError.contention {
+        // Too many writers at once: give the claims back and try again a little later.
+        giveBack(claimed, since: before, pushMayHaveLanded: false, store: store, sync: sync, remote: remote)
+        races += 1
+        mustFetch = true
+        usleep(UInt32.random(in: 100_000...500_000))
+        continue
+      } catch let error as TransportError where !error.refused {
+        // Not published, so not ours: give them back (a push that did land is undone by the next sync).
+        giveBack(
+          claimed, since: before, pushMayHaveLanded: error.reason.contains("timed out"), store: store, sync: sync,
+          remote: remote)
+        guard try pause(for: error, outage: &outage, remote: remote) else { return [] }
+        mustFetch = true
+        continue
+      } catch {
+        releaseUnpublishedClaims(claimed, store: store)
+        throw error
+      }
+      outage.end()
+      let ids = Set(claimed.map(\.id))
+      for drop in report.dropped where !(ids.contains(drop.operation.task) && drop.operation.worker == store.worker) {
+        events.note("warning: \(drop)")
+      }
+      let snapshot = try store.snapshot()
+      var won: [TaskRecord] = []
+      for record in claimed {
+        if let now = try snapshot.record(record.id), now.status == .planning, now.worker == store.worker {
+          won.append(now)
+        } else if id == nil {
+          events.note("\(record.id): claimed by another worker first; trying the next task")
+        }
+      }
+      if !won.isEmpty { return won }
       if let id {
-        throw QueueError.lostClaim(id: id, status: try store.snapshot().record(id)?.status ?? .todo)
+        throw QueueError.lostClaim(id: id, status: try snapshot.record(id)?.status ?? .todo)
       }
+      // Every claim lost: the sync that found out fetched, so the local queue is fresh now.
       races += 1
-      events.note("\(claimed.id): claimed by another worker first; trying the next task")
+      isFresh = report.action == .replayed || report.action == .fastForwardedLocal
+      mustFetch = !isFresh
     }
-    return nil
+    return []
   }
 
   /// Seconds of outage after which a single pass (no `--poll`) stops claiming.
-  let outagePatience: Double = 120
+  var outagePatience: Double = 120
 
   /// An outage of the remote as one worker sees it: when it began and the next pause.
   struct Outage {
@@ -274,12 +359,37 @@ public final class TaskRunner: Sendable {
     return !Interrupts.isRequested
   }
 
-  /// Gives back a claim that was not published; a failure is reported, not dropped silently.
-  private func releaseUnpublishedClaim(_ id: String, store: QueueStore) {
-    do {
-      _ = try store.releaseClaim(id)
-    } catch {
-      events.note("warning: \(id): the unpublished claim could not be given back: \(error) (run 'git taskq recover')")
+  /// Gives back claims that were not published: withdrawn without a trace when nothing else was written
+  /// since and the push surely did not land (refused, or the remote not reached), else each released with
+  /// a commit of its own (`planning → todo`), which undoes a push that did land once it is published.
+  private func giveBack(
+    _ claimed: [TaskRecord], since before: ObjectID?, pushMayHaveLanded: Bool, store: QueueStore, sync: QueueSync,
+    remote: String
+  ) {
+    if !pushMayHaveLanded,
+      (try? store.withdrawClaims(
+        Set(claimed.map(\.id)), since: before, remoteTip: try sync.trackingTip(remote: remote))) == true
+    {
+      return
+    }
+    releaseUnpublishedClaims(claimed, store: store)
+  }
+
+  /// Gives back claims that were not published; a failure is reported, not dropped silently.
+  private func releaseUnpublishedClaims(_ records: [TaskRecord], store: QueueStore) {
+    for record in records {
+      // A claim the replay already dropped (another worker holds the task now) has nothing to give back.
+      if let current = try? store.snapshot().record(record.id),
+        current.status != .planning || current.worker != store.worker
+      {
+        continue
+      }
+      do {
+        _ = try store.releaseClaim(record.id)
+      } catch {
+        events.note(
+          "warning: \(record.id): the unpublished claim could not be given back: \(error) (run 'git taskq recover')")
+      }
     }
   }
 

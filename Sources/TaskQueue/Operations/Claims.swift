@@ -1,3 +1,5 @@
+import Git
+
 /// The transitions a worker makes while it runs a task. Each is one compare-and-swap, checked against the
 /// fresh snapshot, so a task is claimed once and a cancelled task is noticed at the worker's next write.
 extension QueueStore {
@@ -11,9 +13,24 @@ extension QueueStore {
     a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq
   }
 
+  /// The task a claim takes among `claimable`: the first in ``claimOrder(_:_:)`` when `spread` is 1, else a
+  /// random one of the first `spread` tasks of the highest priority among them.
+  ///
+  /// Workers on several machines that all take "the next" task collide on it, and all but one lose the
+  /// push; picking at random among the first few spreads them over different tasks. Priority is never
+  /// crossed: a lower-priority task is not picked while one of higher priority is claimable.
+  public static func pick(among claimable: [TaskRecord], spread: Int) -> TaskRecord? {
+    guard spread > 1 else { return claimable.min(by: claimOrder) }
+    guard let top = claimable.map(\.priority).max() else { return nil }
+    let first = claimable.filter { $0.priority == top }.sorted(by: claimOrder).prefix(spread)
+    return first.randomElement()
+  }
+
   /// Claims the next runnable task (`todo → planning`) for this store's worker, or returns `nil` when there
   /// is none. With `id`, claims exactly that task, which must be `todo` with its dependencies done.
-  public func claimNext(only id: String? = nil, leaseSeconds: Int = 600) throws -> TaskRecord? {
+  /// With `spread` above 1 it picks at random among the first `spread` claimable tasks of the highest
+  /// priority (see ``pick(among:spread:)``); 1, the default, takes the very next one.
+  public func claimNext(only id: String? = nil, leaseSeconds: Int = 600, spread: Int = 1) throws -> TaskRecord? {
     if let id { try TaskID.validate(id) }
     return try update { tx in
       var candidate: TaskRecord
@@ -31,7 +48,7 @@ extension QueueStore {
       } else {
         let records = try tx.allRecords()
         let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        guard let next = records.filter({ Self.isClaimable($0, among: byID) }).min(by: Self.claimOrder) else {
+        guard let next = Self.pick(among: records.filter({ Self.isClaimable($0, among: byID) }), spread: spread) else {
           return nil
         }
         candidate = next
@@ -161,6 +178,33 @@ extension QueueStore {
 }
 
 extension QueueStore {
+  /// Takes back claims this worker just made and could not publish, leaving no commit behind: the queue
+  /// ref goes back to `before` (a compare-and-swap, logged in the reflog), as if they were never made.
+  ///
+  /// Only when every commit since `before` is one of these claims by this worker, and none of them was
+  /// pushed (the remote's queue as last fetched or pushed, `remoteTip`, does not contain them); otherwise
+  /// returns `false` and nothing changes (give them back with ``releaseClaim(_:)`` then).
+  public func withdrawClaims(_ ids: Set<String>, since before: ObjectID?, remoteTip: ObjectID?) throws -> Bool {
+    guard let before, let tip = try tip(), tip != before else { return false }
+    let commits = try repository.history(from: tip, hiding: before)
+    guard commits.count == ids.count,
+      Set(
+        commits.compactMap { commit -> String? in
+          guard let operation = Operation.parse(message: commit.message), operation.kind == "claim",
+            operation.worker == worker
+          else { return nil }
+          return operation.task
+        }) == ids
+    else { return false }
+    if let remoteTip, try remoteTip != before && !repository.isAncestor(remoteTip, of: before) { return false }
+    do {
+      try compareAndSwap(to: before, expected: tip, message: "taskq: claims not published, withdrawn")
+    } catch let error as GitError where [.modified, .exists].contains(error.code) {
+      return false
+    }
+    return true
+  }
+
   /// Gives back a claim this worker could not publish (`planning → todo`, before any work was done): with
   /// `run --remote` a claim counts only once its push succeeded. The one move outside the state machine.
   @discardableResult

@@ -105,31 +105,72 @@ public final class QueueSync {
   /// - Throws: ``QueueError`` for a missing remote or a newer format;
   ///   ``TransportError`` when the remote cannot be reached.
   public func sync(remote: String) throws -> SyncReport {
+    try checkRemote(remote)
+    // One sync at a time per process: workers of one `run` share the local ref and the tracking ref.
+    return try Self.processLock.withLock { _ in try syncLocked(remote: remote) }
+  }
+
+  /// Remotes this instance has found configured: looked up once (a `git remote get-url` each time would be
+  /// one more process per sync).
+  private var knownRemotes: Set<String> = []
+
+  private func checkRemote(_ remote: String) throws {
     guard Self.isValidRemoteName(remote) else {
       throw QueueError.invalidValue(key: "remote", value: remote, expected: "a remote name such as 'origin'")
     }
+    if knownRemotes.contains(remote) { return }
     guard try transport.remoteExists(remote) else {
       throw QueueError.noSuchRemote(remote)
     }
-    // One sync at a time per process: workers of one `run` share the local ref and the tracking ref.
+    knownRemotes.insert(remote)
+  }
+
+  /// Publishes the local queue with one round trip when it can: when the local queue descends from the
+  /// remote's as last fetched (the tracking ref), it is pushed at once, without a fetch first. Only when
+  /// that push is refused (someone else wrote first), or the local queue does not descend from the last
+  /// fetch, does this fall back to a whole ``sync(remote:)`` (fetch, replay, push). With nothing new
+  /// locally since the last fetch or push, it does nothing and touches no network.
+  ///
+  /// The push is the same compare-and-swap as a sync's: a plain push that the server takes only as a
+  /// fast-forward of its queue, so an optimistic push can never overwrite another machine's commits.
+  ///
+  /// - Throws: as ``sync(remote:)``.
+  public func publish(remote: String) throws -> SyncReport {
+    try checkRemote(remote)
     return try Self.processLock.withLock { _ in
-      var attempt = 0
-      lockedRejections = 0
-      while true {
-        attempt += 1
-        if var report = try syncOnce(remote: remote).completed {
-          ShareHint.markKnown(repository: store.repository)
-          report.attempts = attempt
-          return report
+      let tracking = Self.trackingRef(for: remote)
+      if let local = try store.tip(), let fetched = try store.repository.referenceTarget(tracking) {
+        if local == fetched { return SyncReport(remote: remote, action: .upToDate) }
+        if try store.repository.isAncestor(fetched, of: local) {
+          var report = SyncReport(remote: remote, action: .pushed)
+          report.sent = try store.repository.history(from: local, hiding: fetched).count
+          if let done = try publish(local, remote: remote, tracking: tracking, report: report).completed {
+            return done
+          }
         }
-        if lockedRejections >= Self.staleRemoteLockRejections, let lock = lastLockFile {
-          throw QueueError.staleRemoteLock(remote: remote, lockFile: lock)
-        }
-        guard attempt < maximumAttempts else {
-          throw QueueError.contention(attempts: attempt)
-        }
-        usleep(UInt32(Int.random(in: 10_000...min(400_000, 40_000 * attempt))))
       }
+      return try syncLocked(remote: remote)
+    }
+  }
+
+  /// ``sync(remote:)`` with the process lock held.
+  private func syncLocked(remote: String) throws -> SyncReport {
+    var attempt = 0
+    lockedRejections = 0
+    while true {
+      attempt += 1
+      if var report = try syncOnce(remote: remote).completed {
+        ShareHint.markKnown(repository: store.repository)
+        report.attempts = attempt
+        return report
+      }
+      if lockedRejections >= Self.staleRemoteLockRejections, let lock = lastLockFile {
+        throw QueueError.staleRemoteLock(remote: remote, lockFile: lock)
+      }
+      guard attempt < maximumAttempts else {
+        throw QueueError.contention(attempts: attempt)
+      }
+      usleep(UInt32(Int.random(in: 10_000...min(400_000, 40_000 * attempt))))
     }
   }
 
