@@ -402,6 +402,32 @@ final class ReplayBench {
     #expect(log.first?.hasSuffix("|T-1: review → done|Test User") == true)
   }
 
+  /// An operation replayed over a task the remote changed meanwhile (same state and attempt) brings only
+  /// what it changed: a retry keeps the remote's edit of the task file and of the record.
+  @Test func aRetryOfATaskEditedOnTheRemoteKeepsThatEdit() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let a = try bench.storeA()
+    try a.claimNext(only: "T-1")
+    try a.fail("T-1", summary: "boom", report: "# boom")
+    try bench.sync(a)
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try Self.edit("T-1", on: b, in: bench) {
+      $0.replacingOccurrences(of: "\n---\n", with: "\npriority: 7\n---\n") + "Also write tests.\n"
+    }
+    try bench.sync(b)
+    try a.retry("T-1")
+    let report = try bench.sync(a)
+    #expect(report.dropped.isEmpty && report.sent == 1)
+    let reader = try bench.storeB(worker: "reader:9")
+    try bench.sync(reader)
+    let remote = try reader.snapshot()
+    let record = try #require(try remote.record("T-1"))
+    #expect(record.status == .todo && record.attempt == 1 && record.priority == 7)
+    #expect(try remote.taskFile("T-1")?.contains("Also write tests.") == true)
+  }
+
   @Test func tasksAddedOnBothSidesAreAllKeptWithTheirOwnSeq() throws {
     let bench = try ReplayBench()
     try bench.shared("T-1")

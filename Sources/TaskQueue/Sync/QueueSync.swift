@@ -316,7 +316,7 @@ public final class QueueSync {
         guard !landing.isEmpty else { continue }
         foreign.subtract(landing)
         addedHere.formUnion(landing)
-        tip = try apply(operation, tasks: landing, commit: commit, after: after, onto: current)
+        tip = try apply(operation, tasks: landing, commit: commit, before: before, after: after, onto: current)
         applied += 1
         continue
       }
@@ -343,7 +343,7 @@ public final class QueueSync {
         foreign.remove(operation.task)
         addedHere.insert(operation.task)
       }
-      tip = try apply(operation, tasks: [operation.task], commit: commit, after: after, onto: current)
+      tip = try apply(operation, tasks: [operation.task], commit: commit, before: before, after: after, onto: current)
       applied += 1
     }
     return (tip, applied, dropped, superseded)
@@ -371,6 +371,22 @@ public final class QueueSync {
     guard var previous = try before.record(id), let existing = try current.record(id) else { return true }
     previous.seq = existing.seq
     return previous != existing
+  }
+
+  /// `mine` (a replayed operation's record) with each field an edit or a cleanup may change that the
+  /// operation left as in `base` taken from `theirs` (the remote's record, changed meanwhile).
+  static func merged(_ mine: TaskRecord, base: TaskRecord, theirs: TaskRecord) -> TaskRecord {
+    var result = mine
+    func keepTheirs<Value: Equatable>(_ field: WritableKeyPath<TaskRecord, Value>) {
+      if base[keyPath: field] == mine[keyPath: field] { result[keyPath: field] = theirs[keyPath: field] }
+    }
+    keepTheirs(\.repo)
+    keepTheirs(\.base)
+    keepTheirs(\.branch)
+    keepTheirs(\.worktreePath)
+    keepTheirs(\.priority)
+    keepTheirs(\.dependsOn)
+    return result
   }
 
   /// Whether `operation` is a step of the worker whose task the remote failed as "worker lost" during the
@@ -472,8 +488,14 @@ public final class QueueSync {
   /// A new commit on top of `current`: the directory of each of `tasks` as `after` has it (record `seq` kept
   /// from the remote, or renumbered for an added task), with the original message (an import's naming only
   /// the tasks that land, when some were dropped).
+  ///
+  /// When the remote changed the task since `before` (an edit, a cleanup: the state and attempt are the
+  /// same, or the operation would have been dropped), the operation brings only what it changed: the files
+  /// it wrote or removed over the remote's directory, and its record with the fields it left alone taken
+  /// from the remote's (an `edit`, which brings the whole task file, is dropped before this).
   private func apply(
-    _ operation: Operation, tasks: [String], commit: Commit, after: QueueSnapshot, onto current: QueueSnapshot
+    _ operation: Operation, tasks: [String], commit: Commit, before: QueueSnapshot, after: QueueSnapshot,
+    onto current: QueueSnapshot
   ) throws -> ObjectID {
     let repository = store.repository
     let id = operation.task
@@ -500,8 +522,27 @@ public final class QueueSync {
         } else if let existing = try current.record(id) {
           record.seq = existing.seq
         }
-        let withTask = try repository.tree(
-          try repository.createTree(from: tree, applying: [.writeTree(directory, tree: subtree.id)]))
+        var updates: [TreeUpdate] = [.writeTree(directory, tree: subtree.id)]
+        if operation.from != nil, let existing = try current.record(id), let previous = try before.record(id),
+          try taskChanged(id, before: before, current: current),
+          let old = try before.tree?.subtree(atPath: directory), let mine = try after.tree?.subtree(atPath: directory)
+        {
+          // The remote's directory (already in `tree`), with the operation's own changes of its files.
+          updates = []
+          let recordName = String(Layout.recordPath(id).split(separator: "/").last ?? "")
+          let names = Set(old.entries.map(\.name) + mine.entries.map(\.name)).subtracting([recordName])
+          for name in names.sorted() where old.entry(named: name)?.id != mine.entry(named: name)?.id {
+            let path = "\(directory)/\(name)"
+            switch mine.entry(named: name) {
+            case let entry? where entry.kind == .tree: updates.append(.writeTree(path, tree: entry.id))
+            case let entry?: updates.append(.write(path, blob: entry.id))
+            case nil: updates.append(.remove(path))
+            }
+          }
+          record = Self.merged(record, base: previous, theirs: existing)
+        }
+        let withTask =
+          updates.isEmpty ? tree : try repository.tree(try repository.createTree(from: tree, applying: updates))
         tree = try repository.tree(
           try repository.createTree(
             from: withTask,
