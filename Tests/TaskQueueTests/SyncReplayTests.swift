@@ -157,6 +157,38 @@ final class ReplayBench {
     #expect(try a.snapshot().record("T-9")?.repo == bench.b.path)
   }
 
+  /// An import replays task by task: its tasks whose id is free land, each clashing one is named alone,
+  /// with the command that keeps it (the clash first or later in the import).
+  @Test(arguments: ["T-1", "T-2"])
+  func anImportedTaskWhoseIDIsTakenIsDroppedAloneWithTheCommandThatKeepsIt(_ clash: String) throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-0")
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try bench.add(clash, on: b)
+    try bench.sync(b)
+    var lines = ""
+    for id in ["T-1", "T-2", "T-3"] {
+      _ = try bench.remote.write("python/queue/tasks/\(id).md", "Task \(id) from the old queue\n")
+      lines +=
+        "{\"id\": \"\(id)\", \"repo\": \"\(bench.a.path)\", \"base\": \"main\", \"status\": \"todo\", \"port\": 0, \"created_at\": \"2026-11-29T12:51:10+00:00\"}\n"
+    }
+    _ = try bench.remote.write("python/queue/tasks.jsonl", lines)
+    try a.importTasks(try PythonQueue.read(from: bench.remote.path + "/python"))
+    let importCommit = try #require(try a.tip()).hex.prefix(12)
+    let report = try bench.sync(a)
+    #expect(
+      ReplayBench.drops(report) == [
+        "\(clash) import":
+          "a task '\(clash)' already exists on the remote (to keep yours, add it again under another id: git show \(importCommit):\(Layout.taskDirectory(clash))/task.md | git taskq add --id \(clash)-2 --task-file -)"
+      ])
+    #expect(report.sent == 1)
+    for id in ["T-1", "T-2", "T-3"] where id != clash {
+      #expect(try bench.remoteRecord(id)?.repo == bench.a.path, "\(id) did not reach the remote")
+    }
+    #expect(try bench.remoteRecord(clash)?.repo == bench.b.path)
+  }
+
   @Test func anOperationOnATaskRemovedOnTheRemoteIsDropped() throws {
     let bench = try ReplayBench()
     try bench.shared("T-1", "T-2")
@@ -168,6 +200,29 @@ final class ReplayBench {
     let report = try bench.sync(a)
     #expect(ReplayBench.drops(report) == ["T-1 cancel": "the task was removed on the remote"])
     #expect(try bench.remoteRecord("T-1") == nil)
+  }
+
+  /// The remote removed T-1 and added another T-1, which reached the state (and attempt) A's operation
+  /// started from, in the same second as the old one: the remote's task is not the one A approved.
+  @Test func anOperationOnAnotherTaskAddedUnderTheSameIDIsDropped() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    try bench.a.drive("T-1", to: .review, store: try bench.storeA())
+    try bench.sync(try bench.storeA())
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try b.remove("T-1")
+    try bench.add("T-1", on: b)
+    try bench.b.drive("T-1", to: .review, store: b)
+    try bench.sync(b)
+    let a = try bench.storeA()
+    try a.approve("T-1")
+    let report = try bench.sync(a)
+    #expect(
+      ReplayBench.drops(report) == ["T-1 approve": "the remote's 'T-1' is another task (removed and added again there)"]
+    )
+    let remote = try #require(try bench.remoteRecord("T-1"))
+    #expect(remote.status == .review && remote.repo == bench.b.path)
   }
 
   @Test func anOperationOfAnAttemptThatIsOverIsDropped() throws {
@@ -287,6 +342,44 @@ final class ReplayBench {
 
   // MARK: What applies
 
+  /// Edits `id` on `store` through `TaskEdit`, the text changed by `change`.
+  static func edit(_ id: String, on store: QueueStore, in bench: ReplayBench, _ change: (String) -> String) throws {
+    let edit = TaskEdit(store: store, settings: try Settings(configuration: nil, environment: [:]))
+    let original = try edit.start(id)
+    let draft = try bench.remote.write("draft-\(id)-\(UInt64.random(in: 0...UInt64.max)).md", change(original))
+    _ = try edit.apply(id: id, original: original, editedPath: draft)
+  }
+
+  /// An edit brings the whole task file: over a task edited on the remote since, it is dropped (naming where
+  /// it is), never replayed over the remote's edit. An edit of a task whose add this replay renumbered is
+  /// the local task's own, and applies.
+  @Test func anEditOfATaskChangedOnTheRemoteIsDroppedNamingWhereItIs() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let a = try bench.storeA()
+    let b = try bench.storeB()
+    try Self.edit("T-1", on: b, in: bench) { $0 + "Also write tests.\n" }
+    try bench.add("T-8", on: b)
+    try bench.sync(b)
+    try Self.edit("T-1", on: a, in: bench) { $0 + "Something else.\n" }
+    let editCommit = try #require(try a.tip()).hex.prefix(12)
+    try bench.add("T-9", on: a)
+    try Self.edit("T-9", on: a, in: bench) { $0 + "More of T-9.\n" }
+    let report = try bench.sync(a)
+    #expect(
+      ReplayBench.drops(report) == [
+        "T-1 edit":
+          "the task was changed on the remote meanwhile (yours: git show \(editCommit):\(Layout.taskDirectory("T-1"))/task.md; edit it again with git taskq edit --id T-1)"
+      ])
+    #expect(report.sent == 2)
+    let reader = try bench.storeB(worker: "reader:9")
+    try bench.sync(reader)
+    let remote = try reader.snapshot()
+    #expect(try remote.taskFile("T-1")?.contains("Also write tests.") == true)
+    #expect(try remote.taskFile("T-1")?.contains("Something else.") == false)
+    #expect(try remote.taskFile("T-9")?.contains("More of T-9.") == true)
+  }
+
   @Test func anApproveOfATaskStillInReviewIsReplayedOverOtherWork() throws {
     let bench = try ReplayBench()
     try bench.shared("T-1", "T-2")
@@ -307,6 +400,32 @@ final class ReplayBench {
     let log = try bench.a.git("log", "--format=%P|%s|%an", "-2", Layout.refName).split(separator: "\n")
     #expect(log.count == 2 && log.allSatisfy { $0.split(separator: "|")[0].split(separator: " ").count == 1 })
     #expect(log.first?.hasSuffix("|T-1: review → done|Test User") == true)
+  }
+
+  /// An operation replayed over a task the remote changed meanwhile (same state and attempt) brings only
+  /// what it changed: a retry keeps the remote's edit of the task file and of the record.
+  @Test func aRetryOfATaskEditedOnTheRemoteKeepsThatEdit() throws {
+    let bench = try ReplayBench()
+    try bench.shared("T-1")
+    let a = try bench.storeA()
+    try a.claimNext(only: "T-1")
+    try a.fail("T-1", summary: "boom", report: "# boom")
+    try bench.sync(a)
+    let b = try bench.storeB()
+    try bench.sync(b)
+    try Self.edit("T-1", on: b, in: bench) {
+      $0.replacingOccurrences(of: "\n---\n", with: "\npriority: 7\n---\n") + "Also write tests.\n"
+    }
+    try bench.sync(b)
+    try a.retry("T-1")
+    let report = try bench.sync(a)
+    #expect(report.dropped.isEmpty && report.sent == 1)
+    let reader = try bench.storeB(worker: "reader:9")
+    try bench.sync(reader)
+    let remote = try reader.snapshot()
+    let record = try #require(try remote.record("T-1"))
+    #expect(record.status == .todo && record.attempt == 1 && record.priority == 7)
+    #expect(try remote.taskFile("T-1")?.contains("Also write tests.") == true)
   }
 
   @Test func tasksAddedOnBothSidesAreAllKeptWithTheirOwnSeq() throws {

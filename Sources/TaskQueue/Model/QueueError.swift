@@ -45,6 +45,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case unsafePath(root: String, component: String, reason: String)
   /// The ref points at a commit (or tree) that is not in the object database.
   case unreadableTip(commit: String, detail: String)
+  /// A remote's `refs/taskq/queue` holds something that is no queue (a blob, a commit of the code).
+  case remoteNotAQueue(remote: String, problem: String)
   /// Another git-taskq process of this machine held the writer lock for `seconds` (stopped or stuck).
   case writerBusy(holder: String, seconds: Int)
   /// A state that should be impossible: a bug of ours, with a hint to report it.
@@ -114,6 +116,9 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .unreadableTip(let commit, let detail):
       return
         "refs/taskq/queue points at \(commit), which cannot be read (\(detail)): run 'git taskq fsck --repair' to move it back to the newest intact commit"
+    case .remoteNotAQueue(let remote, let problem):
+      return
+        "'\(remote)'s refs/taskq/queue is not a git-taskq queue (\(problem)): nothing was changed (see 'git ls-remote \(remote) refs/taskq/queue'; whoever pushed it there can push the queue back)"
     case .writerBusy(let holder, let seconds):
       let pid = holder.split(separator: " ").first.map(String.init) ?? "PID"
       return

@@ -201,8 +201,20 @@ public final class QueueSync {
   private func syncOnce(remote: String) throws -> SyncAttempt {
     let repository = store.repository
     let tracking = Self.trackingRef(for: remote)
+    let trackedBefore = try repository.referenceTarget(tracking)
     let fetched = try transport.fetch(remote: remote, into: tracking)
     let remoteTip = fetched == .noQueue ? nil : try repository.referenceTarget(tracking)
+    if let remoteTip, let problem = Self.notAQueue(remoteTip, in: repository) {
+      // The remote's ref holds something else (a blob, a commit of the code): the remote is at fault, not the
+      // local queue; the tracking ref goes back to the last queue fetched, so nothing here changes.
+      if let trackedBefore {
+        try? repository.updateReference(
+          tracking, to: trackedBefore, expected: remoteTip, message: "taskq: the remote's ref is no queue")
+      } else {
+        try? repository.deleteReference(tracking)
+      }
+      throw QueueError.remoteNotAQueue(remote: remote, problem: problem)
+    }
     if let remoteTip { _ = try store.snapshot(at: remoteTip) }  // refuses a newer format
     let localTip = try store.tip()
     var report = SyncReport(remote: remote, action: .upToDate)
@@ -285,6 +297,17 @@ public final class QueueSync {
     }
   }
 
+  /// Why the fetched `tip` is not a git-taskq queue (not a commit, or a commit whose tree has no
+  /// `taskq.json`), or `nil` when it is one.
+  static func notAQueue(_ tip: ObjectID, in repository: Repository) -> String? {
+    let short = String(tip.hex.prefix(12))
+    guard let commit = try? repository.commit(tip) else { return "it points at \(short), which is not a commit" }
+    guard let tree = try? repository.tree(commit.treeID), tree.entry(named: Layout.metaPath) != nil else {
+      return "commit \(short) has no \(Layout.metaPath)"
+    }
+    return nil
+  }
+
   // MARK: Replay
 
   /// Replays the local commits `base..local` (all of them when `base` is `nil`: unrelated histories),
@@ -304,6 +327,9 @@ public final class QueueSync {
     // Tasks whose local add was dropped: the remote's task of that id is another task, which nothing done
     // here to the local one may overwrite.
     var foreign: Set<String> = []
+    // Tasks whose local add (or import) applied in this replay: the remote's task of that id is the local
+    // one, renumbered (its `seq` differs from the local record's).
+    var addedHere: Set<String> = []
     var superseded: [String] = []
     for commit in commits {
       guard let operation = Operation.parse(message: commit.message) else {
@@ -323,24 +349,96 @@ public final class QueueSync {
         }
         continue
       }
+      if operation.from == nil, !operation.otherTasks.isEmpty {
+        // An import replays task by task: the tasks whose id is free on the remote land, each clashing one
+        // is dropped with its own line (as an `add` would be).
+        var landing: [String] = []
+        for id in [operation.task] + operation.otherTasks {
+          guard let existing = try current.record(id) else {
+            landing.append(id)
+            continue
+          }
+          var single = operation
+          single.task = id
+          single.otherTasks = []
+          let reason = "a task '\(existing.id)' already exists on the remote" + Self.keepHint(id, commit: commit)
+          dropped.append(DroppedOperation(operation: single, reason: reason))
+          foreign.insert(id)
+        }
+        guard !landing.isEmpty else { continue }
+        foreign.subtract(landing)
+        addedHere.formUnion(landing)
+        tip = try apply(operation, tasks: landing, commit: commit, before: before, after: after, onto: current)
+        applied += 1
+        continue
+      }
       let supersedes = try supersedesRecovery(operation, before: before, current: current, recovered: recovered)
       if supersedes, !superseded.contains(operation.task) { superseded.append(operation.task) }
-      if !supersedes, var reason = try conflict(operation, before: before, current: current, foreign: foreign) {
+      if !supersedes,
+        var reason = try conflict(operation, before: before, current: current, foreign: foreign, addedHere: addedHere)
+      {
         if operation.from == nil, try current.record(operation.task) != nil {
           // An id taken on both sides: the local task is still in the dropped commit; say how to keep it.
+          reason += Self.keepHint(operation.task, commit: commit)
+        }
+        if operation.kind == .edit, reason == Self.changedMeanwhile {
+          // The local edit is in the dropped commit: say where, so it can be made again on the remote's task.
           reason +=
-            " (to keep yours, add it again under another id: git show \(commit.id.hex.prefix(12)):\(Layout.taskDirectory(operation.task))/task.md"
-            + " | git taskq add --id \(operation.task)-2 --task-file -)"
+            " (yours: git show \(commit.id.hex.prefix(12)):\(Layout.taskDirectory(operation.task))/task.md;"
+            + " edit it again with git taskq edit --id \(operation.task))"
         }
         if operation.from == nil { foreign.insert(operation.task) }
         dropped.append(DroppedOperation(operation: operation, reason: reason))
         continue
       }
-      if operation.from == nil { foreign.remove(operation.task) }
-      tip = try apply(operation, commit: commit, after: after, onto: current)
+      if operation.from == nil {
+        foreign.remove(operation.task)
+        addedHere.insert(operation.task)
+      }
+      tip = try apply(operation, tasks: [operation.task], commit: commit, before: before, after: after, onto: current)
       applied += 1
     }
     return (tip, applied, dropped, superseded)
+  }
+
+  /// The hint of a dropped add (or imported task) whose id the remote took: how to add the local task again.
+  static func keepHint(_ id: String, commit: Commit) -> String {
+    " (to keep yours, add it again under another id: git show \(commit.id.hex.prefix(12)):\(Layout.taskDirectory(id))/task.md"
+      + " | git taskq add --id \(id)-2 --task-file -)"
+  }
+
+  /// The reason of an `edit` dropped because the remote's task changed since the edit's base.
+  static let changedMeanwhile = "the task was changed on the remote meanwhile"
+
+  /// Whether the remote's directory of `id` differs from the one the local operation was made on: another
+  /// file, or another record (its `seq` aside, which an add replayed here renumbers).
+  private func taskChanged(_ id: String, before: QueueSnapshot, current: QueueSnapshot) throws -> Bool {
+    let directory = Layout.taskDirectory(id)
+    guard let old = try before.tree?.subtree(atPath: directory), let new = try current.tree?.subtree(atPath: directory)
+    else { return true }
+    if old.id == new.id { return false }
+    let recordName = String(Layout.recordPath(id).split(separator: "/").last ?? "")
+    let names = Set(old.entries.map(\.name) + new.entries.map(\.name)).subtracting([recordName])
+    for name in names where old.entry(named: name)?.id != new.entry(named: name)?.id { return true }
+    guard var previous = try before.record(id), let existing = try current.record(id) else { return true }
+    previous.seq = existing.seq
+    return previous != existing
+  }
+
+  /// `mine` (a replayed operation's record) with each field an edit or a cleanup may change that the
+  /// operation left as in `base` taken from `theirs` (the remote's record, changed meanwhile).
+  static func merged(_ mine: TaskRecord, base: TaskRecord, theirs: TaskRecord) -> TaskRecord {
+    var result = mine
+    func keepTheirs<Value: Equatable>(_ field: WritableKeyPath<TaskRecord, Value>) {
+      if base[keyPath: field] == mine[keyPath: field] { result[keyPath: field] = theirs[keyPath: field] }
+    }
+    keepTheirs(\.repo)
+    keepTheirs(\.base)
+    keepTheirs(\.branch)
+    keepTheirs(\.worktreePath)
+    keepTheirs(\.priority)
+    keepTheirs(\.dependsOn)
+    return result
   }
 
   /// Whether `operation` is a step of the worker whose task the remote failed as "worker lost" during the
@@ -352,6 +450,7 @@ public final class QueueSync {
     guard operation.from != nil, operation.kind != .recover, recovered.contains(operation.task),
       let existing = try current.record(operation.task), existing.status == .failed,
       let previous = try before.record(operation.task), previous.attempt == existing.attempt,
+      previous.createdAt == existing.createdAt,
       previous.status.isActive, let owner = previous.worker, owner == operation.worker
     else { return false }
     return true
@@ -373,9 +472,11 @@ public final class QueueSync {
 
   /// Why `operation` cannot apply to `current`, or `nil` when it can.
   ///
-  /// `before` is the local queue the operation was made on; `foreign` the tasks whose local add was dropped.
+  /// `before` is the local queue the operation was made on; `foreign` the tasks whose local add was dropped;
+  /// `addedHere` those whose local add applied in this replay.
   private func conflict(
-    _ operation: Operation, before: QueueSnapshot, current: QueueSnapshot, foreign: Set<String>
+    _ operation: Operation, before: QueueSnapshot, current: QueueSnapshot, foreign: Set<String>,
+    addedHere: Set<String>
   ) throws -> String? {
     if operation.from != nil, foreign.contains(operation.task) {
       return "its add was dropped: the remote's '\(operation.task)' is another task"
@@ -389,6 +490,14 @@ public final class QueueSync {
     case (_?, nil):
       return "the task was removed on the remote"
     case (let from?, let existing?):
+      if let previous = try before.record(operation.task), !addedHere.contains(operation.task),
+        previous.createdAt != existing.createdAt || previous.seq != existing.seq
+      {
+        // Removed and added again on the remote: same id (and maybe same attempt and state), another task.
+        // A task keeps its creation time and `seq` for life (retry and edit change neither); `seq` tells apart
+        // two tasks created in the same second.
+        return "the remote's '\(operation.task)' is another task (removed and added again there)"
+      }
       if let previous = try before.record(operation.task), previous.attempt != existing.attempt {
         // Retried on the remote meanwhile (and maybe claimed again): this operation belongs to an attempt
         // that is over, and bringing its directory would take the task back from the new attempt's worker
@@ -410,6 +519,11 @@ public final class QueueSync {
         {
           return "its worker renewed the lease on the remote (until \(existing.leaseExpiresAt ?? "?"))"
         }
+        // An edit brings the whole task file: over a task changed on the remote since (another edit), it
+        // would revert that change without a line.
+        if operation.kind == .edit, try taskChanged(operation.task, before: before, current: current) {
+          return Self.changedMeanwhile
+        }
         return nil
       }
       var reason = "it is '\(existing.status.rawValue)' on the remote, not '\(from.rawValue)'"
@@ -423,11 +537,18 @@ public final class QueueSync {
     }
   }
 
-  /// A new commit on top of `current`: the task's directory as `after` has it (record `seq` kept from the
-  /// remote, or renumbered for an added task), with the original message.
-  private func apply(_ operation: Operation, commit: Commit, after: QueueSnapshot, onto current: QueueSnapshot) throws
-    -> ObjectID
-  {
+  /// A new commit on top of `current`: the directory of each of `tasks` as `after` has it (record `seq` kept
+  /// from the remote, or renumbered for an added task), with the original message (an import's naming only
+  /// the tasks that land, when some were dropped).
+  ///
+  /// When the remote changed the task since `before` (an edit, a cleanup: the state and attempt are the
+  /// same, or the operation would have been dropped), the operation brings only what it changed: the files
+  /// it wrote or removed over the remote's directory, and its record with the fields it left alone taken
+  /// from the remote's (an `edit`, which brings the whole task file, is dropped before this).
+  private func apply(
+    _ operation: Operation, tasks: [String], commit: Commit, before: QueueSnapshot, after: QueueSnapshot,
+    onto current: QueueSnapshot
+  ) throws -> ObjectID {
     let repository = store.repository
     let id = operation.task
     let directory = Layout.taskDirectory(id)
@@ -437,11 +558,10 @@ public final class QueueSync {
     if operation.to == nil {
       treeID = try repository.createTree(from: baseTree, applying: [.remove(directory)])
     } else {
-      // One task, or with `import` several: each brought as the local commit left it.
+      // One task, or with `import` several (those whose id is free on the remote): each brought as the
+      // local commit left it.
       var tree = baseTree
-      for (index, id) in ([operation.task] + operation.otherTasks).enumerated() {
-        // A bulk-added task the remote has meanwhile got on its own is the remote's.
-        if index > 0, try current.record(id) != nil { continue }
+      for id in tasks {
         let directory = Layout.taskDirectory(id)
         guard let afterTree = after.tree, let subtree = try afterTree.entry(atPath: directory),
           var record = try after.record(id)
@@ -454,8 +574,27 @@ public final class QueueSync {
         } else if let existing = try current.record(id) {
           record.seq = existing.seq
         }
-        let withTask = try repository.tree(
-          try repository.createTree(from: tree, applying: [.writeTree(directory, tree: subtree.id)]))
+        var updates: [TreeUpdate] = [.writeTree(directory, tree: subtree.id)]
+        if operation.from != nil, let existing = try current.record(id), let previous = try before.record(id),
+          try taskChanged(id, before: before, current: current),
+          let old = try before.tree?.subtree(atPath: directory), let mine = try after.tree?.subtree(atPath: directory)
+        {
+          // The remote's directory (already in `tree`), with the operation's own changes of its files.
+          updates = []
+          let recordName = String(Layout.recordPath(id).split(separator: "/").last ?? "")
+          let names = Set(old.entries.map(\.name) + mine.entries.map(\.name)).subtracting([recordName])
+          for name in names.sorted() where old.entry(named: name)?.id != mine.entry(named: name)?.id {
+            let path = "\(directory)/\(name)"
+            switch mine.entry(named: name) {
+            case let entry? where entry.kind == .tree: updates.append(.writeTree(path, tree: entry.id))
+            case let entry?: updates.append(.write(path, blob: entry.id))
+            case nil: updates.append(.remove(path))
+            }
+          }
+          record = Self.merged(record, base: previous, theirs: existing)
+        }
+        let withTask =
+          updates.isEmpty ? tree : try repository.tree(try repository.createTree(from: tree, applying: updates))
         tree = try repository.tree(
           try repository.createTree(
             from: withTask,
@@ -467,9 +606,16 @@ public final class QueueSync {
           from: tree, applying: [.write(Layout.metaPath, blob: try repository.writeBlob(try Layout.storedJSON(meta)))])
       }
     }
+    var message = commit.message
+    if tasks != [operation.task] + operation.otherTasks, let first = tasks.first {
+      var landed = operation
+      landed.task = first
+      landed.otherTasks = Array(tasks.dropFirst())
+      message = landed.message
+    }
     let signature = Signature(name: commit.committer.name, email: commit.committer.email)
     return try store.writeCommit(
-      tree: treeID, parents: [current.commit].compactMap { $0 }, message: commit.message, signature: signature
+      tree: treeID, parents: [current.commit].compactMap { $0 }, message: message, signature: signature
     ).id
   }
 }
