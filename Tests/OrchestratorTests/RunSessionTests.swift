@@ -57,9 +57,9 @@ import Testing
     let scratch = try ScratchRepository()
     try scratch.addTask("T-001")
     let tip = try scratch.queueTip()
-    let (recovered, summary) = try RunSession.recover(in: try scratch.workspace(), remote: nil)
+    let (recovered, lines) = try RunSession.recover(in: try scratch.workspace(), remote: nil)
     #expect(recovered.isEmpty)
-    #expect(summary == nil)
+    #expect(lines.isEmpty)
     #expect(try scratch.queueTip() == tip)
   }
 }

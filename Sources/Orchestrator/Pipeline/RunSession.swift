@@ -86,13 +86,13 @@ public struct RunSession {
   /// - Throws: the first sync's error (nothing was claimed then), or the pool's.
   public func run(events: RunEvents, note: (String) -> Void) throws -> [(String, Outcome)] {
     let sync = QueueSync.forRemote(store: workspace.store, gitDirectory: workspace.gitDirectory)
-    if let remote = options.remote { note(try sync.sync(remote: remote).summary) }
+    if let remote = options.remote { try sync.sync(remote: remote).lines.forEach(note) }
     let runner = TaskRunner(
       gitDirectory: workspace.gitDirectory, settings: settings, options: options, events: events)
     Interrupts.install()
     if try !runner.recoverLostWorkers().isEmpty, let remote = options.remote {
       do {
-        _ = try sync.sync(remote: remote)
+        Self.noticed(try sync.sync(remote: remote)).forEach(note)
       } catch {
         // Not fatal: the recovery is recorded here, and the workers' own pushes or the last sync below
         // publish it; say so rather than drop it.
@@ -102,7 +102,7 @@ public struct RunSession {
     let outcomes = try runner.run()
     if let remote = options.remote {
       do {
-        note(try sync.sync(remote: remote).summary)
+        try sync.sync(remote: remote).lines.forEach(note)
       } catch {
         note("warning: the last transitions are not published yet: \(error) (run 'git taskq sync')")
       }
@@ -113,19 +113,30 @@ public struct RunSession {
   /// `recover`: fails the tasks of lost workers, between two syncs when `remote` is given (the second
   /// only when something was recovered).
   ///
-  /// - Returns: the recovered ids, and the second sync's summary.
+  /// With a remote, only expired leases count, as in `run --remote`: two machines may share a host name,
+  /// so a worker name's pid says nothing about a process of another machine.
+  ///
+  /// - Returns: the recovered ids, and the lines of the syncs: the first one's when it dropped or
+  ///   superseded an operation (see ``SyncReport/notices``), the second one's always.
   public static func recover(in workspace: QueueWorkspace, remote: String?) throws -> (
-    recovered: [String], summary: String?
+    recovered: [String], lines: [String]
   ) {
     let sync = QueueSync.forRemote(store: workspace.store, gitDirectory: workspace.gitDirectory)
-    if let remote { _ = try sync.sync(remote: remote) }
+    var lines: [String] = []
+    if let remote { lines += noticed(try sync.sync(remote: remote)) }
     let events = RunEvents(mode: .lines)
     let runner = TaskRunner(
-      gitDirectory: workspace.gitDirectory, settings: try RunSettings(workspace.settings), options: RunOptions(),
-      events: events)
+      gitDirectory: workspace.gitDirectory, settings: try RunSettings(workspace.settings),
+      options: RunOptions(remote: remote), events: events)
     let recovered = try runner.recoverLostWorkers()
     _ = events.stop()
-    guard let remote, !recovered.isEmpty else { return (recovered, nil) }
-    return (recovered, try sync.sync(remote: remote).summary)
+    guard let remote, !recovered.isEmpty else { return (recovered, lines) }
+    return (recovered, lines + (try sync.sync(remote: remote).lines))
+  }
+
+  /// A sync's lines when it dropped or superseded an operation, else none: for the syncs whose summary a
+  /// command does not print, so that what they dropped is still named.
+  public static func noticed(_ report: SyncReport) -> [String] {
+    report.notices.isEmpty ? [] : report.lines
   }
 }

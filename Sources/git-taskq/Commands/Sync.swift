@@ -29,14 +29,7 @@ extension GitTaskq {
     func run(_ context: CommandContext) async throws {
       let name = remote ?? Self.defaultRemote(context.settings)
       let report = try QueueSync.forRemote(store: context.store, gitDirectory: context.gitDirectory).sync(remote: name)
-      Console.out(report.summary)
-      for drop in report.dropped { Console.out("  " + TerminalText.line("\(drop)")) }
-      for id in report.superseded {
-        Console.out(
-          "  "
-            + TerminalText.line(
-              "\(id): the remote's recovery (worker lost) superseded: this worker was alive and went on"))
-      }
+      for line in report.lines { Console.out(line) }
     }
 
     static func defaultRemote(_ settings: Settings) -> String {

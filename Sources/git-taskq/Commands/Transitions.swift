@@ -71,7 +71,9 @@ extension GitTaskq {
       let approval = Approval(
         store: context.store, queueRepository: context.queueRepository,
         reposRoot: context.settings.path(.reposRoot), remote: remote ?? (configured.isEmpty ? nil : configured))
-      for line in try approval.approve(task.id, merge: merge, force: force) { Console.out(line) }
+      for line in try approval.approve(task.id, merge: merge, force: force, note: { Console.out($0) }) {
+        Console.out(line)
+      }
     }
   }
 

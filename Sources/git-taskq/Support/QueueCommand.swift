@@ -58,18 +58,30 @@ enum Console {
     print(TerminalText.block(text))
   }
 
-  /// Prints `error: <message>` and returns the exit code to throw.
+  /// Prints `error: <message>` as one line and returns the exit code to throw.
+  ///
+  /// One line whatever the message holds: it may quote queue data from another machine (a remote worker's
+  /// name in a drop reason), whose line breaks must not add lines of their choosing to the error
+  /// (``TerminalText/line(_:)`` shows them as `\u{a}`).
   static func fail(_ error: any Error) -> ExitCode {
     switch error {
     case QueueError.invalidValue(let key, _, _) where SettingKey.all.contains(where: { $0.optionName == key }):
       // A setting given as a flag with a value it cannot take (`--runtime kubernetes`) is a usage error,
       // like `--color=sometimes` (status 64).
-      Self.error("error: \(error)")
+      errorLine("error: \(error)")
       return ExitCode(UsageErrors.exitCode)
     default:
-      Self.error("error: \(ErrorText.line(error))")
+      errorLine("error: \(ErrorText.line(error))")
     }
     return ExitCode(1)
+  }
+
+  /// `line` on standard error as exactly one line (trailing line breaks dropped), every control character
+  /// made visible.
+  static func errorLine(_ line: String) {
+    var line = Substring(line)
+    while let last = line.last, last.isNewline { line.removeLast() }
+    FileHandle.standardError.write(Data((TerminalText.line(String(line)) + "\n").utf8))
   }
 
   /// JSON on standard output, in one pass over its bytes. JSON escapes C0 controls (`\u001b`) but allows
