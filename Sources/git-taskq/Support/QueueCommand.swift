@@ -81,7 +81,7 @@ enum Console {
   static func errorLine(_ line: String) {
     var line = Substring(line)
     while let last = line.last, last.isNewline { line.removeLast() }
-    FileHandle.standardError.write(Data((TerminalText.line(String(line)) + "\n").utf8))
+    Output.write(TerminalText.line(String(line)) + "\n", to: 2)
   }
 
   /// JSON on standard output, in one pass over its bytes. JSON escapes C0 controls (`\u001b`) but allows
