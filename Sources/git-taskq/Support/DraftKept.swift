@@ -12,10 +12,13 @@ struct DraftKept: Error, LocalizedError, CustomStringConvertible {
   var path: String
   var retry: String
 
-  var description: String {
-    let text = ErrorText.line(error, namingFunction: false)
-    return "\(text)\nhint: nothing was recorded; your text is kept in '\(path)' and '\(retry)' opens it again"
-  }
+  /// The error itself, on one line.
+  var line: String { ErrorText.line(error, namingFunction: false) }
+
+  /// The second line: where the text is and how to get back to it.
+  var hint: String { "hint: nothing was recorded; your text is kept in '\(path)' and '\(retry)' opens it again" }
+
+  var description: String { "\(line)\n\(hint)" }
 
   var errorDescription: String? { description }
 }

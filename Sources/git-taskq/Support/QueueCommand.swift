@@ -70,6 +70,10 @@ enum Console {
       // like `--color=sometimes` (status 64).
       errorLine("error: \(error)")
       return ExitCode(UsageErrors.exitCode)
+    case let kept as DraftKept:
+      // Two lines, each escaped on its own: the error, then where the user's text is kept.
+      errorLine("error: \(kept.line)")
+      errorLine(kept.hint)
     default:
       errorLine("error: \(ErrorText.line(error))")
     }
