@@ -1,5 +1,10 @@
-import Foundation
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Where the workers of one `run --remote` process wait for a task: one of them claims for every free
 /// worker (one round: several claims, one push), and hands the others what it won.
@@ -9,7 +14,7 @@ import TaskQueue
 final class ClaimDesk: @unchecked Sendable {
   /// Workers of the pool: a round claims for every one that is not running a task.
   let slots: Int
-  private let condition = NSCondition()
+  private let condition = Condition()
   /// Workers running a task (given one by ``next(_:)``, not yet ``done()``).
   private var busy = 0
   /// Claimed and published, not yet taken by a worker.

@@ -1,6 +1,11 @@
-import Foundation
 import Git
 import TaskQueue
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The one publisher of a `run --remote` process: workers record their transitions locally and call
 /// ``request()``; this thread pushes whatever has accumulated, so one push carries the transitions of
@@ -28,7 +33,7 @@ final class RemotePublisher: @unchecked Sendable {
   /// tasks running side by side) then go in one push, and other machines' pushes find gaps between ours.
   let coalescing: Double
 
-  private let condition = NSCondition()
+  private let condition = Condition()
   private var pending = false
   /// When the oldest request not yet pushed was made.
   private var pendingSince = Date()
@@ -56,9 +61,17 @@ final class RemotePublisher: @unchecked Sendable {
 
   /// Starts the publishing thread.
   func start() {
-    let thread = Thread { [self] in loop() }
-    thread.stackSize = 4 << 20
-    thread.start()
+    do {
+      try PosixThread(stackSize: 4 << 20) { [self] in loop() }.detach()
+    } catch {
+      // No thread: nothing is published in the background; each flush waits out its timeout, and `run`'s
+      // closing sync publishes what is left.
+      events.note("warning: cannot start the publisher for '\(remote)': \(error)")
+      condition.withLock {
+        finished = true
+        condition.broadcast()
+      }
+    }
   }
 
   /// Asks for the local queue to be pushed soon; returns at once.
@@ -177,7 +190,7 @@ final class RemotePublisher: @unchecked Sendable {
         } catch {
           failures += 1
           if failures == 1 { events.note("warning: could not publish to '\(remote)': \(error) (trying again)") }
-          retryAt = Date().addingTimeInterval(min(30, pow(2, Double(failures - 1))))
+          retryAt = Date().addingTimeInterval(Double(min(30, 1 << min(failures - 1, 5))))
           if push { condition.withLock { pending = true } }
         }
         condition.withLock {
