@@ -59,8 +59,18 @@ extension Repository {
   /// Adds `value` to the multi-valued `key` in this repository's own configuration (`.git/config`, the
   /// local level), keeping the values already there (as `git config --add`).
   ///
-  /// - Throws: ``GitError`` when the configuration cannot be opened or written.
+  /// - Throws: ``GitError`` when the configuration cannot be opened or written, or (`.invalid`) when
+  ///   `value` holds a character libgit2 would write unescaped: a `"` or `\\` leaves a file git refuses to
+  ///   read ("bad config line"), and a control character (a tab) is read back as another value. Nothing is
+  ///   written then; `git config --add` escapes them.
   public func addLocalConfigValue(_ key: String, _ value: String) throws {
+    if let bad = value.unicodeScalars.first(where: { $0 == "\"" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7f })
+    {
+      throw GitError(
+        code: .invalid,
+        message: "the value holds \(bad.escaped(asASCII: true)), which libgit2 cannot write to a config file",
+        function: "addLocalConfigValue")
+    }
     var all: OpaquePointer?
     try GitError.check(git_repository_config(&all, pointer), "git_repository_config")
     defer { git_config_free(all) }

@@ -25,4 +25,14 @@ import Testing
     #expect(try scratch.open().configuration().strings("taskq.trustedPath") == ["/a", "/b c", "/a"])
     #expect(try scratch.git("config", "--local", "--get-all", "taskq.trustedPath") == "/a\n/b c\n/a")
   }
+
+  /// libgit2 1.5 writes `"` and `\` unescaped (git then refuses the whole file) and a tab as a space: such
+  /// a value is refused and nothing is written, so the repository's config stays readable.
+  @Test(arguments: ["/p\"q", "/p\\q", "/p\tq", "/p\nq"])
+  func aValueLibgit2CannotWriteIsRefusedAndTheConfigStaysReadable(_ value: String) throws {
+    let scratch = try ScratchRepository()
+    #expect(throws: GitError.self) { try scratch.open().addLocalConfigValue("taskq.trustedPath", value) }
+    try scratch.open().addLocalConfigValue("taskq.trustedPath", "/after")
+    #expect(try scratch.git("config", "--local", "--get-all", "taskq.trustedPath") == "/after")
+  }
 }

@@ -32,7 +32,8 @@ public enum LocalTrust {
         try workspace.repository.addLocalConfigValue("taskq.trustedPath", path)
         return "note: trusting \(path) for tasks on this machine (taskq.trustedPath)"
       } catch {
-        return "warning: could not trust \(path) (\(error)); run: git config --add taskq.trustedPath \(path)"
+        return
+          "warning: could not trust \(path) (\(error)); run: git config --add taskq.trustedPath \(shellQuote(path))"
       }
     }
   }
