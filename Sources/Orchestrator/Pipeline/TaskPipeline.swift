@@ -147,6 +147,9 @@ final class TaskPipeline {
   // MARK: Stages
 
   /// Creates branch `task/<id>` from the base and its worktree, through libgit2. Returns the worktree path.
+  /// Held while a worktree is made (see ``prepareWorktree(_:)``).
+  private static let worktreeCreation = Lock()
+
   func prepareWorktree(_ record: TaskRecord) throws -> String {
     guard let repositoryPath = policy.repositoryPath(record) else {
       throw StageFailure(.setup, summary: "repo '\(record.repo)' names no repository on this machine")
@@ -210,8 +213,13 @@ final class TaskPipeline {
       try repository.removeWorktree(named: record.id)
     }
     do {
-      try repository.createBranch(record.branch, at: base)
-      try repository.addWorktree(named: record.id, at: path, branch: record.branch)
+      // One worktree made at a time in this process: libgit2 reads every worktree's HEAD while adding one,
+      // and a sibling half-made at that instant once failed an add with "reference is already checked out"
+      // (four claims of one push set up at once). It takes milliseconds.
+      try Self.worktreeCreation.withLock {
+        try repository.createBranch(record.branch, at: base)
+        try repository.addWorktree(named: record.id, at: path, branch: record.branch)
+      }
     } catch let error as GitError {
       throw StageFailure(.setup, summary: "worktree '\(path)' cannot be created: \(error.message)")
     }
