@@ -118,7 +118,7 @@ public struct BranchMerger {
     }
     let changes = try Repository.open(at: checkout.path).uncommittedChanges()
     if !changes.isEmpty {
-      let shown = changes.prefix(3).map { "'\($0)'" }.joined(separator: ", ") + (changes.count > 3 ? ", …" : "")
+      let shown = quotedList(changes, limit: 3)
       throw MergeRefusal(
         "'\(base)' is checked out in '\(checkout.path)' with uncommitted changes (\(shown)); commit or stash them, or merge by hand: git -C \(shellQuote(checkout.path)) \(by) \(branch)\(thenApprove)"
       )
@@ -189,7 +189,7 @@ public struct BranchMerger {
   }
 
   private func conflictRefusal(_ conflicts: [String], in checkout: String, aborted: Bool) -> MergeRefusal {
-    let shown = conflicts.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (conflicts.count > 5 ? ", …" : "")
+    let shown = quotedList(conflicts, limit: 5)
     return MergeRefusal(
       "merging '\(branch)' into '\(base)' conflicts in \(shown)\(aborted ? "; the merge was aborted" : ""); resolve it by hand: git -C \(shellQuote(checkout)) merge \(branch)\(thenApprove)"
     )
@@ -198,10 +198,9 @@ public struct BranchMerger {
   /// Why a task in review cannot be approved without `--force`: its worktree (when it still exists) has
   /// uncommitted or untracked changes, named in the message; `nil` when it is clean or gone.
   public static func uncommittedWorkRefusal(_ record: TaskRecord) -> String? {
-    guard let path = record.worktreePath, FileManager.default.fileExists(atPath: path),
-      let changes = try? Repository.open(at: path).uncommittedChanges(), !changes.isEmpty
+    guard let path = record.worktreePath, let changes = Cleaner.uncommittedChanges(at: path), !changes.isEmpty
     else { return nil }
-    let shown = changes.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (changes.count > 5 ? ", …" : "")
+    let shown = quotedList(changes, limit: 5)
     return
       "the worktree of task '\(record.id)' has uncommitted or untracked changes that are not on '\(record.branch)': \(shown); commit them (git -C \(shellQuote(path)) add -A && git -C \(shellQuote(path)) commit), or pass --force to approve without them"
   }

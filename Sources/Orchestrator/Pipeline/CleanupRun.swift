@@ -128,7 +128,7 @@ public struct CleanupRun {
     if !request.keepWorktree, let path = record.worktreePath, let changes = Cleaner.uncommittedChanges(at: path),
       !changes.isEmpty
     {
-      let shown = changes.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (changes.count > 5 ? ", …" : "")
+      let shown = quotedList(changes, limit: 5)
       throw Refusal(
         "the worktree of task '\(id)' has uncommitted work (\(shown)); commit it, or pass --force to delete it, or --keep-worktree"
       )

@@ -9,3 +9,9 @@ public func shellQuote(_ text: String) -> String {
   }
   return quoted + "'"
 }
+
+/// The first `limit` of `items`, each in single quotes, comma-separated, with `, …` when some were left
+/// out: how a refusal names the paths it is about (`'a.txt', 'b/', …`).
+func quotedList(_ items: [String], limit: Int) -> String {
+  items.prefix(limit).map { "'\($0)'" }.joined(separator: ", ") + (items.count > limit ? ", …" : "")
+}
