@@ -32,8 +32,9 @@ public struct SyncReport: Sendable, Equatable {
   /// Local commits published (as they were, or replayed).
   public var sent = 0
   public var dropped: [DroppedOperation] = []
-  /// Tasks whose recovery on the remote ("worker lost") was superseded: their worker was alive after all
-  /// and finished the same attempt, so its steps replayed over the recovery.
+  /// Tasks whose recovery on the remote ("worker lost") was superseded: their worker went on with the same
+  /// attempt after all (it still runs, or its steps finished the attempt), so its steps replayed over the
+  /// recovery.
   public var superseded: [String] = []
   /// How many attempts it took (each lost push starts again from the fetch).
   public var attempts = 1
@@ -71,7 +72,8 @@ public final class QueueSync {
   /// Whether the worker of that name, which made unpublished steps on this clone, still runs.
   ///
   /// Asked only for a step that would supersede the remote's recovery of its task ("worker lost"): a dead
-  /// worker's step is dropped then, unless its steps finish the attempt (see ``replay(from:local:onto:recoveredOnRemote:)``).
+  /// worker's step is dropped then, unless its steps finish the attempt (docs/sharing.md, "Leases, renewal
+  /// and recovery").
   /// The store's own worker is alive without asking. The default says every worker is alive (nothing is
   /// dropped on a guess: the rule before liveness was checked); TaskQueue cannot tell a process apart, so
   /// the Orchestrator sets the real check (`QueueSync.forRemote`).
