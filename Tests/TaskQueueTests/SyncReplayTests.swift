@@ -83,12 +83,18 @@ final class ReplayBench {
     return store
   }
 
+  /// Syncs `store`; `isWorkerAlive`, when given, answers the replay's liveness questions (the default
+  /// counts every worker alive).
   @discardableResult
-  func sync(_ store: QueueStore, beforePush: (() throws -> Void)? = nil) throws -> SyncReport {
+  func sync(
+    _ store: QueueStore, beforePush: (() throws -> Void)? = nil, isWorkerAlive: ((String) -> Bool)? = nil
+  ) throws -> SyncReport {
     let machine = store.repository.commonDirectory.hasPrefix(a.path) ? a : b
     let transport = BareRemoteTransport(bare: bare, machine: machine)
     transport.beforePush = beforePush
-    return try QueueSync(store: store, transport: transport).sync(remote: "origin")
+    let sync = QueueSync(store: store, transport: transport)
+    if let isWorkerAlive { sync.isWorkerAlive = isWorkerAlive }
+    return try sync.sync(remote: "origin")
   }
 
   /// Adds `ids` on A and gives both machines that queue.
@@ -463,6 +469,107 @@ final class ReplayBench {
     #expect(report.superseded == ["T-1"] && report.dropped.isEmpty && report.sent == 2)
     let remote = try #require(try bench.remoteRecord("T-1"))
     #expect(remote.status == .building && remote.worker == "host-a:1")
+  }
+
+  /// A's worker `host-a:1` claims T-1 (lease 60 s) and publishes the claim; B, seeing the lease expired,
+  /// recovers the task ("worker lost") and publishes that. A's worker store is returned, and A has not
+  /// fetched the recovery.
+  static func recoveredOnB(_ bench: ReplayBench) throws -> QueueStore {
+    try bench.shared("T-1")
+    let a = try bench.storeA()
+    try a.claimNext(only: "T-1", leaseSeconds: 60)
+    try bench.sync(a)
+    let b = try bench.storeB()
+    try bench.sync(b)
+    bench.clockB.advance(120)
+    #expect(try b.recoverStale { _ in "# worker lost" }.map(\.id) == ["T-1"])
+    try bench.sync(b)
+    return a
+  }
+
+  /// Who the replay asked about, and the answer "dead" for everyone but `alive`.
+  final class LivenessProbe {
+    var asked: [String] = []
+    let alive: Set<String>
+    init(alive: Set<String> = []) { self.alive = alive }
+    func check(_ worker: String) -> Bool {
+      asked.append(worker)
+      return alive.contains(worker)
+    }
+  }
+
+  /// The worker was killed after it recorded its steps and before they were published; a `git taskq sync`
+  /// on its clone (another process) must not revive the task under it.
+  @Test func aDeadWorkersStepsAreDroppedAndTheRecoveryStays() throws {
+    let bench = try ReplayBench()
+    let worker = try Self.recoveredOnB(bench)
+    try worker.advance("T-1", kind: .setup, detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
+    try worker.advance("T-1", to: .building, kind: .build, detail: "plan made")
+    let probe = LivenessProbe()
+    let report = try bench.sync(try bench.storeA(worker: "host-a:99"), isWorkerAlive: probe.check)
+    let reason = "the remote recovered it (worker lost) and its worker host-a:1 no longer runs"
+    #expect(ReplayBench.drops(report) == ["T-1 setup": reason, "T-1 build": reason])
+    #expect(report.notices == ["T-1: setup dropped: \(reason)", "T-1: build dropped: \(reason)"])
+    #expect(report.superseded.isEmpty && report.sent == 0)
+    #expect(probe.asked == ["host-a:1"])
+    let remote = try #require(try bench.remoteRecord("T-1"))
+    #expect(remote.status == .failed && remote.worker == nil && remote.worktreePath == nil)
+  }
+
+  /// A lease renewal recorded by a worker that was killed before it was pushed.
+  @Test func aDeadWorkersLeaseRenewalIsDropped() throws {
+    let bench = try ReplayBench()
+    let worker = try Self.recoveredOnB(bench)
+    bench.clockA.advance(30)
+    try worker.renewLease("T-1", seconds: 60)
+    let report = try bench.sync(try bench.storeA(worker: "host-a:99"), isWorkerAlive: { _ in false })
+    #expect(
+      ReplayBench.drops(report) == [
+        "T-1 renew": "the remote recovered it (worker lost) and its worker host-a:1 no longer runs"
+      ])
+    #expect(try bench.remoteRecord("T-1")?.status == .failed)
+  }
+
+  /// A worker that still runs was only cut off: its steps supersede the recovery, whether it is the
+  /// syncing process's own worker (never asked about) or another process the check finds running.
+  @Test(arguments: ["own", "other"])
+  func aLiveWorkersStepsSupersedeTheRecovery(_ whose: String) throws {
+    let bench = try ReplayBench()
+    let worker = try Self.recoveredOnB(bench)
+    try worker.advance("T-1", to: .building, kind: .build, detail: "plan made")
+    let probe = LivenessProbe(alive: whose == "other" ? ["host-a:1"] : [])
+    let syncing = whose == "own" ? worker : try bench.storeA(worker: "host-a:99")
+    let report = try bench.sync(syncing, isWorkerAlive: probe.check)
+    #expect(report.superseded == ["T-1"] && report.dropped.isEmpty && report.sent == 1)
+    #expect(probe.asked == (whose == "own" ? [] : ["host-a:1"]))
+    let remote = try #require(try bench.remoteRecord("T-1"))
+    #expect(remote.status == .building && remote.worker == "host-a:1")
+  }
+
+  /// A dead worker's steps that finish the attempt are never dropped: with `review` the result is on the
+  /// task's branch; with `failed` its own report says what went wrong (more than "worker lost"). The steps
+  /// before the last one apply too, so that the task's record keeps what they set (its worktree).
+  @Test(arguments: [TaskStatus.review, .failed])
+  func aDeadWorkersStepsThatFinishTheAttemptSupersedeTheRecovery(_ end: TaskStatus) throws {
+    let bench = try ReplayBench()
+    let worker = try Self.recoveredOnB(bench)
+    try worker.advance("T-1", kind: .setup, detail: "worktree ready") { $0.worktreePath = "/a/T-1" }
+    try worker.advance("T-1", to: .building, kind: .build, detail: "plan made")
+    if end == .review {
+      try worker.advance("T-1", to: .review, kind: .review, detail: "ready for review") {
+        $0.worker = nil
+        $0.leaseExpiresAt = nil
+      }
+    } else {
+      try worker.fail("T-1", summary: "build failed", report: "# build failed (exit 2)")
+    }
+    let report = try bench.sync(try bench.storeA(worker: "host-a:99"), isWorkerAlive: { _ in false })
+    #expect(report.superseded == ["T-1"] && report.dropped.isEmpty && report.sent == 3)
+    let remote = try #require(try bench.remoteRecord("T-1"))
+    #expect(remote.status == end && remote.worktreePath == "/a/T-1")
+    if end == .failed {
+      #expect(try bench.a.git("show", try #require(remote.errorFile)) == "# build failed (exit 2)")
+    }
   }
 
   @Test func unrelatedHistoriesReplayEveryLocalOperation() throws {

@@ -57,9 +57,7 @@ public struct Approval {
         "\(why), where this approve could still be dropped after the merge (the task cancelled there); nothing was changed: run git taskq approve --id \(id) --merge --remote \(name)"
       )
     }
-    let sync = remote.map { _ in
-      QueueSync(store: store, transport: GitCLITransport(gitDirectory: store.repository.gitDirectory))
-    }
+    let sync = remote.map { _ in QueueSync.forRemote(store: store, gitDirectory: store.repository.gitDirectory) }
     if merge, let sync, let remote {
       let report: SyncReport
       do {

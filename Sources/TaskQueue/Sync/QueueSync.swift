@@ -32,8 +32,9 @@ public struct SyncReport: Sendable, Equatable {
   /// Local commits published (as they were, or replayed).
   public var sent = 0
   public var dropped: [DroppedOperation] = []
-  /// Tasks whose recovery on the remote ("worker lost") was superseded: their worker was alive after all
-  /// and finished the same attempt, so its steps replayed over the recovery.
+  /// Tasks whose recovery on the remote ("worker lost") was superseded: their worker went on with the same
+  /// attempt after all (it still runs, or its steps finished the attempt), so its steps replayed over the
+  /// recovery.
   public var superseded: [String] = []
   /// How many attempts it took (each lost push starts again from the fetch).
   public var attempts = 1
@@ -68,6 +69,15 @@ public final class QueueSync {
   public let store: QueueStore
   let transport: any QueueTransport
   public var maximumAttempts = 25
+  /// Whether the worker of that name, which made unpublished steps on this clone, still runs.
+  ///
+  /// Asked only for a step that would supersede the remote's recovery of its task ("worker lost"): a dead
+  /// worker's step is dropped then, unless its steps finish the attempt (docs/sharing.md, "Leases, renewal
+  /// and recovery").
+  /// The store's own worker is alive without asking. The default says every worker is alive (nothing is
+  /// dropped on a guess: the rule before liveness was checked); TaskQueue cannot tell a process apart, so
+  /// the Orchestrator sets the real check (`QueueSync.forRemote`).
+  public var isWorkerAlive: (String) -> Bool = { _ in true }
 
   public init(store: QueueStore, transport: any QueueTransport) {
     self.store = store
@@ -249,7 +259,8 @@ public final class QueueSync {
       let remoteCommits = try repository.history(from: theirs, hiding: base)
       report.received = remoteCommits.count
       // Tasks the remote failed as "worker lost" since the base: a worker that was only cut off, and comes
-      // back with the same attempt's steps, wins over that recovery (finished work is never dropped).
+      // back with the same attempt's steps, wins over that recovery; a dead one's steps are dropped, unless
+      // they finish the attempt (finished work is never dropped).
       let recovered = Set(
         remoteCommits.compactMap { Operation.parse(message: $0.message) }.filter { $0.kind == .recover }.map(\.task))
       let (newTip, sent, dropped, superseded) = try replay(
@@ -314,6 +325,12 @@ public final class QueueSync {
   /// oldest first, onto `onto`; `recoveredOnRemote` names the tasks the remote recovered since `base`.
   /// Returns the new tip, how many operations applied, the dropped ones, and the tasks whose recovery a
   /// replayed step superseded.
+  ///
+  /// A step of the worker whose task the remote recovered during the same attempt supersedes that
+  /// recovery when its worker still runs (it was only cut off: ``isWorkerAlive``), or when that worker's
+  /// local steps of the attempt end it (in `review`: the result is on the task's branch; or `failed`: its
+  /// own report of what went wrong, which says more than "worker lost"). Otherwise the worker was killed
+  /// before it published: its steps are dropped, and the recovery stays.
   func replay(from base: ObjectID?, local: ObjectID, onto: ObjectID, recoveredOnRemote recovered: Set<String>) throws
     -> (ObjectID, Int, [DroppedOperation], [String])
   {
@@ -331,6 +348,8 @@ public final class QueueSync {
     // one, renumbered (its `seq` differs from the local record's).
     var addedHere: Set<String> = []
     var superseded: [String] = []
+    let finished = try attemptsFinished(in: commits)
+    var liveness: [String: Bool] = [:]
     for commit in commits {
       guard let operation = Operation.parse(message: commit.message) else {
         throw QueueError.corrupt(
@@ -373,6 +392,16 @@ public final class QueueSync {
         continue
       }
       let supersedes = try supersedesRecovery(operation, before: before, current: current, recovered: recovered)
+      if supersedes, let attempt = try before.record(operation.task)?.attempt,
+        !finished.contains(AttemptKey(task: operation.task, worker: operation.worker, attempt: attempt)),
+        !isAlive(operation.worker, cache: &liveness)
+      {
+        // Killed before its publisher pushed (a lease renewal, `planning → building`): the step would revive
+        // the task under a process that no longer exists. Its later steps land here too, with this line.
+        let reason = "the remote recovered it (worker lost) and its worker \(operation.worker) no longer runs"
+        dropped.append(DroppedOperation(operation: operation, reason: reason))
+        continue
+      }
       if supersedes, !superseded.contains(operation.task) { superseded.append(operation.task) }
       if !supersedes,
         var reason = try conflict(operation, before: before, current: current, foreign: foreign, addedHere: addedHere)
@@ -442,8 +471,8 @@ public final class QueueSync {
   }
 
   /// Whether `operation` is a step of the worker whose task the remote failed as "worker lost" during the
-  /// same attempt (and nothing else happened to it there since): the worker was alive, so its step applies
-  /// over the recovery.
+  /// same attempt (and nothing else happened to it there since): the worker went on after the recovery, so
+  /// its step applies over it when that worker still runs or its steps finish the attempt (``replay``).
   private func supersedesRecovery(
     _ operation: Operation, before: QueueSnapshot, current: QueueSnapshot, recovered: Set<String>
   ) throws -> Bool {
@@ -454,6 +483,37 @@ public final class QueueSync {
       previous.status.isActive, let owner = previous.worker, owner == operation.worker
     else { return false }
     return true
+  }
+
+  /// A worker's attempt at a task.
+  private struct AttemptKey: Hashable {
+    var task: String
+    var worker: String
+    var attempt: Int
+  }
+
+  /// The attempts whose worker's steps among `commits` end them: a step of that worker to `review` or to
+  /// `failed` (a recovery is another process's step, not the worker's).
+  private func attemptsFinished(in commits: some Sequence<Commit>) throws -> Set<AttemptKey> {
+    var finished: Set<AttemptKey> = []
+    for commit in commits {
+      guard let operation = Operation.parse(message: commit.message), operation.kind != .recover,
+        operation.to == .review || operation.to == .failed,
+        let record = try store.snapshot(at: commit.id).record(operation.task)
+      else { continue }
+      finished.insert(AttemptKey(task: operation.task, worker: operation.worker, attempt: record.attempt))
+    }
+    return finished
+  }
+
+  /// Whether `worker` still runs: the store's own worker does (it is this process, syncing), any other is
+  /// asked of ``isWorkerAlive`` once per replay.
+  private func isAlive(_ worker: String, cache: inout [String: Bool]) -> Bool {
+    if worker == store.worker { return true }
+    if let known = cache[worker] { return known }
+    let alive = isWorkerAlive(worker)
+    cache[worker] = alive
+    return alive
   }
 
   /// A commit on top of `current` without the damaged directories a `repair` operation names, or `nil`
