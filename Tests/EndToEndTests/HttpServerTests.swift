@@ -1,0 +1,131 @@
+import Foundation
+import Orchestrator
+import TaskQueue
+import TaskqTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Machines sharing the queue through git's smart HTTP protocol: `git http-backend` behind a small Python
+/// server on loopback (``GitHTTPServer``), every clone made through it and pushing to it, each machine's
+/// `git-taskq` under a host name of its own when `unshare --uts` is allowed, with the demo agent.
+@Suite struct HttpServerTests {
+  /// A shared remote served over HTTP, and `count` machines cloned through it, `h1`…`hN`.
+  func serve(_ count: Int, pushRefusal: String? = nil) throws -> (SharedRemote, GitHTTPServer, [Machine]) {
+    let shared = try SharedRemote()
+    let server = try GitHTTPServer(basePath: shared.scratch.path, pushRefusal: pushRefusal)
+    let machines = try (1...count).map { index -> Machine in
+      let machine = try shared.machine("h\(index)", cloneURL: server.url("remote.git"))
+      if canSetHostName { machine.hostname = "h\(index)" }
+      try machine.git("config", "taskq.runtime", "local")
+      try machine.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
+      try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
+      return machine
+    }
+    return (shared, server, machines)
+  }
+
+  /// The lines of `text` that carry a carriage return (ssh's and curl's line ends must not reach a message).
+  func carriageReturns(_ text: String) -> [String] {
+    text.split(separator: "\n").map(String.init).filter { $0.contains("\r") }
+  }
+
+  /// Two clones on two host names run every task once over HTTP, at the same time; one of them added a
+  /// task before its first sync (its queue started from a root of its own). History linear, clones converge.
+  @Test func twoClonesRunEveryTaskOnceOverSmartHTTP() throws {
+    let (shared, server, machines) = try serve(2)
+    defer { withExtendedLifetime(server) {} }
+    let (a, b) = (machines[0], machines[1])
+    let ids = (1...5).map { "H-\($0)" }
+    for id in ids { try a.taskqOK("add", "--id", id, "--task", "Write the notes of \(id)") }
+    let created = try a.taskqOK("sync")
+    #expect(created.stdoutText == "sync origin: created the remote queue (5 commit(s))\n", "\(created.stdoutText)")
+    // B is a fresh clone that adds before its first sync.
+    try b.taskqOK("add", "--id", "F-1", "--task", "Write the notes of F-1")
+    for machine in machines { machine.environment["DEMO_AGENT_DELAY"] = "0.2" }
+
+    let runs = try machines.map { try $0.start("run", "--remote", "origin", "--max-parallel", "2", timeout: 150) }
+    let results = try runs.map { try $0.wait(timeout: 150) }
+    for (machine, result) in zip(machines, results) {
+      #expect(result.status == 0, "\(machine.name): \(result.summary)")
+      #expect(carriageReturns(result.stderrText).isEmpty, "\(machine.name): \(result.stderrText)")
+    }
+    try RealServerTests().expectEachRanOnce(ids + ["F-1"], shared, machines)
+    for machine in machines { try machine.taskqOK("sync") }
+    for machine in machines { #expect(try machine.queueTip() == shared.queueTip(), "\(machine.name)") }
+    #expect(try shared.records().first { $0.id == "F-1" }?.seq ?? 0 > 5)
+  }
+
+  /// A server that answers every push with 403 and a reason: the push is a refusal with git's reason and the
+  /// server's on one line, the local queue keeps its operations; once the server is gone, "cannot reach"
+  /// with curl's whole reason.
+  @Test func aPushRefusedWith403IsARefusalWithTheServersReason() throws {
+    let (shared, server, machines) = try serve(1, pushRefusal: "pushes to this repository need write access")
+    let a = machines[0]
+    try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
+    let tip = try a.queueTip()
+    let refused = try a.taskq("sync")
+    #expect(refused.status == 1, "\(refused.summary)")
+    #expect(refused.stdoutText == "")
+    #expect(
+      refused.stderrLines == [
+        "error: remote 'origin' refused refs/taskq/queue: unable to access '\(server.url("remote.git"))/': "
+          + "The requested URL returned error: 403 (remote: pushes to this repository need write access) "
+          + "(nothing was published; the local queue keeps its operations)"
+      ], "\(refused.stderrText)")
+    #expect(try a.queueTip() == tip)
+    #expect(try a.record("T-1").status == .todo)
+    #expect(try shared.queueTip() == nil)
+
+    server.stop()
+    let gone = try a.taskq("sync")
+    #expect(gone.status == 1, "\(gone.summary)")
+    #expect(gone.stderrLines.count == 1, "\(gone.stderrText)")
+    #expect(
+      gone.stderrText.hasPrefix(
+        "error: cannot reach remote 'origin': unable to access '\(server.url("remote.git"))/': Failed to connect to 127.0.0.1 port \(server.port)"
+      ), "\(gone.stderrText)")
+    #expect(carriageReturns(refused.stderrText + gone.stderrText).isEmpty)
+    #expect(try a.queueTip() == tip)
+  }
+
+  /// `run --remote --poll` through a server that is killed after the first claim and started again 4 s
+  /// later: the run does not end, the work waits in the local queue and is published once the server is
+  /// back; every warning is one line, with curl's whole reason.
+  @Test func aPollingRunOutlivesTheServerAndPublishesWhenItIsBack() throws {
+    let (shared, server, machines) = try serve(1)
+    let a = machines[0]
+    let ids = ["T-1", "T-2", "T-3"]
+    for id in ids { try a.taskqOK("add", "--id", id, "--task", "Write the notes of \(id)") }
+    try a.taskqOK("sync")
+    a.environment["DEMO_AGENT_DELAY"] = "1"
+
+    let run = try a.start("run", "--remote", "origin", "--max-parallel", "1", "--poll", "1", timeout: 150)
+    try waitUntil("the first claim on the server", timeout: 60) {
+      try shared.subjects().contains { $0.hasSuffix(": todo → planning") }
+    }
+    server.stop()
+    Thread.sleep(forTimeInterval: 4)
+    #expect(!run.isFinished, "the run ended while the server was away")
+    try server.start()
+    try waitUntil("every task in review on the server", timeout: 120) {
+      let records = try shared.records()
+      return records.count == 3 && records.allSatisfy { $0.status == .review && $0.worker == nil }
+    }
+    #expect(!run.isFinished, "a polling run ended")
+    run.signal(SIGINT)
+    let result = try run.wait(timeout: 30)
+    #expect(result.status == 130, "\(result.summary)")
+    #expect(carriageReturns(result.stderrText).isEmpty, "\(result.stderrText)")
+    let warnings = result.stderrText.split(separator: "\n").filter {
+      $0.contains("claims paused") || $0.contains("could not publish to 'origin'")
+    }
+    #expect(!warnings.isEmpty, "\(result.stderrText)")
+    for warning in warnings {
+      #expect(warning.contains("unable to access '") && warning.contains(": "), "\(warning)")
+    }
+    try RealServerTests().expectEachRanOnce(ids, shared, machines)
+  }
+}
