@@ -128,4 +128,51 @@ import Glibc
     }
     try RealServerTests().expectEachRanOnce(ids, shared, machines)
   }
+
+  // MARK: Two edge cases of sharing (issue 13)
+
+  /// A `todo` task edited on the remote (another clone's `edit`) while this clone claims it from its stale
+  /// local queue, which still holds the old text: the edit lands on the server while the claim's push is
+  /// under way (a pre-receive hook pushes it, once), so the claim's push loses the server's compare-and-swap,
+  /// the claim replays over the edit, and the agent runs the **new** text, never one the remote no longer
+  /// holds.
+  @Test(arguments: [[], ["--id", "E-1"]])
+  func aClaimFromAStaleQueueRunsTheTextEditedOnTheRemote(selection: [String]) throws {
+    let (shared, server, machines) = try serve(2)
+    defer { withExtendedLifetime(server) {} }
+    let (a, b) = (machines[0], machines[1])
+    try a.taskqOK("add", "--id", "E-1", "--task", "Old text of E-1")
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    let editor = try shared.scratch.write(
+      "edit-text", "#!/bin/sh\nsed -i 's/Old text of E-1/New text of E-1/' \"$1\"\n", executable: true)
+    let edited = try a.taskq(["edit", "--id", "E-1"], environment: ["GIT_EDITOR": editor])
+    #expect(edited.status == 0, "\(edited.summary)")
+    // The first push that reaches the server (B's claim) lets A's edit in first.
+    let marker = shared.scratch.path + "/edit-pushed"
+    _ = try shared.scratch.write(
+      "remote.git/hooks/pre-receive",
+      """
+      #!/bin/sh
+      cat >/dev/null
+      [ -e '\(marker)' ] && exit 0
+      touch '\(marker)'
+      env -i PATH="$PATH" HOME='\(a.home)' git -C '\(a.path)' push -q '\(shared.bare)' \(Layout.refName) >/dev/null 2>&1
+      exit 0
+
+      """, executable: true)
+
+    let run = try b.taskq(["run", "--remote", "origin"] + selection, timeout: 90)
+    #expect(run.status == 0, "\(run.summary)")
+    let notes = try b.git("show", "task/E-1:notes/E-1.md")
+    #expect(notes.contains("New text of E-1") && !notes.contains("Old text"), "the agent ran: \(notes)")
+    #expect(FileManager.default.fileExists(atPath: marker), "no push reached the server")
+    let subjects = try shared.subjects()
+    let edit = try #require(subjects.firstIndex { $0.hasPrefix("E-1: ") && $0.contains("edit") }, "\(subjects)")
+    let claim = try #require(subjects.firstIndex(of: "E-1: todo → planning"), "\(subjects)")
+    #expect(edit < claim, "\(subjects)")
+    #expect(try shared.records().first { $0.id == "E-1" }?.status == .review)
+    #expect(try shared.mergeCommits().isEmpty)
+    #expect(try shared.forcedUpdates() == [])
+  }
 }
