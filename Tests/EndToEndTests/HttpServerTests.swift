@@ -175,4 +175,70 @@ import Glibc
     #expect(try shared.mergeCommits().isEmpty)
     #expect(try shared.forcedUpdates() == [])
   }
+
+  /// The remote's queue replaced by another project's (an unrelated history with other tasks, force-pushed
+  /// over the one this clone shared): replaying this clone's whole history onto it would mix two projects on
+  /// the server. `sync` and `run --remote` refuse with one line that says so and how to join it anyway;
+  /// nothing changes here or there. Done deliberately (the tracking ref deleted, as the line says), the
+  /// sync replays and says that the histories share nothing; both projects' tasks are then on the server,
+  /// none lost.
+  @Test func aRemoteQueueReplacedByAnotherProjectsIsNotMixedIn() throws {
+    let (shared, server, machines) = try serve(2)
+    defer { withExtendedLifetime(server) {} }
+    let (a, b) = (machines[0], machines[1])
+    try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
+    try a.taskqOK("sync")
+    try b.taskqOK("sync")
+    let other = try ScratchRepository()
+    let added = try other.taskq("add", "--id", "X-1", "--task", "Another project's task")
+    #expect(added.status == 0, "\(added.summary)")
+    try Git.run(["push", "-q", "--force", shared.bare, "\(Layout.refName):\(Layout.refName)"], in: other.path)
+    let foreign = try shared.queueTip()
+    try a.taskqOK("add", "--id", "T-2", "--task", "Write the notes of T-2")
+    let (tipA, trackedA, tipB) = (try a.queueTip(), try a.trackingTip(), try b.queueTip())
+
+    let refused = try a.taskq("sync")
+    #expect(refused.status == 1, "\(refused.summary)")
+    #expect(refused.stdoutText == "")
+    #expect(refused.stderrLines.count == 1, "\(refused.stderrText)")
+    let line = refused.stderrText
+    #expect(line.hasPrefix("error: the queue on remote 'origin' "), "\(line)")
+    #expect(line.contains("shares no history with the one this clone synced with before"), "\(line)")
+    #expect(line.contains("git update-ref -d refs/taskq/remotes/origin/queue && git taskq sync origin"), "\(line)")
+    let run = try b.taskq("run", "--remote", "origin", timeout: 60)
+    #expect(run.status == 1 && run.stderrText.contains("shares no history with the one"), "\(run.summary)")
+    #expect(try shared.queueTip() == foreign)
+    #expect(try a.queueTip() == tipA && a.trackingTip() == trackedA)
+    #expect(try b.queueTip() == tipB && b.records().allSatisfy { $0.status == .todo })
+
+    try a.git("update-ref", "-d", QueueSync.trackingRef(for: "origin"))
+    let joined = try a.taskq("sync")
+    #expect(joined.status == 0, "\(joined.summary)")
+    #expect(
+      joined.stdoutText.contains("the remote's queue shares no history with the local one"), "\(joined.stdoutText)")
+    #expect(Set(try shared.records().map(\.id)) == ["X-1", "T-1", "T-2"])
+    #expect(try shared.forcedUpdates().count == 1, "only the other project's push was forced")
+  }
+
+  /// A clone that added before its first sync (its queue has a root of its own): the sync replays its
+  /// operations onto the remote's queue as before, and now says that the two shared no history.
+  @Test func aFirstSyncOntoAQueueOfNoCommonHistorySaysSo() throws {
+    let (shared, server, machines) = try serve(2)
+    defer { withExtendedLifetime(server) {} }
+    let (a, b) = (machines[0], machines[1])
+    try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
+    try a.taskqOK("sync")
+    try b.taskqOK("add", "--id", "B-1", "--task", "Write the notes of B-1")
+    let before = try #require(try b.queueTip())
+    let result = try b.taskqOK("sync")
+    #expect(
+      result.stdoutText.split(separator: "\n").map(String.init) == [
+        "sync origin: received 1 commit(s), replayed 1 local operation(s), pushed",
+        "  the remote's queue shares no history with the local one (a queue started here before its first sync): "
+          + "every local operation was replayed onto it; the local queue before: \(before.prefix(12)) "
+          + "(git reflog refs/taskq/queue)",
+      ], "\(result.stdoutText)")
+    #expect(Set(try shared.records().map(\.id)) == ["T-1", "B-1"])
+    #expect(try b.queueTip() == shared.queueTip())
+  }
 }
