@@ -13,9 +13,11 @@ import Glibc
 /// `git-taskq` under a host name of its own when `unshare --uts` is allowed, with the demo agent.
 @Suite struct HttpServerTests {
   /// A shared remote served over HTTP, and `count` machines cloned through it, `h1`…`hN`.
-  func serve(_ count: Int, pushRefusal: String? = nil) throws -> (SharedRemote, GitHTTPServer, [Machine]) {
+  func serve(_ count: Int, pushRefusal: String? = nil, status: Int = 403) throws -> (
+    SharedRemote, GitHTTPServer, [Machine]
+  ) {
     let shared = try SharedRemote()
-    let server = try GitHTTPServer(basePath: shared.scratch.path, pushRefusal: pushRefusal)
+    let server = try GitHTTPServer(basePath: shared.scratch.path, pushRefusal: pushRefusal, status: status)
     let machines = try (1...count).map { index -> Machine in
       let machine = try shared.machine("h\(index)", cloneURL: server.url("remote.git"))
       if canSetHostName { machine.hostname = "h\(index)" }
@@ -89,6 +91,47 @@ import Glibc
       ), "\(gone.stderrText)")
     #expect(carriageReturns(refused.stderrText + gone.stderrText).isEmpty)
     #expect(try a.queueTip() == tip)
+  }
+
+  /// A server that wants credentials for pushes (401) and none are configured: git is told never to prompt,
+  /// so the push is a refusal at once, with git's reason, not a hang or "cannot reach".
+  @Test func aPushThatNeedsCredentialsIsARefusalWithoutAPrompt() throws {
+    let (shared, server, machines) = try serve(1, pushRefusal: "log in to push", status: 401)
+    defer { withExtendedLifetime(server) {} }
+    let a = machines[0]
+    try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
+    let tip = try a.queueTip()
+    let refused = try a.taskq("sync", timeout: 30)
+    #expect(
+      refused.stderrLines == [
+        "error: remote 'origin' refused refs/taskq/queue: could not read Username for 'http://127.0.0.1:\(server.port)': "
+          + "terminal prompts disabled (nothing was published; the local queue keeps its operations)"
+      ], "\(refused.stderrText)")
+    #expect(refused.status == 1)
+    #expect(try a.queueTip() == tip)
+    #expect(try shared.queueTip() == nil)
+  }
+
+  /// The server takes what `http.server`'s CGI handler could not: a push larger than git's `http.postBuffer`
+  /// (1 MiB), which git sends with a chunked transfer encoding.
+  @Test func theServerTakesAChunkedPush() throws {
+    let (shared, server, machines) = try serve(1)
+    defer { withExtendedLifetime(server) {} }
+    let a = machines[0]
+    let noise = try ProcessRunner.run(ProcessSpec("head", ["-c", "3000000", "/dev/urandom"], timeout: 30))
+    try Data(noise.stdout).write(to: URL(fileURLWithPath: a.path + "/noise.bin"))
+    try a.git("add", "noise.bin")
+    try a.git("commit", "-q", "-m", "three megabytes")
+    let trace = a.root + "/curl.trace"
+    let pushed = try ProcessRunner.run(
+      ProcessSpec(
+        "git", ["push", "-q", "origin", "HEAD:big"],
+        environment: ["HOME": a.home, "GIT_TRACE_CURL": trace, "GIT_TRACE_CURL_NO_DATA": "1"], directory: a.path,
+        timeout: 60))
+    #expect(pushed.succeeded, "\(pushed.summary)")
+    let headers = try String(contentsOfFile: trace, encoding: .utf8)
+    #expect(headers.contains("Transfer-Encoding: chunked"), "the push was not chunked")
+    #expect(try Git.run(["rev-parse", "big"], in: shared.bare) == a.git("rev-parse", "HEAD"))
   }
 
   /// `run --remote --poll` through a server that is killed after the first claim and started again 4 s

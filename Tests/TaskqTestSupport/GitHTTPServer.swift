@@ -17,6 +17,8 @@ public final class GitHTTPServer {
   /// When set, every push is answered 403 Forbidden with this text (git prints it as `remote: <text>`);
   /// takes effect at the next ``start()``.
   public var pushRefusal: String?
+  /// The HTTP status of a refused push: 403, or 401 (which asks for credentials).
+  public var pushRefusalStatus = 403
   private var group: ProcessGroup?
 
   /// The server script in the source tree (found from this file, so a clean clone works).
@@ -30,10 +32,12 @@ public final class GitHTTPServer {
   /// - Parameters:
   ///   - basePath: The directory whose repositories are served.
   ///   - pushRefusal: See ``pushRefusal``.
+  ///   - status: See ``pushRefusalStatus``.
   /// - Throws: ``TestFailure`` when no port could be served within a few tries.
-  public init(basePath: String, pushRefusal: String? = nil) throws {
+  public init(basePath: String, pushRefusal: String? = nil, status: Int = 403) throws {
     self.basePath = basePath
     self.pushRefusal = pushRefusal
+    pushRefusalStatus = status
     port = 0
     for _ in 0..<5 {
       port = Int.random(in: 20_000...40_000)
@@ -52,7 +56,7 @@ public final class GitHTTPServer {
   public func start() throws {
     stop()
     var arguments = ["-u", Self.script, String(port), basePath]
-    if let pushRefusal { arguments += ["--refuse-push", pushRefusal] }
+    if let pushRefusal { arguments += ["--refuse-push", pushRefusal, String(pushRefusalStatus)] }
     let started = try ProcessGroup("python3", arguments)
     group = started
     let deadline = monotonicSeconds() + 15

@@ -181,6 +181,8 @@ public struct GitCLITransport: QueueTransport {
     return [
       "access denied", "not exported", "service not enabled", "returned error: 401", "returned error: 403",
       "permission denied", "not permitted", "not allowed", "read-only", "read only", "remote: forbidden",
+      // An HTTP server that wants credentials for the push (401) when none are configured, or other ones.
+      "terminal prompts disabled", "authentication failed",
     ].contains { text.contains($0) }
   }
 

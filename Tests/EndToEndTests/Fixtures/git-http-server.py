@@ -4,9 +4,10 @@
 # made here). Every repository under ROOT is served, for fetch and push (REMOTE_USER is set, which is what
 # enables receive-pack by default).
 #
-# Usage: python3 git-http-server.py PORT ROOT [--refuse-push MESSAGE]
-#   --refuse-push MESSAGE: every push (receive-pack) is answered 403 Forbidden with MESSAGE as a text/plain
-#   body, as a hosting service answers a user without write access (git prints it as "remote: MESSAGE").
+# Usage: python3 git-http-server.py PORT ROOT [--refuse-push MESSAGE [STATUS]]
+#   --refuse-push MESSAGE: every push (receive-pack) is answered 403 Forbidden (or STATUS: 401 asks for
+#   credentials) with MESSAGE as a text/plain body, as a hosting service answers a user without write
+#   access (git prints it as "remote: MESSAGE").
 import http.server
 import os
 import subprocess
@@ -15,6 +16,7 @@ import sys
 PORT = int(sys.argv[1])
 ROOT = os.path.abspath(sys.argv[2])
 REFUSAL = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--refuse-push" else None
+REFUSAL_STATUS = int(sys.argv[5]) if REFUSAL is not None and len(sys.argv) > 5 else 403
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -49,7 +51,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         data = self.body() if self.command == "POST" else b""
         if REFUSAL is not None and (path.endswith("/git-receive-pack") or "service=git-receive-pack" in query):
-            self.reply(403, [("Content-Type", "text/plain")], (REFUSAL + "\n").encode())
+            headers = [("Content-Type", "text/plain")]
+            if REFUSAL_STATUS == 401:
+                headers.append(("WWW-Authenticate", 'Basic realm="git"'))
+            self.reply(REFUSAL_STATUS, headers, (REFUSAL + "\n").encode())
             return
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
