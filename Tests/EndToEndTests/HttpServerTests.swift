@@ -172,6 +172,58 @@ import Glibc
     try RealServerTests().expectEachRanOnce(ids, shared, machines)
   }
 
+  /// The server takes a claim and dies before it answers (a reference-transaction hook kills receive-pack
+  /// once the first claim is committed, as a crash would). Over HTTP git then says "RPC failed; …" or, when
+  /// curl retried the request on a new connection, "Failed to connect": the claim may have landed, so it is
+  /// given back with a `release` commit, never withdrawn as if unpublished, which left the task `planning`
+  /// under this worker on the server and run by nobody until its lease expired.
+  @Test func aClaimWhoseAnswerIsLostIsGivenBackAndRunOnce() throws {
+    let (shared, server, machines) = try serve(1)
+    defer { withExtendedLifetime(server) {} }
+    let a = machines[0]
+    let ids = ["T-1", "T-2", "T-3"]
+    for id in ids { try a.taskqOK("add", "--id", id, "--task", "Write the notes of \(id)") }
+    try a.taskqOK("sync")
+    let marker = shared.scratch.path + "/answer-lost"
+    _ = try shared.scratch.write(
+      "remote.git/hooks/reference-transaction",
+      """
+      #!/bin/sh
+      [ "$1" = committed ] || exit 0
+      input=$(cat)
+      case "$input" in *refs/taskq/queue*) ;; *) exit 0 ;; esac
+      [ -e '\(marker)' ] && exit 0
+      new=$(printf '%s\\n' "$input" | cut -d ' ' -f 2)
+      git log -1 --format=%s "$new" | grep -q ': todo ' || exit 0
+      touch '\(marker)'
+      kill -9 $PPID
+      exit 0
+
+      """, executable: true)
+    let run = try a.taskq("run", "--remote", "origin", "--max-parallel", "1", timeout: 120)
+    #expect(run.status == 0, "\(run.summary)")
+    #expect(FileManager.default.fileExists(atPath: marker), "no claim was cut off")
+    try RealServerTests().expectEachRanOnce(ids, shared, machines)
+    let subjects = try shared.subjects()
+    #expect(subjects.contains { $0.contains(": planning → todo") }, "\(subjects)")
+  }
+
+  /// Which of git's reasons for a failed push say that nothing reached the server (the claims can simply be
+  /// withdrawn) and which leave it open (they are given back with a commit).
+  @Test(arguments: [
+    ("unable to access 'http://127.0.0.1:9/q.git/': Failed to connect to 127.0.0.1 port 9 after 0 ms", false),
+    ("unable to connect to 127.0.0.1: 127.0.0.1[0: 127.0.0.1]: errno=Connection refused", false),
+    ("ssh: connect to host far port 22: Connection refused", false),
+    ("'/srv/git/app.git' does not appear to be a git repository", false),
+    ("RPC failed; curl 7 Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server", true),
+    ("RPC failed; curl 52 Empty reply from server", true),
+    ("the remote end hung up unexpectedly", true),
+    ("git push timed out", true),
+  ])
+  func aFailedPushMayHaveLandedUnlessNothingGotThrough(reason: String, mayHaveLanded: Bool) {
+    #expect(GitCLITransport.pushMayHaveLanded(reason: reason) == mayHaveLanded, "\(reason)")
+  }
+
   // MARK: Two edge cases of sharing (issue 13)
 
   /// A `todo` task edited on the remote (another clone's `edit`) while this clone claims it from its stale

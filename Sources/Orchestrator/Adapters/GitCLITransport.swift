@@ -186,6 +186,19 @@ public struct GitCLITransport: QueueTransport {
     ].contains { text.contains($0) }
   }
 
+  /// Whether a failed push may still have reached the server, from git's reason (`TransportError.reason`):
+  /// `false` only when git says it never got through to the server (nothing was sent). A lost answer does
+  /// not say so reliably: over HTTP the push's POST dies with the server, curl retries it on a new
+  /// connection and reports "RPC failed; curl 7 Failed to connect", although the server took the push.
+  public static func pushMayHaveLanded(reason: String) -> Bool {
+    let neverSent = [
+      "unable to access '",  // HTTP: the first request (GET info/refs) failed
+      "unable to connect to ",  // git://
+      "ssh: connect to host ", "ssh: Could not resolve", "Could not resolve host", "does not appear to be a git",
+    ]
+    return !neverSent.contains { reason.contains($0) }
+  }
+
   /// Whether a `[remote rejected]` summary means the ref moved under the push (receive-pack's compare-and-swap
   /// lost: "failed to update ref" with "cannot lock ref …: is at X but expected Y"), not a refusal.
   static func racedOnTheServer(_ summary: String) -> Bool {
