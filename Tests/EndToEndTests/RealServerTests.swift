@@ -12,9 +12,7 @@ import Glibc
 /// clone made through it and pushing to it, each machine's `git-taskq` under a host name of its own
 /// (`unshare --uts`), so its workers are `w1:<pid>`, `w2:<pid>`, … as on four computers.
 ///
-/// (Smart HTTP through `git http-backend` is not covered: it needs a CGI web server, and none ships here;
-/// Python's `CGIHTTPRequestHandler` is deprecated and takes no chunked request bodies, which git sends for
-/// larger pushes.)
+/// (Smart HTTP through `git http-backend` is covered by `HttpServerTests`.)
 @Suite struct RealServerTests {
   /// A shared remote served by a daemon, and `count` machines cloned through it, `w1`…`wN`, on the local
   /// runtime with the demo agent.

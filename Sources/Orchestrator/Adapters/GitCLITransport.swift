@@ -142,7 +142,7 @@ public struct GitCLITransport: QueueTransport {
     if result.succeeded { return .fetched }
     let message = result.stderrText
     if message.contains("couldn't find remote ref") { return .noQueue }
-    throw TransportError(remote: remote, reason: Self.firstLine(message, or: result.endingDescription))
+    throw TransportError(remote: remote, reason: Self.reason(message, or: result.endingDescription))
   }
 
   public func push(remote: String, commit: ObjectID) throws -> PushResult {
@@ -171,7 +171,7 @@ public struct GitCLITransport: QueueTransport {
     if result.succeeded { return .pushed }
     // No status for the ref: the server would not even take the push (a read-only daemon, HTTP 403, an ssh
     // key without write access) or could not be reached.
-    let reason = Self.firstLine(result.stderrText, or: result.endingDescription)
+    let reason = Self.reason(result.stderrText, or: result.endingDescription)
     throw TransportError(remote: remote, reason: reason, refused: Self.isRefusal(result.stderrText))
   }
 
@@ -181,7 +181,22 @@ public struct GitCLITransport: QueueTransport {
     return [
       "access denied", "not exported", "service not enabled", "returned error: 401", "returned error: 403",
       "permission denied", "not permitted", "not allowed", "read-only", "read only", "remote: forbidden",
+      // An HTTP server that wants credentials for the push (401) when none are configured, or other ones.
+      "terminal prompts disabled", "authentication failed",
     ].contains { text.contains($0) }
+  }
+
+  /// Whether a failed push may still have reached the server, from git's reason (`TransportError.reason`):
+  /// `false` only when git says it never got through to the server (nothing was sent). A lost answer does
+  /// not say so reliably: over HTTP the push's POST dies with the server, curl retries it on a new
+  /// connection and reports "RPC failed; curl 7 Failed to connect", although the server took the push.
+  public static func pushMayHaveLanded(reason: String) -> Bool {
+    let neverSent = [
+      "unable to access '",  // HTTP: the first request (GET info/refs) failed
+      "unable to connect to ",  // git://
+      "ssh: connect to host ", "ssh: Could not resolve", "Could not resolve host", "does not appear to be a git",
+    ]
+    return !neverSent.contains { reason.contains($0) }
   }
 
   /// Whether a `[remote rejected]` summary means the ref moved under the push (receive-pack's compare-and-swap
@@ -189,6 +204,19 @@ public struct GitCLITransport: QueueTransport {
   static func racedOnTheServer(_ summary: String) -> Bool {
     ["failed to update ref", "failed to lock", "cannot lock ref", "non-fast-forward", "fetch first"]
       .contains { summary.contains($0) }
+  }
+
+  /// git's reason (``firstLine(_:or:)``) followed by the server's own first line, which git prints before
+  /// its reason as `remote: …` (an HTTP server's text body of a 401/403/404, a hook's message):
+  /// "unable to access '…': The requested URL returned error: 403 (remote: pushes need write access)".
+  static func reason(_ text: String, or fallback: String) -> String {
+    let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }).map { $0.trimmingSpaces() }
+    let said = lines.filter { $0.hasPrefix("remote:") }.map { $0.dropFirst(7).trimmingSpaces() }.first { !$0.isEmpty }
+    let own = lines.filter { !$0.hasPrefix("remote:") }.joined(separator: "\n")
+    let reason = firstLine(own, or: said.map { "remote: \($0)" } ?? fallback)
+    guard let said, !reason.hasSuffix(said) else { return reason }
+    let joined = "\(reason) (remote: \(said))"
+    return joined.count > 300 ? String(joined.prefix(299)) + "…" : joined
   }
 
   /// git's reason on one line: its first message and the lines that continue it (git writes

@@ -282,8 +282,8 @@ public final class TaskRunner: @unchecked Sendable {
       } catch let error as TransportError where !error.refused {
         // Not published, so not ours: give them back (a push that did land is undone by the next sync).
         giveBack(
-          claimed, since: before, pushMayHaveLanded: error.reason.contains("timed out"), store: store, sync: sync,
-          remote: remote)
+          claimed, since: before, pushMayHaveLanded: GitCLITransport.pushMayHaveLanded(reason: error.reason),
+          store: store, sync: sync, remote: remote)
         guard try pause(for: error, outage: &outage, remote: remote) else { return [] }
         mustFetch = true
         continue

@@ -47,6 +47,9 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case unreadableTip(commit: String, detail: String)
   /// A remote's `refs/taskq/queue` holds something that is no queue (a blob, a commit of the code).
   case remoteNotAQueue(remote: String, problem: String)
+  /// A remote's queue shares no commit with the one this clone fetched from it before (`now`, `before`:
+  /// abbreviated ids): it was replaced, e.g. by another project's queue.
+  case remoteQueueReplaced(remote: String, now: String, before: String)
   /// Another git-taskq process of this machine held the writer lock for `seconds` (stopped or stuck).
   case writerBusy(holder: String, seconds: Int)
   /// A state that should be impossible: a bug of ours, with a hint to report it.
@@ -119,6 +122,9 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case .remoteNotAQueue(let remote, let problem):
       return
         "'\(remote)'s refs/taskq/queue is not a git-taskq queue (\(problem)): nothing was changed (see 'git ls-remote \(remote) refs/taskq/queue'; whoever pushed it there can push the queue back)"
+    case .remoteQueueReplaced(let remote, let now, let before):
+      return
+        "the queue on remote '\(remote)' (\(now)) shares no history with the one this clone synced with before (\(before)): it was replaced, perhaps by another project's queue, and this clone's operations would mix into it; nothing was changed here or there (see 'git ls-remote \(remote) refs/taskq/queue'; to replay this queue's operations onto it anyway: git update-ref -d \(QueueSync.trackingRef(for: remote)) && git taskq sync \(remote))"
     case .writerBusy(let holder, let seconds):
       let pid = holder.split(separator: " ").first.map(String.init) ?? "PID"
       return

@@ -38,6 +38,9 @@ public struct SyncReport: Sendable, Equatable {
   public var superseded: [String] = []
   /// How many attempts it took (each lost push starts again from the fetch).
   public var attempts = 1
+  /// The local tip that shared no commit with the remote's queue (a queue started here before the first
+  /// sync), whose every operation was replayed onto the remote's; `nil` when the histories are related.
+  public var unrelatedLocalTip: String?
 
   /// One line for people.
   public var summary: String {
@@ -256,6 +259,16 @@ public final class QueueSync {
       // No common commit (a clone that added before its first sync, or two clones that each started a
       // queue): the local operations replay onto the remote's queue all the same, from the empty queue.
       let base = try repository.mergeBase(local, theirs)
+      if base == nil, let trackedBefore, try repository.mergeBase(trackedBefore, theirs) == nil {
+        // But not when this clone shared the remote's queue before and the remote's now has another root:
+        // it was replaced (another project's queue pushed over it, or deleted and started again), and
+        // replaying this clone's whole history onto it would mix the two. The tracking ref goes back.
+        try? repository.updateReference(
+          tracking, to: trackedBefore, expected: theirs, message: "taskq: the remote's queue was replaced")
+        throw QueueError.remoteQueueReplaced(
+          remote: remote, now: String(theirs.hex.prefix(12)), before: String(trackedBefore.hex.prefix(12)))
+      }
+      if base == nil { report.unrelatedLocalTip = String(local.hex.prefix(12)) }
       let remoteCommits = try repository.history(from: theirs, hiding: base)
       report.received = remoteCommits.count
       // Tasks the remote failed as "worker lost" since the base: a worker that was only cut off, and comes
