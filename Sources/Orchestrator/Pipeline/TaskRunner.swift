@@ -247,6 +247,7 @@ public final class TaskRunner: @unchecked Sendable {
           continue
         }
         outage.end()
+        publisher?.contacted()
         isFresh = true
         mustFetch = false
       }
@@ -270,6 +271,7 @@ public final class TaskRunner: @unchecked Sendable {
         continue
       }
       let report: SyncReport
+      let mark = publisher?.requestMark()
       do {
         report = try sync.publish(remote: remote)
       } catch QueueError.contention {
@@ -292,6 +294,7 @@ public final class TaskRunner: @unchecked Sendable {
         throw error
       }
       outage.end()
+      if let mark { publisher?.published(through: mark) }
       let ids = Set(claimed.map(\.id))
       for drop in report.dropped where !(ids.contains(drop.operation.task) && drop.operation.worker == store.worker) {
         events.note("warning: \(drop)")
