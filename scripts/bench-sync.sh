@@ -14,7 +14,9 @@
 #   5. the same tasks on one clone without a remote, for comparison.
 #   scripts/bench-sync.sh [TASKS]      (TASKS for 3., default 100; release build in .build-release,
 #                                       or TASKQ_BINARY=path to use a built binary; BENCH_SSH=0 skips ssh;
-#                                       BENCH_WORKERS="1 4" measures only those worker counts)
+#                                       BENCH_WORKERS="1 4" measures only those worker counts;
+#                                       BENCH_TRACE=1 runs 3. under `strace -f -e trace=execve` and prints
+#                                       the programs each run started, per task: slower, for profiles only)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-100}
@@ -194,6 +196,23 @@ served() {
 }
 
 # 3. Claims through the remote, each worker on a clone of its own.
+# execs.py N: the programs an strace log (stdin) shows started, per task (git subcommands by name).
+cat >"$scratch/execs.py" <<'PY'
+import collections, re, sys
+n = int(sys.argv[1])
+count = collections.Counter()
+for line in sys.stdin:
+    m = re.search(r'execve\("([^"]*)", \[(.*?)\]', line)
+    if not m or " = -1 " in line:
+        continue
+    program = m.group(1).rsplit("/", 1)[-1]
+    args = [a for a in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))[1:] if not a.startswith("--git-dir=")]
+    if program == "git" and args:
+        program += " " + args[0]
+    count[program] += 1
+for program, c in count.most_common():
+    print("  %6.2f per task  %s" % (c / n, program))
+PY
 TIMEFORMAT='%R %U %S'
 declare -A rate
 for transport in "${transports[@]}"; do
@@ -208,7 +227,12 @@ for transport in "${transports[@]}"; do
     { time {
       pids=()
       for c in $(seq 1 "$workers"); do
-        taskq "$w/c$c" run --remote origin --max-parallel 1 >"$w/c$c.out" 2>"$w/c$c.err" &
+        if [ "${BENCH_TRACE:-0}" = 1 ]; then
+          (cd "$w/c$c" && strace -f -qq -e trace=execve -o "$w/c$c.trace" "$bin" run --remote origin --max-parallel 1) \
+            >"$w/c$c.out" 2>"$w/c$c.err" &
+        else
+          taskq "$w/c$c" run --remote origin --max-parallel 1 >"$w/c$c.out" 2>"$w/c$c.err" &
+        fi
         pids+=($!)
       done
       for c in $(seq 1 "$workers"); do
@@ -233,8 +257,12 @@ for transport in "${transports[@]}"; do
     rate[$transport-$workers]=$(awk -v n="$n" -v r="$real" 'BEGIN { printf "%.2f", n / r }')
     awk -v t="$transport" -v w="$workers" -v n="$n" -v r="$real" -v u="$user" -v s="$sys" -v l="$lost" \
       -v p="$pushes" -v c="$added" 'BEGIN {
-      printf "run --remote over %s, %d worker(s) on %d clone(s), %d tasks, no-op agent: %.2f s, %.2f tasks/s (CPU %.1f s user+sys), each claimed once, linear; %d claims lost a race; %d pushes, %.1f commits per push\n",
-        t, w, w, n, r, n / r, u + s, l, p, c / p }'
+      printf "run --remote over %s, %d worker(s) on %d clone(s), %d tasks, no-op agent: %.2f s, %.2f tasks/s (CPU %.1f s user+sys, %.0f ms per task), each claimed once, linear; %d claims lost a race; %d pushes (%.2f per task), %.1f commits per push\n",
+        t, w, w, n, r, n / r, u + s, (u + s) * 1000 / n, l, p, p / n, c / p }'
+    if [ "${BENCH_TRACE:-0}" = 1 ]; then
+      # Programs started (execve that succeeded), per task: git subcommands by name, others by path.
+      cat "$w"/c*.trace | python3 "$scratch/execs.py" "$n"
+    fi
   done
 done
 if [ -n "${rate[ssh-4]:-}" ] && [ -n "${rate[git-4]:-}" ]; then

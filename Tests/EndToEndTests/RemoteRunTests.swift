@@ -180,6 +180,14 @@ import Glibc
 
     let run = try a.start("run", "--remote", "origin", "--id", "T-1")
     try waitUntil("A's agent to start", timeout: 30) { readPID(pidFile) != nil }
+    // The steps before the agent are pushed in the background, not before it starts: wait until A's queue
+    // is all on the remote (its setup step, and its lease renewals, pushed at once), so that A dies with
+    // nothing unpublished. A dead worker's unpublished steps, replayed by a later sync of A, are another
+    // case (they must lose to the recovery: SyncReplayTests).
+    try waitUntil("A's queue to be all on the remote", timeout: 20) {
+      try shared.subjects().contains { $0.hasPrefix("T-1: ") && $0.contains("worktree ready") }
+        && a.queueTip() == shared.queueTip()
+    }
     let owner = try a.record("T-1").worker
     #expect(owner?.contains(":\(run.pid)@") == true, "\(owner ?? "nil")")
     run.killNow()

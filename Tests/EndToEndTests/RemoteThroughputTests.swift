@@ -117,6 +117,29 @@ import Glibc
     #expect(try shared.forcedUpdates() == [])
   }
 
+  /// Nothing waits for a push before an agent runs: a task of no-op agents costs about one push (its claim
+  /// round's, which also carries the previous task's steps), where waiting for the steps before each of the
+  /// two agents cost three.
+  @Test func aTaskOfNoOpAgentsCostsAboutOnePush() throws {
+    let shared = try SharedRemote()
+    let a = try shared.machine("A")
+    let tasks = (1...12).map { String(format: "T-%02d", $0) }
+    try addTasks(tasks, on: a, shared)
+    try a.taskqOK("sync")
+    try useLocalRuntime(a)
+    let pushesBefore = try shared.reflog().count
+    let run = try a.taskq("run", "--remote", "origin", "--max-parallel", "1", timeout: 120)
+    #expect(run.status == 0, "\(run.summary)")
+    #expect(try shared.records().allSatisfy { $0.status == .review })
+    let subjects = try shared.subjects()
+    for id in tasks { #expect(subjects.filter { $0 == "\(id): todo → planning" }.count == 1, "\(id)") }
+    // One per task, plus the last push of the run, plus slack for a loaded machine (a task whose steps
+    // take longer than the publisher's coalescing delay is pushed twice).
+    let pushes = try shared.reflog().count - pushesBefore
+    #expect(pushes <= tasks.count * 3 / 2 + 2, "\(pushes) pushes for \(tasks.count) tasks")
+    #expect(try shared.forcedUpdates() == [])
+  }
+
   /// A `cancel` made on another machine stops the running agent within 10 s (the remote is fetched every
   /// few seconds while a task runs), and the worker reports the task cancelled.
   @Test func aCancelFromAnotherMachineStopsTheRunningAgentWithinTenSeconds() throws {

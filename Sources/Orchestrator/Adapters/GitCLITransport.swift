@@ -23,6 +23,14 @@ public struct GitCLITransport: QueueTransport {
   /// Whether the user chose the ssh command (`GIT_SSH_COMMAND`, `GIT_SSH` or `core.sshCommand`), looked up
   /// at the first fetch or push (so that `status`, which only reads, spawns nothing).
   private let userChoseSSH = Memo()
+  /// Fetches made through this transport (and its copies), for ``maintenanceInterval``.
+  private let fetches = Counter()
+
+  /// git runs `git maintenance run --auto` after every fetch (one more process, which packs the loose
+  /// objects once there are thousands): here only the first fetch of a transport and then every this many
+  /// do, since `run --remote` fetches several times a second under contention and the objects of a few
+  /// fetches never reach git's threshold. A one-off `sync` (one fetch) keeps git's behaviour.
+  static let maintenanceInterval = 50
 
   /// Whether ssh connections are kept open between fetches and pushes (see ``sshCommand``).
   public var reusesConnections: Bool
@@ -127,16 +135,17 @@ public struct GitCLITransport: QueueTransport {
   }
 
   public func fetch(remote: String, into trackingRef: String) throws -> FetchResult {
-    var result = try git([
-      "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, "+\(Layout.refName):\(trackingRef)",
-    ])
+    // `--no-auto-gc` (git 2.23+; `--no-auto-maintenance` since 2.29 means the same).
+    let maintenance = fetches.next() % Self.maintenanceInterval == 0 ? [] : ["--no-auto-gc"]
+    let arguments =
+      ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"] + maintenance
+      + [remote, "+\(Layout.refName):\(trackingRef)"]
+    var result = try git(arguments)
     // Another process fetching into the same tracking ref at this instant: try again shortly.
     var tries = 1
     while !result.succeeded && result.stderrText.contains("cannot lock ref") && tries < 10 {
       usleep(UInt32.random(in: 10_000...60_000))
-      result = try git([
-        "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, "+\(Layout.refName):\(trackingRef)",
-      ])
+      result = try git(arguments)
       tries += 1
     }
     if result.succeeded { return .fetched }
@@ -235,6 +244,19 @@ public struct GitCLITransport: QueueTransport {
     guard var reason = lines.first else { return fallback }
     for line in lines.dropFirst() where reason.hasSuffix(":") { reason += " " + line }
     return reason.count > 300 ? String(reason.prefix(299)) + "…" : reason
+  }
+}
+
+/// A count shared by the copies of a transport.
+private final class Counter: Sendable {
+  private let stored = Mutex(0)
+
+  /// The count before this call (0 first).
+  func next() -> Int {
+    stored.withLock { value in
+      defer { value += 1 }
+      return value
+    }
   }
 }
 

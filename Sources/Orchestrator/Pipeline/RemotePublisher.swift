@@ -13,9 +13,14 @@ import Foundation
 ///
 /// - A push is optimistic (``QueueSync/publish(remote:)``): no fetch first; only a refused push fetches,
 ///   replays and pushes again.
-/// - While tasks run it also fetches every ``pollInterval`` seconds (a successful push counts: the remote
-///   was then where this machine left it), so a `cancel` made on another machine reaches the local queue,
-///   where the worker looks every second and stops its agent.
+/// - Nothing waits for it but a lease renewal (``flush(timeout:isUrgent:)``): the steps before an agent are
+///   requested like every other transition, so a task whose agents take no time costs about one push, the
+///   next claim round's, which carries whatever the local queue holds (a push finds nothing new then, and
+///   touches no network: see ``QueueSync/publish(remote:)``).
+/// - While tasks run it also fetches every ``pollInterval`` seconds (a successful push counts, this
+///   publisher's or a claim round's, see ``contacted()``: the remote was then where this machine left it), so
+///   a `cancel` made on another machine reaches the local queue, where the worker looks every second and
+///   stops its agent.
 /// - A remote that cannot be reached is a warning (once per outage), and the publisher tries again after a
 ///   growing pause (1 s doubling to 30 s); the transitions wait in the local queue meanwhile.
 ///
@@ -30,7 +35,9 @@ final class RemotePublisher: @unchecked Sendable {
   /// plus the worker's one-second look at the local queue.
   let pollInterval: Double
   /// Seconds a request waits for more before it is pushed: the steps of a task that takes no time (and of
-  /// tasks running side by side) then go in one push, and other machines' pushes find gaps between ours.
+  /// tasks running side by side) then go in one push, usually the next claim round's (a task of no-op
+  /// agents takes 0.1–0.5 s on a loaded machine), and other machines' pushes find gaps between ours. Nothing
+  /// waits for these pushes (a lease renewal's is urgent), so a second costs no task any time.
   let coalescing: Double
 
   private let condition = Condition()
@@ -42,13 +49,15 @@ final class RemotePublisher: @unchecked Sendable {
   private var tried = 0
   /// Whether the last push or fetch failed (the remote is away).
   private var isFailing = false
+  /// The last time another part of this process (a claim round) pushed or fetched successfully.
+  private var contactedElsewhere = Date.distantPast
   private var stopping = false
   private var running = 0
   private var finished = false
 
   init(
     gitDirectory: String, worker: String, remote: String, events: RunEvents, transport: GitCLITransport,
-    pollInterval: Double = 2, coalescing: Double = 0.25
+    pollInterval: Double = 2, coalescing: Double = 1
   ) {
     self.coalescing = coalescing
     self.gitDirectory = gitDirectory
@@ -87,9 +96,11 @@ final class RemotePublisher: @unchecked Sendable {
   /// Asks for the local queue to be pushed and waits until a push that covers it was tried (at most
   /// `timeout` seconds; the push waits for others like any request, so that a process never pushes more
   /// often than every ``coalescing`` seconds: a machine pushing back to back would starve the others, whose
-  /// refused pushes need a fetch and a replay before they can try again). `isUrgent` pushes at once (lease
-  /// renewals, rare, and whose delay is the window in which a killed worker leaves them unpublished). For lease renewals: a renewal that stays local while its worker dies could later be
-  /// published by another sync of this clone and revive a dead worker's claim over its recovery.
+  /// refused pushes need a fetch and a replay before they can try again). `isUrgent` pushes at once.
+  ///
+  /// For lease renewals only (rare: one per third of a lease): a renewal that stays local while its worker
+  /// dies could later be published by another sync of this clone and revive a dead worker's claim over its
+  /// recovery. Every other step is only requested (``request()``).
   func flush(timeout: Double = 10, isUrgent: Bool = false) {
     condition.withLock {
       if !pending || isUrgent { pendingSince = isUrgent ? .distantPast : Date() }
@@ -101,6 +112,31 @@ final class RemotePublisher: @unchecked Sendable {
       if isFailing { return }
       let deadline = Date().addingTimeInterval(timeout)
       while tried < target && !finished && Date() < deadline { _ = condition.wait(until: deadline) }
+    }
+  }
+
+  /// A claim round of this process pushed or fetched successfully: the remote was where this machine left
+  /// it, so the next poll can wait (as after this publisher's own push).
+  func contacted() {
+    condition.withLock { contactedElsewhere = Date() }
+  }
+
+  /// The requests made so far: read by a claim round before its push reads the local tip, so that
+  /// ``published(through:)`` can tell which requests that push covered.
+  func requestMark() -> Int {
+    condition.withLock { requests }
+  }
+
+  /// A claim round of this process pushed the local queue successfully, as it stood after the requests up
+  /// to `mark` (each request is made after its commit): those need no push of their own (a push would find
+  /// nothing new), so the publisher forgets them unless more came since, and a ``flush(timeout:isUrgent:)``
+  /// waiting for them returns. Counts as a contact (see ``contacted()``).
+  func published(through mark: Int) {
+    condition.withLock {
+      contactedElsewhere = Date()
+      tried = max(tried, mark)
+      if requests == mark { pending = false }
+      condition.broadcast()
     }
   }
 
@@ -148,6 +184,7 @@ final class RemotePublisher: @unchecked Sendable {
         while true {
           let now = Date()
           let backingOff = retryAt.map { now < $0 } ?? false
+          if failures == 0 { lastContact = max(lastContact, contactedElsewhere) }
           if stopping {
             last = true
             push = pending && failures == 0

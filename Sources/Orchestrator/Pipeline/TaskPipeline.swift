@@ -355,9 +355,10 @@ final class TaskPipeline {
       spec.environment = marks.merging(["TASKQ_STAGE": stage.rawValue]) { a, _ in a }
       guarded = AgentGuard.wrap(spec)
     }
-    // The steps so far are pushed before the agent runs (for minutes, usually): a worker killed meanwhile
-    // leaves no step behind that a later sync of this clone would publish over its recovery.
-    publisher?.flush()
+    // The steps so far are only requested (``publish()``), not waited for: the publisher pushes them in the
+    // background, or the next claim round's push carries them. A worker killed before they are pushed leaves
+    // them in the local queue; a later sync of this clone replays them, and the replay makes a dead worker's
+    // steps lose to the remote's recovery of its task.
     let clock = environment.clock
     var lastPoll = -Double.infinity
     var cancelled = false

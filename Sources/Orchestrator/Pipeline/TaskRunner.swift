@@ -214,12 +214,17 @@ public final class TaskRunner: @unchecked Sendable {
   static func claimSpread(count: Int) -> Int { max(8, 2 * count) }
 
   /// Claims up to `count` tasks and returns those this worker won. With a remote, a claim counts only once
-  /// its push succeeded, and the round costs one push for all its claims: the tasks are claimed on the
-  /// local queue (one commit each, picked at random among the first claimable, see ``claimSpread(count:)``)
-  /// and pushed together, optimistically, without a fetch first. When the push is refused (the remote
-  /// moved), the sync fetches and replays: claims of tasks another machine took first are dropped, the
-  /// others pushed. The local queue is fetched first only when it shows nothing to claim, or after a round
-  /// lost every claim. A claim that cannot be published is given back.
+  /// its push succeeded, and the round costs one push for all its claims (and for whatever else the local
+  /// queue holds unpublished: the previous task's last steps): the tasks are claimed on the local queue
+  /// (one commit each, picked at random among the first claimable, see ``claimSpread(count:)``) and pushed
+  /// together, optimistically, without a fetch first. When the push is refused (the remote moved), the sync
+  /// fetches and replays: claims of tasks another machine took first are dropped, the others pushed.
+  ///
+  /// The local queue is fetched first (without a push: ``QueueSync/refresh(remote:)``) when it shows
+  /// nothing to claim, after a round lost every claim, and while the remote is busy: when the last round
+  /// found that it had moved since this machine's previous contact (other machines push all the time), an
+  /// optimistic push would most likely be refused and cost a refused push more than a fetch does; a fresh
+  /// look also keeps the claims off tasks already taken. A claim that cannot be published is given back.
   ///
   /// A remote that cannot be reached pauses claiming, never the run: tasks in flight go on (their
   /// transitions are recorded locally and published when the remote is back), and the claim is tried again
@@ -233,11 +238,15 @@ public final class TaskRunner: @unchecked Sendable {
     var races = 0
     // `--id` fetches first, so that a task already taken elsewhere is a clear error at once.
     var isFresh = false
-    var mustFetch = id != nil
+    var mustFetch = id != nil || remoteIsBusy.load(ordering: .relaxed)
+    // Whether the remote moved since this machine's last contact, as this round finds out.
+    var moved = false
     while races < 20 && !Interrupts.isRequested {
       if mustFetch {
         do {
-          _ = try sync.sync(remote: remote)
+          let report = try sync.refresh(remote: remote)
+          moved = moved || report.received > 0
+          for drop in report.dropped { events.note("warning: \(drop)") }
         } catch QueueError.contention {
           races += 1
           usleep(UInt32.random(in: 100_000...500_000))
@@ -247,6 +256,7 @@ public final class TaskRunner: @unchecked Sendable {
           continue
         }
         outage.end()
+        publisher?.contacted()
         isFresh = true
         mustFetch = false
       }
@@ -270,6 +280,7 @@ public final class TaskRunner: @unchecked Sendable {
         continue
       }
       let report: SyncReport
+      let mark = publisher?.requestMark()
       do {
         report = try sync.publish(remote: remote)
       } catch QueueError.contention {
@@ -292,6 +303,9 @@ public final class TaskRunner: @unchecked Sendable {
         throw error
       }
       outage.end()
+      if let mark { publisher?.published(through: mark) }
+      moved = moved || report.received > 0
+      remoteIsBusy.store(moved, ordering: .relaxed)
       let ids = Set(claimed.map(\.id))
       for drop in report.dropped where !(ids.contains(drop.operation.task) && drop.operation.worker == store.worker) {
         events.note("warning: \(drop)")
@@ -316,6 +330,10 @@ public final class TaskRunner: @unchecked Sendable {
     }
     return []
   }
+
+  /// Whether the last claim round found the remote moved since this machine's contact before: the next round
+  /// then fetches before it claims (see ``claimRound(store:sync:count:only:)``).
+  private let remoteIsBusy = Atomic<Bool>(false)
 
   /// Seconds of outage after which a single pass (no `--poll`) stops claiming.
   var outagePatience: Double = 120

@@ -166,13 +166,26 @@ public final class QueueSync {
     }
   }
 
-  /// ``sync(remote:)`` with the process lock held.
-  private func syncLocked(remote: String) throws -> SyncReport {
+  /// Fetches `remote` and brings the local queue on top of it (a fast-forward, or a replay of the local
+  /// operations onto the remote's tip), without pushing: for a caller that is about to add commits and then
+  /// push everything at once with ``publish(remote:)``, when the remote moves so often that an optimistic
+  /// push would mostly be refused (a claim round among busy machines: one fetch and one push instead of a
+  /// refused push, a fetch and a push). The report's `received` says whether the remote had moved;
+  /// unpublished local commits stay unpublished (`sent` counts those replayed).
+  ///
+  /// - Throws: as ``sync(remote:)``.
+  public func refresh(remote: String) throws -> SyncReport {
+    try checkRemote(remote)
+    return try Self.processLock.withLock { _ in try syncLocked(remote: remote, pushing: false) }
+  }
+
+  /// ``sync(remote:)`` with the process lock held (without its push when `pushing` is false).
+  private func syncLocked(remote: String, pushing: Bool = true) throws -> SyncReport {
     var attempt = 0
     lockedRejections = 0
     while true {
       attempt += 1
-      if var report = try syncOnce(remote: remote).completed {
+      if var report = try syncOnce(remote: remote, pushing: pushing).completed {
         ShareHint.markKnown(repository: store.repository)
         report.attempts = attempt
         return report
@@ -211,7 +224,7 @@ public final class QueueSync {
 
   // MARK: One attempt
 
-  private func syncOnce(remote: String) throws -> SyncAttempt {
+  private func syncOnce(remote: String, pushing: Bool = true) throws -> SyncAttempt {
     let repository = store.repository
     let tracking = Self.trackingRef(for: remote)
     let trackedBefore = try repository.referenceTarget(tracking)
@@ -236,6 +249,8 @@ public final class QueueSync {
     case (nil, nil):
       report.action = .nothingToSync
       return report.done()
+    case (_?, nil) where !pushing:
+      return report.done()
     case (let local?, nil):
       report.sent = try repository.history(from: local).count
       report.action = .created
@@ -247,6 +262,7 @@ public final class QueueSync {
     case (let local?, let theirs?):
       if local == theirs { return report.done() }
       if try repository.isAncestor(theirs, of: local) {
+        if !pushing { return report.done() }
         report.sent = try repository.history(from: local, hiding: theirs).count
         report.action = .pushed
         return try publish(local, remote: remote, tracking: tracking, report: report)
@@ -288,7 +304,7 @@ public final class QueueSync {
       } catch let error as GitError where [.modified, .exists].contains(error.code) {
         return report.retry()
       }
-      if newTip == theirs { return report.done() }
+      if newTip == theirs || !pushing { return report.done() }
       return try publish(newTip, remote: remote, tracking: tracking, report: report)
     }
   }
