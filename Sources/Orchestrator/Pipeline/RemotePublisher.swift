@@ -171,7 +171,7 @@ final class RemotePublisher: @unchecked Sendable {
       return
     }
     store.warn = { [events] in events.note($0) }
-    let sync = QueueSync(store: store, transport: transport)
+    let sync = QueueSync.forRemote(store: store, transport: transport)
     var lastContact = Date()
     var retryAt: Date?
     var failures = 0

@@ -142,7 +142,7 @@ public final class TaskRunner: @unchecked Sendable {
       // Claimed here so that a task that is not runnable is a clear error before anything starts.
       // With a remote, the claim counts only once it is pushed, as for every worker.
       let store = try openStore()
-      let sync = options.remote.map { _ in QueueSync(store: store, transport: transport) }
+      let sync = options.remote.map { _ in QueueSync.forRemote(store: store, transport: transport) }
       first = try claim(store: store, sync: sync, only: id)
     }
     let count = options.onlyID != nil ? 1 : max(1, options.maxParallel)
@@ -174,7 +174,7 @@ public final class TaskRunner: @unchecked Sendable {
   private func workerLoop(initial: TaskRecord?) throws {
     let store = try openStore()
     let sync = options.remote.map { _ in
-      QueueSync(store: store, transport: transport ?? GitCLITransport(gitDirectory: gitDirectory))
+      QueueSync.forRemote(store: store, transport: transport ?? GitCLITransport(gitDirectory: gitDirectory))
     }
     let pipeline = TaskPipeline(
       store: store, settings: settings, options: options, events: events, sync: sync, environment: environment)
