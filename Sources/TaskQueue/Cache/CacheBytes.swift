@@ -134,3 +134,39 @@ func cacheChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
   }
   return hash
 }
+
+/// The bytes of a cache file that entries of a ``RecordIndex`` still point into: strings and records are
+/// decoded from here when asked for. Immutable once made, so copies of an index share it.
+final class CacheBacking: Sendable {
+  let bytes: [UInt8]
+  /// Where each string of the table starts (its length prefix).
+  let stringStarts: [UInt32]
+  /// The records section.
+  let records: Range<Int>
+
+  init(bytes: [UInt8], stringStarts: [UInt32], records: Range<Int>) {
+    self.bytes = bytes
+    self.stringStarts = stringStarts
+    self.records = records
+  }
+
+  /// String number `number` of the table.
+  func string(_ number: Int) throws -> String {
+    guard number >= 0, number < stringStarts.count else { throw CacheFormatError(reason: "bad string number") }
+    return try bytes.withUnsafeBytes { buffer in
+      var r = ByteReader(buffer)
+      _ = try r.raw(Int(stringStarts[number]))
+      return try r.string()
+    }
+  }
+
+  /// The record at `offset` in the records section.
+  func record(at offset: UInt32) throws -> TaskRecord {
+    guard Int(offset) < records.count else { throw CacheFormatError(reason: "bad offset") }
+    return try bytes.withUnsafeBytes { buffer in
+      var r = ByteReader(
+        UnsafeRawBufferPointer(rebasing: buffer[(records.lowerBound + Int(offset))..<records.upperBound]))
+      return try RecordCodec.read(from: &r, string: string)
+    }
+  }
+}
