@@ -89,7 +89,13 @@ enum CacheFile {
 
   /// The index in `bytes`: its entries decoded, its records and titles left in the bytes until asked for.
   static func decode(_ bytes: [UInt8]) throws -> RecordIndex {
-    let header = try bytes.withUnsafeBytes { buffer -> (ObjectID, ObjectID?) in
+    try decode(CacheStorage(copying: bytes))
+  }
+
+  /// The index in `storage` (which its stored entries keep alive).
+  static func decode(_ storage: CacheStorage) throws -> RecordIndex {
+    let buffer = storage.buffer
+    let header = try { () throws -> (ObjectID, ObjectID?) in
       var r = ByteReader(buffer)
       guard Array(try r.raw(8)) == magic else { throw CacheFormatError(reason: "not a cache file") }
       guard try r.u32() == version, try r.u32() == RecordCodec.schema else {
@@ -105,11 +111,11 @@ enum CacheFile {
         throw CacheFormatError(reason: "checksum")
       }
       return (commit, tasksTree)
-    }
+    }()
     // The string table: only where each string starts; a string is made when it is asked for.
     var starts: [UInt32] = []
     var offset = headerSize
-    try bytes.withUnsafeBytes { buffer in
+    do {
       var r = ByteReader(buffer)
       _ = try r.raw(headerSize)
       let count = Int(try r.u32())
@@ -121,10 +127,10 @@ enum CacheFile {
       }
       offset = r.offset
     }
-    var backing = CacheBacking(bytes: bytes, stringStarts: starts, records: 0..<0)
+    var backing = CacheBacking(storage: storage, stringStarts: starts, records: 0..<0)
     var entries: [RecordIndex.Entry] = []
     var buckets: [RecordIndex.Bucket] = []
-    try bytes.withUnsafeBytes { buffer in
+    do {
       var r = ByteReader(buffer)
       _ = try r.raw(offset)
       let entryCount = Int(try r.u32())
@@ -159,7 +165,8 @@ enum CacheFile {
       let recordsStart = r.offset
       _ = try r.raw(recordsLength)
       guard offsets.allSatisfy({ Int($0) < recordsLength }) else { throw CacheFormatError(reason: "bad offset") }
-      backing = CacheBacking(bytes: bytes, stringStarts: starts, records: recordsStart..<(recordsStart + recordsLength))
+      backing = CacheBacking(
+        storage: storage, stringStarts: starts, records: recordsStart..<(recordsStart + recordsLength))
 
       let bucketCount = Int(try r.u32())
       guard bucketCount <= r.remaining / 48 else { throw CacheFormatError(reason: "bad count") }
@@ -197,9 +204,13 @@ enum CacheFile {
   // MARK: Files
 
   /// The index stored for `repository`, or `nil` when there is none or it cannot be trusted.
+  ///
+  /// The file is mapped, not read: the checksum touches every page once, but nothing is copied or zeroed,
+  /// and records no one asks for are never decoded. The file is only ever replaced by `rename` (never
+  /// rewritten in place), so the mapping keeps the version it was opened on.
   static func load(for repository: Repository) -> RecordIndex? {
-    guard let bytes = readWhole(path(for: repository)) else { return nil }
-    return try? decode(bytes)
+    guard let storage = CacheStorage(mapping: path(for: repository)) else { return nil }
+    return try? decode(storage)
   }
 
   /// Replaces the stored index atomically: a private temporary file, then `rename`.
@@ -234,26 +245,5 @@ enum CacheFile {
   /// Removes the stored index (nothing is lost: it is derived from the ref).
   static func remove(for repository: Repository) {
     unlink(path(for: repository))
-  }
-
-  private static func readWhole(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0, info.st_size > 0, info.st_size < 1 << 31 else { return nil }
-    let size = Int(info.st_size)
-    var bytes = [UInt8](repeating: 0, count: size)
-    let complete = bytes.withUnsafeMutableBytes { buffer -> Bool in
-      var offset = 0
-      while offset < size {
-        let n = read(fd, buffer.baseAddress.map { $0 + offset }, size - offset)
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return false }
-        offset += n
-      }
-      return true
-    }
-    return complete ? bytes : nil
   }
 }

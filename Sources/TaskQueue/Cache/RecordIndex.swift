@@ -251,9 +251,31 @@ struct RecordIndex: Sendable {
       return
     }
 
-    // The general case: sort the slots by seq with the full read's stable sort, then place every record.
-    let seqs = slots.map { $0 >= 0 ? entries[$0].seq : fresh[-1 - $0].seq }
-    let order = slots.indices.sorted { seqs[$0] < seqs[$1] }
+    // The general case. The full read sorts by seq, stably over tree order: the order of (seq, place in
+    // tree order). The entries kept from this index are in that order already (their places keep their
+    // relative order, and their seqs are unchanged), so only the re-read ones are sorted, then merged in:
+    // O(n) rather than a sort of every entry (10 ms at 100,000 tasks).
+    func seq(_ slot: Int) -> Int { slots[slot] >= 0 ? entries[slots[slot]].seq : fresh[-1 - slots[slot]].seq }
+    var keptSlot = [Int](repeating: -1, count: entries.count)
+    var freshSlots: [Int] = []
+    for (slot, source) in slots.enumerated() {
+      if source >= 0 { keptSlot[source] = slot } else { freshSlots.append(slot) }
+    }
+    freshSlots.sort { (seq($0), $0) < (seq($1), $1) }
+    var order: [Int] = []
+    order.reserveCapacity(slots.count)
+    var next = 0
+    for position in entries.indices {
+      let slot = keptSlot[position]
+      guard slot >= 0 else { continue }
+      let key = (entries[position].seq, slot)
+      while next < freshSlots.count, (seq(freshSlots[next]), freshSlots[next]) < key {
+        order.append(freshSlots[next])
+        next += 1
+      }
+      order.append(slot)
+    }
+    order.append(contentsOf: freshSlots[next...])
     var rank = [UInt32](repeating: 0, count: order.count)
     for (sortedPosition, slot) in order.enumerated() { rank[slot] = UInt32(sortedPosition) }
     var slotIndex = 0

@@ -171,10 +171,11 @@ struct StatusView {
   /// The task positions of each non-empty status group, in lifecycle order, each in display order.
   func groups(_ tasks: QueueListing) -> [(TaskStatus, [Int])] {
     var byStatus = [[Int]](repeating: [], count: TaskStatus.displayOrder.count)
-    var slot: [TaskStatus: Int] = [:]
-    for (position, status) in TaskStatus.displayOrder.enumerated() { slot[status] = position }
+    // A scan of the seven statuses: a dictionary would hash each status's raw string, 100,000 times.
+    let order = TaskStatus.displayOrder
     for index in 0..<tasks.count {
-      if let position = slot[tasks.status(index)] { byStatus[position].append(index) }
+      let status = tasks.status(index)
+      if let position = order.firstIndex(where: { $0 == status }) { byStatus[position].append(index) }
     }
     return TaskStatus.displayOrder.enumerated().compactMap { position, status in
       let members = byStatus[position]
