@@ -200,10 +200,10 @@ struct RecordIndex: Sendable {
         let hex = Array(taskEntry.id.hex.utf8)
         bucket.taskTrees.append(contentsOf: hex)
         // A task tree seen before is reused only under its own name in its own bucket (a copy elsewhere is
-        // damage).
-        if let position = known[hex[...]], entries[position].id == taskEntry.name,
-          Layout.bucket(of: taskEntry.name) == bucketEntry.name
-        {
+        // damage). `known` holds only this bucket's old entries, each read here and checked by
+        // ``RecordRules`` (its id belongs in this bucket), so the name is all there is left to compare:
+        // hashing every id of a changed bucket again cost 6 % of `status` at 100,000 tasks.
+        if let position = known[hex[...]], entries[position].id == taskEntry.name {
           slots.append(position)
           bucket.positions.append(UInt32(position))
           if old.map({ slot >= $0.count || Int($0.positions[slot]) != position }) ?? true { sameOrder = false }
