@@ -300,21 +300,6 @@ import Glibc
     try Self.expectListingMatchesFullRead(reader)
   }
 
-  @Test func aListingDecodingManyRecordsGivesTheFullRead() throws {
-    // Past its first 256 records a listing shares the strings records have in common (a memo of the
-    // file's string table): the records must not change.
-    let scratch = try ScratchRepository()
-    let store = try Self.store(scratch)
-    for index in 1...300 { try Self.add(scratch, "T-\(index)", priority: index % 3, store: store) }
-    try store.cancel("T-7")
-    let full = try store.snapshot().readAllRecords()
-    _ = try store.snapshot().records()
-    SnapshotCache.clear(for: store.repository, keepingFile: true)
-    let listing = try store.snapshot().listing()
-    #expect(try (0..<listing.count).map { try listing.record($0) } == full)
-    #expect(try (0..<listing.count).map { try listing.record($0) } == full, "again, all through the memo")
-  }
-
   @Test func aChangedTaskFileChangesItsTitle() throws {
     let scratch = try ScratchRepository()
     let store = try Self.store(scratch)

@@ -201,29 +201,11 @@ final class CacheBacking: Sendable {
     return try r.string()
   }
 
-  /// The record at `offset` in the records section; its strings through `memo` when given.
-  func record(at offset: UInt32, memo: StringMemo? = nil) throws -> TaskRecord {
+  /// The record at `offset` in the records section.
+  func record(at offset: UInt32) throws -> TaskRecord {
     guard Int(offset) < records.count else { throw CacheFormatError(reason: "bad offset") }
     var r = ByteReader(
       UnsafeRawBufferPointer(rebasing: storage.buffer[(records.lowerBound + Int(offset))..<records.upperBound]))
-    guard let memo else { return try RecordCodec.read(from: &r, string: string) }
-    return try RecordCodec.read(from: &r) { try memo.string($0, from: self) }
-  }
-}
-
-/// The strings of a cache file's table made so far, for decoding many records on one thread: a string
-/// that records share (the repository, the base, a timestamp) is made once and then shared, instead of
-/// once per record (`status --all` and `--json` decode every record).
-final class StringMemo {
-  private var strings: [String?]
-
-  init(count: Int) { strings = Array(repeating: nil, count: count) }
-
-  func string(_ number: Int, from backing: CacheBacking) throws -> String {
-    guard number >= 0, number < strings.count else { return try backing.string(number) }
-    if let known = strings[number] { return known }
-    let made = try backing.string(number)
-    strings[number] = made
-    return made
+    return try RecordCodec.read(from: &r, string: string)
   }
 }

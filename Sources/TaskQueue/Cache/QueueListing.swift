@@ -15,17 +15,6 @@ public struct QueueListing {
   private let storage: Storage
   /// Where a record or title is read when the cache's bytes fail (never expected: they held a checksum).
   private let snapshot: QueueSnapshot?
-  /// Records decoded so far, and the strings they share once there are many (see ``Decoding``).
-  private let decoding = Decoding()
-
-  /// Counts the records decoded from the cache file; past ``memoAfter`` of them (`status --all`,
-  /// `--json`), their strings go through a ``StringMemo``. The collapsed `status` (~170 records) makes
-  /// none: the memo is an array as long as the file's string table.
-  private final class Decoding {
-    static let memoAfter = 256
-    var count = 0
-    var memo: StringMemo?
-  }
 
   init(index: RecordIndex, snapshot: QueueSnapshot) {
     storage = .index(index)
@@ -106,9 +95,7 @@ public struct QueueListing {
   public func record(_ i: Int) throws -> TaskRecord {
     switch storage {
     case .index(let index):
-      decoding.count += 1
-      if decoding.count == Decoding.memoAfter { decoding.memo = index.makeMemo() }
-      if let record = try? index.record(at: i, memo: decoding.memo) { return record }
+      if let record = try? index.record(at: i) { return record }
       let id = index.entries[i].id
       guard let record = try snapshot?.record(id) else { throw QueueError.notFound(id) }
       return record

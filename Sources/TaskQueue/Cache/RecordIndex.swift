@@ -120,18 +120,13 @@ struct RecordIndex: Sendable {
   ///
   /// - Throws: ``CacheFormatError`` when the cache file's bytes do not decode (its checksum held, so only
   ///   a bug can cause it; callers read from git then).
-  func record(at position: Int, memo: StringMemo? = nil) throws -> TaskRecord {
+  func record(at position: Int) throws -> TaskRecord {
     switch entries[position].source {
     case .loaded(let task): return task.record
     case .stored(let offset, _):
       guard let backing else { throw CacheFormatError(reason: "no cache file behind a stored entry") }
-      return try backing.record(at: offset, memo: memo)
+      return try backing.record(at: offset)
     }
-  }
-
-  /// A memo for decoding many records of this index, `nil` when none is stored in a file.
-  func makeMemo() -> StringMemo? {
-    backing.map { StringMemo(count: $0.stringStarts.count) }
   }
 
   /// The title of entry `position`'s task file (see ``record(at:)`` for the error).
@@ -149,8 +144,7 @@ struct RecordIndex: Sendable {
   func allRecords() throws -> [TaskRecord] {
     var result: [TaskRecord] = []
     result.reserveCapacity(entries.count)
-    let memo = makeMemo()
-    for position in entries.indices { result.append(try record(at: position, memo: memo)) }
+    for position in entries.indices { result.append(try record(at: position)) }
     return result
   }
 
