@@ -255,6 +255,193 @@ import Glibc
     #expect(decoded.buckets.map(\.taskTrees) == covered.buckets.map(\.taskTrees))
   }
 
+  // MARK: The listing: slim entries, records and titles on demand (issue 15)
+
+  /// Checks every field of the listing against a full read and the task files, through the in-memory index
+  /// and through the file.
+  static func expectListingMatchesFullRead(
+    _ store: QueueStore, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let snapshot = try store.snapshot()
+    let full = try snapshot.readAllRecords()
+    let titles = try full.map { try snapshot.taskFile($0.id).flatMap(TaskTitle.of(taskFile:)) }
+    func check(_ listing: QueueListing, _ layer: String) throws {
+      #expect(listing.count == full.count, "\(layer)", sourceLocation: sourceLocation)
+      for (i, record) in full.enumerated() where i < listing.count {
+        #expect(listing.id(i) == record.id, "\(layer)", sourceLocation: sourceLocation)
+        #expect(listing.status(i) == record.status, "\(layer)", sourceLocation: sourceLocation)
+        #expect(listing.priority(i) == record.priority, "\(layer)", sourceLocation: sourceLocation)
+        #expect(listing.seq(i) == record.seq, "\(layer)", sourceLocation: sourceLocation)
+        #expect(
+          listing.since(i) == StatusTime.seconds(record.statusChangedAt ?? record.updatedAt), "\(layer)",
+          sourceLocation: sourceLocation)
+        #expect(listing.dependsOn(i) == record.dependsOn, "\(layer)", sourceLocation: sourceLocation)
+        #expect(try listing.record(i) == record, "\(layer)", sourceLocation: sourceLocation)
+        #expect(listing.title(i) == titles[i], "\(layer) \(record.id)", sourceLocation: sourceLocation)
+      }
+    }
+    try check(try snapshot.listing(), "in-memory index")
+    SnapshotCache.clear(for: store.repository, keepingFile: true)
+    try check(try store.snapshot().listing(), "cache file")
+    try check(QueueListing(records: full, snapshot: snapshot), "full read")
+  }
+
+  @Test func theListingIsTheFullReadField() throws {
+    let scratch = try Self.populatedQueue(40)
+    let writer = try Self.store(scratch, worker: "writer")
+    let reader = try Self.store(scratch, worker: "reader")
+    SnapshotCache.clear(for: reader.repository)
+    try Self.expectListingMatchesFullRead(reader)
+    // Behind by a few transitions (file and memory), then past the rewrite threshold.
+    try writer.cancel("T-1")
+    try Self.add(scratch, "T-new", dependsOn: ["T-2"], priority: 9, store: writer)
+    try Self.expectListingMatchesFullRead(reader)
+    for index in 41...(41 + SnapshotCache.rewriteThreshold) { try Self.add(scratch, "T-\(index)", store: writer) }
+    try Self.expectListingMatchesFullRead(reader)
+  }
+
+  @Test func aChangedTaskFileChangesItsTitle() throws {
+    let scratch = try ScratchRepository()
+    let store = try Self.store(scratch)
+    try Self.add(scratch, "T-1", store: store)
+    try Self.add(scratch, "T-2", store: store)
+    _ = try store.snapshot().listing()
+    SnapshotCache.clear(for: store.repository, keepingFile: true)
+    #expect(try store.snapshot().listing().title(0) == "Do it.")
+    // The task file alone changes (the record does not): its task tree id changes, so its title does.
+    try store.update { tx in
+      tx.putFile("T-1", "task.md", "---\nid: T-1\n---\n\n# A new title  \n\nBody.\n")
+      tx.operation = Operation(kind: "edit", task: "T-1", from: .todo, to: .todo, worker: tx.worker)
+    }
+    #expect(try store.snapshot().listing().title(0) == "A new title", "in-memory index")
+    SnapshotCache.clear(for: store.repository, keepingFile: true)
+    #expect(try store.snapshot().listing().title(0) == "A new title", "cache file, one commit behind")
+    #expect(try store.snapshot().listing().title(1) == "Do it.")
+    try Self.expectListingMatchesFullRead(store)
+  }
+
+  @Test func aCacheFileOfTheFormerFormatIsRebuilt() throws {
+    let scratch = try Self.populatedQueue(12)
+    let store = try Self.store(scratch)
+    let full = try store.snapshot().readAllRecords()
+    _ = try store.snapshot().records()
+    let path = cachePath(scratch)
+    var bytes = try #require(FileManager.default.contents(atPath: path)).map { $0 }
+    #expect(Array(bytes[8..<12]) == [4, 0, 0, 0])
+    bytes[8] = 3  // version 3: records only, no slim entries
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    #expect(throws: CacheFormatError(reason: "other format")) { try CacheFile.decode(bytes) }
+    SnapshotCache.clear(for: store.repository, keepingFile: true)
+    #expect(try store.snapshot().records() == full)
+    let rewritten = try #require(FileManager.default.contents(atPath: path)).map { $0 }
+    #expect(Array(rewritten[8..<12]) == [4, 0, 0, 0])
+    try Self.expectListingMatchesFullRead(store)
+  }
+
+  @Test func recordsThatDoNotDecodeAreReadFromGit() throws {
+    // A file whose checksum holds but whose records section is garbage (only a bug could write one): the
+    // entries still list, every record and title is read from git instead.
+    let scratch = try Self.populatedQueue(12)
+    let store = try Self.store(scratch)
+    let full = try store.snapshot().readAllRecords()
+    _ = try store.snapshot().records()
+    let path = cachePath(scratch)
+    var bytes = try #require(FileManager.default.contents(atPath: path)).map { $0 }
+    let section = try #require(try CacheFile.decode(bytes).backing).records
+    for offset in section { bytes[offset] = 0xFF }
+    let checksum = bytes.withUnsafeBytes {
+      cacheChecksum(UnsafeRawBufferPointer(rebasing: $0[CacheFile.headerSize...]))
+    }
+    withUnsafeBytes(of: checksum.littleEndian) { raw in
+      for index in 0..<8 { bytes[CacheFile.headerSize - 8 + index] = raw[index] }
+    }
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let damaged = try CacheFile.decode(bytes)
+    #expect(throws: CacheFormatError.self) { try damaged.record(at: 0) }
+    SnapshotCache.clear(for: store.repository, keepingFile: true)
+    let listing = try store.snapshot().listing()
+    #expect(try (0..<listing.count).map { try listing.record($0) } == full)
+    #expect(listing.title(0) == "Do it.")
+    SnapshotCache.clear(for: store.repository, keepingFile: true)
+    #expect(try store.snapshot().records() == full)
+  }
+
+  @Test func claimsPickAsTheFullReadDoes() throws {
+    // Priorities, dependencies (done, waiting, cancelled) and equal priorities in FIFO order.
+    let scratch = try ScratchRepository()
+    let store = try Self.store(scratch)
+    try Self.add(scratch, "A", store: store)
+    try Self.add(scratch, "Z", store: store)
+    try store.cancel("Z")
+    try Self.add(scratch, "B", dependsOn: ["A"], priority: 5, store: store)
+    try Self.add(scratch, "C", dependsOn: ["Z"], priority: 5, store: store)
+    try Self.add(scratch, "D", priority: 2, store: store)
+    try Self.add(scratch, "E", priority: 2, store: store)
+    var order: [String] = []
+    while let claimed = try store.claimNext() {
+      order.append(claimed.id)
+      if claimed.id == "D" { try Self.drive("A", to: .done, store: store) }
+    }
+    #expect(order == ["D", "B", "E"])
+    #expect(try store.snapshot().records().first { $0.id == "C" }?.status == .todo)
+    // With a spread, never a lower priority while a higher one is claimable.
+    try Self.add(scratch, "F", priority: 1, store: store)
+    try Self.add(scratch, "G", priority: 0, store: store)
+    #expect(try store.claimNext(spread: 3)?.id == "F")
+  }
+
+  /// `status` of a 100-task queue through the cache (building it, then reading the file, then one commit
+  /// behind) and through git (`TASKQ_NO_CACHE=1`) is the same, byte for byte.
+  @Test func statusThroughTheCacheIsStatusThroughGit() throws {
+    let scratch = try ScratchRepository()
+    let store = try Self.store(scratch, worker: "writer")
+    // Stamped in the future, so every age shows as 0s whenever the runs happen.
+    store.clock = ManualClock(at: 4_102_444_800)
+    let statuses: [TaskStatus] = [.todo, .planning, .building, .review, .failed, .done, .cancelled]
+    let bodies = [
+      "Do it.", "# Heading title\n\nBody", "   \n\nTitle after blanks", "Wide 漢字 title", "Bell \u{07} title",
+    ]
+    for index in 1...100 {
+      let dependsOn = index > 3 && index % 5 == 0 ? ["T-\(index - 3)"] : []
+      try store.add(
+        NewTask(
+          id: "T-\(index)", repo: scratch.path, base: "main", priority: index % 7 == 0 ? 3 : 0, dependsOn: dependsOn,
+          body: bodies[index % bodies.count]))
+      let status = statuses[index % statuses.count]
+      if status == .failed {
+        try store.transition("T-\(index)", to: .planning, command: "test")
+        try store.fail("T-\(index)", summary: "exit status 1\nsecond", report: "# failed\n")
+      } else {
+        try Self.drive("T-\(index)", to: status, store: store)
+      }
+    }
+    let plain = ["NO_COLOR": "", "GIT_CONFIG_PARAMETERS": ""]
+    func outputs(_ extra: [String: String]) throws -> [String] {
+      try [["status"], ["status", "--all"], ["status", "--json"], ["status", "--all", "--color=always"]].map {
+        let result = try Taskq.run($0, in: scratch.path, environment: plain.merging(extra) { _, b in b })
+        guard result.status == 0 else { throw TestFailure("\($0): \(result.stderrText)") }
+        return result.stdoutText
+      }
+    }
+    try? FileManager.default.removeItem(atPath: scratch.path + "/.git/taskq")
+    let building = try outputs([:])
+    let fromFile = try outputs([:])
+    let fromGit = try outputs(["TASKQ_NO_CACHE": "1"])
+    #expect(building == fromGit)
+    #expect(fromFile == fromGit)
+    #expect(fromGit[1].contains("Heading title") && fromGit[1].contains("Wide 漢字 title"))
+    #expect(fromGit[0].contains("more done (git taskq status --all)"))
+    // One commit behind: a title and a status change, read from git on top of the file.
+    try store.update { tx in
+      tx.putFile("T-1", "task.md", "# Renamed\n")
+      tx.operation = Operation(kind: "edit", task: "T-1", from: .todo, to: .todo, worker: tx.worker)
+    }
+    try store.cancel("T-7")
+    let behind = try outputs([:])
+    #expect(behind == (try outputs(["TASKQ_NO_CACHE": "1"])))
+    #expect(behind[1].contains("Renamed"))
+  }
+
   // MARK: The direct JSON writer of `status --json`
 
   static func encoderJSON<T: Encodable>(_ value: T) throws -> String {

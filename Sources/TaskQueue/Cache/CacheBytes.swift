@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Little-endian bytes for the snapshot cache file: a growable writer and a bounds-checked reader.
 ///
 /// The reader never traps on bad input: any overrun or malformed value throws ``CacheFormatError``, which the
@@ -133,4 +139,73 @@ func cacheChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     index += 1
   }
   return hash
+}
+
+/// The bytes of a cache file: mapped from the file (``init(mapping:)``) or a private copy.
+///
+/// Immutable once made; shared by every copy of the index decoded from it, and unmapped with the last.
+final class CacheStorage: @unchecked Sendable {
+  let buffer: UnsafeRawBufferPointer
+  private let isMapped: Bool
+
+  /// A private copy of `bytes` (tests).
+  init(copying bytes: [UInt8]) {
+    let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+    bytes.withUnsafeBytes { memory.copyMemory(from: $0) }
+    buffer = UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count])
+    isMapped = false
+  }
+
+  /// The file at `path`, mapped read-only; `nil` when it is missing, empty, too large or cannot be mapped.
+  init?(mapping path: String) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_size > 0, info.st_size < 1 << 31 else { return nil }
+    let size = Int(info.st_size)
+    guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else { return nil }
+    buffer = UnsafeRawBufferPointer(start: address, count: size)
+    isMapped = true
+  }
+
+  deinit {
+    if isMapped {
+      munmap(UnsafeMutableRawPointer(mutating: buffer.baseAddress), buffer.count)
+    } else {
+      buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
+    }
+  }
+}
+
+/// The strings and records section of a cache file that entries of a ``RecordIndex`` still point into:
+/// strings and records are decoded from here when asked for.
+final class CacheBacking: Sendable {
+  let storage: CacheStorage
+  /// Where each string of the table starts (its length prefix).
+  let stringStarts: [UInt32]
+  /// The records section.
+  let records: Range<Int>
+
+  init(storage: CacheStorage, stringStarts: [UInt32], records: Range<Int>) {
+    self.storage = storage
+    self.stringStarts = stringStarts
+    self.records = records
+  }
+
+  /// String number `number` of the table.
+  func string(_ number: Int) throws -> String {
+    guard number >= 0, number < stringStarts.count else { throw CacheFormatError(reason: "bad string number") }
+    var r = ByteReader(storage.buffer)
+    _ = try r.raw(Int(stringStarts[number]))
+    return try r.string()
+  }
+
+  /// The record at `offset` in the records section.
+  func record(at offset: UInt32) throws -> TaskRecord {
+    guard Int(offset) < records.count else { throw CacheFormatError(reason: "bad offset") }
+    var r = ByteReader(
+      UnsafeRawBufferPointer(rebasing: storage.buffer[(records.lowerBound + Int(offset))..<records.upperBound]))
+    return try RecordCodec.read(from: &r, string: string)
+  }
 }

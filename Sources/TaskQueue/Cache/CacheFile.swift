@@ -10,14 +10,24 @@ import Darwin
 ///
 /// Layout (little-endian): the magic `TASKQIX\0`, the format version (u32), the codec's schema fingerprint
 /// (u32), the commit and the `tasks` tree as 40 hex digits each (zeros: none), the payload length and its
-/// checksum (u64 each), then the payload: the distinct strings, the records in `seq` order (strings as
-/// numbers into that table), then each bucket with its tree, its task trees and the positions of their
-/// records. Anything unexpected makes the file count as absent.
+/// checksum (u64 each), then the payload:
+///
+/// 1. the distinct strings (a count, then each as a length and its UTF-8 bytes);
+/// 2. the entries in `seq` order, each the slim part a listing and a claim read: id (a string number),
+///    status, priority, seq, the status timestamp in seconds (optional), the task file's title (string
+///    number plus one, 0 for none), the dependencies (a count and string numbers), and the offset of its
+///    record in the next section;
+/// 3. the records section (a length, then every record in ``RecordCodec``'s form, strings as numbers),
+///    decoded only for the entries asked for;
+/// 4. each bucket with its tree, its task trees and the positions of their entries.
+///
+/// Anything unexpected makes the file count as absent.
 enum CacheFile {
   static let name = "cache-v1"
   static let magic: [UInt8] = Array("TASKQIX".utf8) + [0]
-  static let version: UInt32 = 3
-  private static let headerSize = 8 + 4 + 4 + 40 + 40 + 8 + 8
+  /// 4: the slim entries and titles (issue 15); 3: records only.
+  static let version: UInt32 = 4
+  static let headerSize = 8 + 4 + 4 + 40 + 40 + 8 + 8
   private static let noTree = [UInt8](repeating: UInt8(ascii: "0"), count: 40)
 
   /// The cache file of `repository`: under the directory shared by all of its worktrees.
@@ -27,8 +37,11 @@ enum CacheFile {
 
   // MARK: Encoding
 
-  static func encode(_ index: RecordIndex) -> [UInt8] {
-    var w = ByteWriter(capacity: 64 + index.records.count * 320)
+  /// The file's bytes for `index`.
+  ///
+  /// - Throws: ``CacheFormatError`` when a stored entry of `index` does not decode.
+  static func encode(_ index: RecordIndex) throws -> [UInt8] {
+    var w = ByteWriter(capacity: 64 + index.entries.count * 400)
     w.raw(magic)
     w.u32(version)
     w.u32(RecordCodec.schema)
@@ -37,10 +50,27 @@ enum CacheFile {
     w.u64(0)  // payload length, patched below
     w.u64(0)  // checksum, patched below
     var strings = StringTable()
-    var records = ByteWriter(capacity: index.records.count * 100)
-    for record in index.records { RecordCodec.write(record, to: &records, strings: &strings) }
+    var slim = ByteWriter(capacity: index.entries.count * 48)
+    var records = ByteWriter(capacity: index.entries.count * 100)
+    for position in index.entries.indices {
+      let entry = index.entries[position]
+      let record = try index.record(at: position)
+      let title = try index.title(at: position)
+      slim.u32(strings.number(entry.id))
+      slim.u8(UInt8(TaskStatus.allCases.firstIndex(of: entry.status) ?? 0))
+      slim.int(entry.priority)
+      slim.int(entry.seq)
+      slim.optionalInt(entry.since)
+      slim.u32(title.map { strings.number($0) + 1 } ?? 0)
+      slim.u32(UInt32(entry.dependsOn.count))
+      for dependency in entry.dependsOn { slim.u32(strings.number(dependency)) }
+      slim.u32(UInt32(records.bytes.count))
+      RecordCodec.write(record, to: &records, strings: &strings)
+    }
     w.strings(strings.strings)
-    w.u32(UInt32(index.records.count))
+    w.u32(UInt32(index.entries.count))
+    w.raw(slim.bytes)
+    w.u32(UInt32(records.bytes.count))
     w.raw(records.bytes)
     w.u32(UInt32(index.buckets.count))
     for bucket in index.buckets {
@@ -57,8 +87,15 @@ enum CacheFile {
     return w.bytes
   }
 
+  /// The index in `bytes`: its entries decoded, its records and titles left in the bytes until asked for.
   static func decode(_ bytes: [UInt8]) throws -> RecordIndex {
-    try bytes.withUnsafeBytes { buffer in
+    try decode(CacheStorage(copying: bytes))
+  }
+
+  /// The index in `storage` (which its stored entries keep alive).
+  static func decode(_ storage: CacheStorage) throws -> RecordIndex {
+    let buffer = storage.buffer
+    let header = try { () throws -> (ObjectID, ObjectID?) in
       var r = ByteReader(buffer)
       guard Array(try r.raw(8)) == magic else { throw CacheFormatError(reason: "not a cache file") }
       guard try r.u32() == version, try r.u32() == RecordCodec.schema else {
@@ -73,15 +110,66 @@ enum CacheFile {
       guard cacheChecksum(UnsafeRawBufferPointer(rebasing: buffer[r.offset...])) == checksum else {
         throw CacheFormatError(reason: "checksum")
       }
-      let strings = try r.strings()
-      let recordCount = Int(try r.u32())
-      guard recordCount <= r.remaining / 16 else { throw CacheFormatError(reason: "bad count") }
-      var records: [TaskRecord] = []
-      records.reserveCapacity(recordCount)
-      for _ in 0..<recordCount { records.append(try RecordCodec.read(from: &r, strings: strings)) }
+      return (commit, tasksTree)
+    }()
+    // The string table: only where each string starts; a string is made when it is asked for.
+    var starts: [UInt32] = []
+    var offset = headerSize
+    do {
+      var r = ByteReader(buffer)
+      _ = try r.raw(headerSize)
+      let count = Int(try r.u32())
+      guard count <= r.remaining / 4 else { throw CacheFormatError(reason: "bad count") }
+      starts.reserveCapacity(count)
+      for _ in 0..<count {
+        starts.append(UInt32(r.offset))
+        _ = try r.raw(Int(try r.u32()))
+      }
+      offset = r.offset
+    }
+    var backing = CacheBacking(storage: storage, stringStarts: starts, records: 0..<0)
+    var entries: [RecordIndex.Entry] = []
+    var buckets: [RecordIndex.Bucket] = []
+    do {
+      var r = ByteReader(buffer)
+      _ = try r.raw(offset)
+      let entryCount = Int(try r.u32())
+      guard entryCount <= r.remaining / 34 else { throw CacheFormatError(reason: "bad count") }
+      entries.reserveCapacity(entryCount)
+      var offsets: [UInt32] = []
+      offsets.reserveCapacity(entryCount)
+      for _ in 0..<entryCount {
+        let id = try backing.string(Int(try r.u32()))
+        let statusNumber = Int(try r.u8())
+        guard statusNumber < TaskStatus.allCases.count else { throw CacheFormatError(reason: "bad status") }
+        let priority = try r.int()
+        let seq = try r.int()
+        let since = try r.optionalInt()
+        let title = try r.u32()
+        guard title <= starts.count else { throw CacheFormatError(reason: "bad string number") }
+        let dependencyCount = Int(try r.u32())
+        guard dependencyCount <= r.remaining / 4 else { throw CacheFormatError(reason: "bad count") }
+        var dependencies: [String] = []
+        if dependencyCount > 0 {
+          dependencies.reserveCapacity(dependencyCount)
+          for _ in 0..<dependencyCount { dependencies.append(try backing.string(Int(try r.u32()))) }
+        }
+        let recordOffset = try r.u32()
+        offsets.append(recordOffset)
+        entries.append(
+          RecordIndex.Entry(
+            id: id, status: TaskStatus.allCases[statusNumber], priority: priority, seq: seq, since: since,
+            dependsOn: dependencies, source: .stored(record: recordOffset, title: title)))
+      }
+      let recordsLength = Int(try r.u32())
+      let recordsStart = r.offset
+      _ = try r.raw(recordsLength)
+      guard offsets.allSatisfy({ Int($0) < recordsLength }) else { throw CacheFormatError(reason: "bad offset") }
+      backing = CacheBacking(
+        storage: storage, stringStarts: starts, records: recordsStart..<(recordsStart + recordsLength))
+
       let bucketCount = Int(try r.u32())
       guard bucketCount <= r.remaining / 48 else { throw CacheFormatError(reason: "bad count") }
-      var buckets: [RecordIndex.Bucket] = []
       buckets.reserveCapacity(bucketCount)
       var covered = 0
       for _ in 0..<bucketCount {
@@ -94,15 +182,16 @@ enum CacheFile {
         positions.reserveCapacity(count)
         for _ in 0..<count {
           let position = try r.u32()
-          guard position < recordCount else { throw CacheFormatError(reason: "bad position") }
+          guard position < entryCount else { throw CacheFormatError(reason: "bad position") }
           positions.append(position)
         }
         covered += count
         buckets.append(RecordIndex.Bucket(name: name, tree: tree, taskTrees: taskTrees, positions: positions))
       }
-      guard r.remaining == 0, covered == recordCount else { throw CacheFormatError(reason: "inconsistent") }
-      return RecordIndex(commit: commit, tasksTree: tasksTree, buckets: buckets, records: records, unsaved: 0)
+      guard r.remaining == 0, covered == entryCount else { throw CacheFormatError(reason: "inconsistent") }
     }
+    return RecordIndex(
+      commit: header.0, tasksTree: header.1, buckets: buckets, entries: entries, backing: backing, unsaved: 0)
   }
 
   private static func objectID(_ hex: UnsafeRawBufferPointer) throws -> ObjectID {
@@ -115,9 +204,13 @@ enum CacheFile {
   // MARK: Files
 
   /// The index stored for `repository`, or `nil` when there is none or it cannot be trusted.
+  ///
+  /// The file is mapped, not read: the checksum touches every page once, but nothing is copied or zeroed,
+  /// and records no one asks for are never decoded. The file is only ever replaced by `rename` (never
+  /// rewritten in place), so the mapping keeps the version it was opened on.
   static func load(for repository: Repository) -> RecordIndex? {
-    guard let bytes = readWhole(path(for: repository)) else { return nil }
-    return try? decode(bytes)
+    guard let storage = CacheStorage(mapping: path(for: repository)) else { return nil }
+    return try? decode(storage)
   }
 
   /// Replaces the stored index atomically: a private temporary file, then `rename`.
@@ -130,7 +223,11 @@ enum CacheFile {
     let temporary = "\(final).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return }
-    let bytes = encode(index)
+    guard let bytes = try? encode(index) else {
+      close(fd)
+      unlink(temporary)
+      return
+    }
     let written = bytes.withUnsafeBytes { buffer -> Bool in
       var offset = 0
       while offset < buffer.count {
@@ -148,26 +245,5 @@ enum CacheFile {
   /// Removes the stored index (nothing is lost: it is derived from the ref).
   static func remove(for repository: Repository) {
     unlink(path(for: repository))
-  }
-
-  private static func readWhole(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0, info.st_size > 0, info.st_size < 1 << 31 else { return nil }
-    let size = Int(info.st_size)
-    var bytes = [UInt8](repeating: 0, count: size)
-    let complete = bytes.withUnsafeMutableBytes { buffer -> Bool in
-      var offset = 0
-      while offset < size {
-        let n = read(fd, buffer.baseAddress.map { $0 + offset }, size - offset)
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return false }
-        offset += n
-      }
-      return true
-    }
-    return complete ? bytes : nil
   }
 }

@@ -57,17 +57,14 @@ enum RecordCodec {
     optional(r.lastError)
   }
 
-  static func read(from r: inout ByteReader, strings: [String]) throws -> TaskRecord {
-    func text() throws -> String {
-      let number = Int(try r.u32())
-      guard number < strings.count else { throw CacheFormatError(reason: "bad string number") }
-      return strings[number]
-    }
+  /// Reads a record written by ``write(_:to:strings:)``; `string` gives the string of a number of the table
+  /// (and throws for a number outside it).
+  static func read(from r: inout ByteReader, string: (Int) throws -> String) throws -> TaskRecord {
+    func text() throws -> String { try string(Int(try r.u32())) }
     func optional() throws -> String? {
       let number = Int(try r.u32())
       guard number > 0 else { return nil }
-      guard number <= strings.count else { throw CacheFormatError(reason: "bad string number") }
-      return strings[number - 1]
+      return try string(number - 1)
     }
     let id = try text()
     let repo = try text()

@@ -31,6 +31,24 @@ public enum RecordJSON {
     return String(decoding: out.bytes, as: UTF8.self)
   }
 
+  /// ``array(_:)``'s text as UTF-8, for `count` records that `record` gives one at a time (so a listing
+  /// decodes each from the snapshot cache as it is written, and no array of every record is made).
+  public static func arrayBytes(count: Int, record: (Int) throws -> TaskRecord) throws -> [UInt8] {
+    guard isComplete else { return Array(fallback(try (0..<count).map(record)).utf8) }
+    var out = JSONBytes(capacity: 64 + count * 700)
+    if count == 0 {
+      out.append("[\n\n]")
+    } else {
+      out.append("[\n  ")
+      for index in 0..<count {
+        if index > 0 { out.append(",\n  ") }
+        out.record(try record(index), keys: keysInArray)
+      }
+      out.append("\n]")
+    }
+    return out.bytes
+  }
+
   /// One record as a pretty-printed JSON object, keys sorted.
   public static func object(_ record: TaskRecord) -> String {
     guard isComplete else { return fallback(record) }

@@ -13,9 +13,9 @@ import Glibc
 import Darwin
 #endif
 
-/// The derived, deletable snapshot cache of DESIGN §10: every record of one queue commit, decoded.
+/// The derived, deletable snapshot cache of DESIGN §10: every task of one queue commit (see ``RecordIndex``).
 ///
-/// ``QueueSnapshot/records()`` asks it first. A cache at the snapshot's commit answers at once; one at
+/// ``QueueSnapshot/records()`` and ``QueueSnapshot/listing()`` ask it first. A cache at the snapshot's commit answers at once; one at
 /// another commit is brought up to date by re-reading only the task trees whose ids differ (see
 /// ``RecordIndex``); without one, the queue is read in full and the cache written. Two layers: the last
 /// index of this process (long-lived workers claim without touching the file) and the file under the git
@@ -38,15 +38,41 @@ public enum SnapshotCache {
 
   /// Every record of `snapshot`, as ``QueueSnapshot/readAllRecords()`` would return them.
   static func records(of snapshot: QueueSnapshot) throws -> [TaskRecord] {
-    guard let commit = snapshot.commit, let root = snapshot.tree else { return [] }
-    guard isEnabled else { return try snapshot.readAllRecords() }
+    let key = snapshot.repository.commonDirectory
+    guard var index = try index(of: snapshot) else { return try snapshot.readAllRecords() }
+    if let all = index.allRecordsMemo { return all }
+    guard let all = try? index.allRecords() else {
+      // The file's bytes held their checksum but not their form (a bug): forget it, read from git.
+      clear(for: snapshot.repository)
+      return try snapshot.readAllRecords()
+    }
+    // Kept with the index, so that a long-lived process asking again at the same commit pays nothing.
+    index.allRecordsMemo = all
+    Memory.shared.keep(index, for: key)
+    return all
+  }
+
+  /// The tasks of `snapshot` as a listing: every task's few listing fields, records decoded on demand.
+  static func listing(of snapshot: QueueSnapshot) throws -> QueueListing {
+    guard let index = try index(of: snapshot) else {
+      return QueueListing(records: try snapshot.readAllRecords(), snapshot: snapshot)
+    }
+    return QueueListing(index: index, snapshot: snapshot)
+  }
+
+  /// The index of `snapshot`'s commit: from this process's memory, the file, or git (writing the file);
+  /// `nil` when the cache is off, the queue has damaged task directories (the full read skips them), or
+  /// the queue was never written.
+  static func index(of snapshot: QueueSnapshot) throws -> RecordIndex? {
+    guard let commit = snapshot.commit, let root = snapshot.tree else { return nil }
+    guard isEnabled else { return nil }
     let repository = snapshot.repository
     let key = repository.commonDirectory
-    // Taken out of the shared slot, so that the update below owns the records and can change them in place.
+    // Taken out of the shared slot, so that the update below owns the entries and can change them in place.
     let remembered = Memory.shared.take(key)
     if let remembered, remembered.commit == commit {
       Memory.shared.keep(remembered, for: key)
-      return remembered.records
+      return remembered
     }
     var index: RecordIndex
     var isFullRead = false
@@ -61,7 +87,7 @@ public enum SnapshotCache {
         try index.update(to: commit, root: root, repository: repository)
       } catch is DamageFound {
         // Damaged directories are rare and must stay visible: no cache for this queue until they are removed.
-        return try snapshot.readAllRecords()
+        return nil
       }
       if index.unsaved >= rewriteThreshold || isFullRead,
         (try? repository.referenceTarget(Layout.refName)) == commit
@@ -71,7 +97,7 @@ public enum SnapshotCache {
       }
     }
     Memory.shared.keep(index, for: key)
-    return index.records
+    return index
   }
 
   /// Forgets this process's index and, unless `keepingFile`, deletes the cache file (tests, benchmarks).

@@ -26,6 +26,46 @@ extension QueueStore {
     return first.randomElement()
   }
 
+  /// ``pick(among:spread:)`` over `listing`: the position of the task a claim takes among the claimable
+  /// ones (`todo`, every dependency `done`, as ``isClaimable(_:among:)``), without decoding any record.
+  ///
+  /// The same choice as ``pick(among:spread:)`` on the listing's records: the listing is in the same order,
+  /// and a dependency is the first task of that id, as in its dictionary.
+  static func pick(in listing: QueueListing, spread: Int) -> Int? {
+    var byID: [String: Int]?
+    func isClaimable(_ i: Int) -> Bool {
+      guard listing.status(i) == .todo else { return false }
+      let dependencies = listing.dependsOn(i)
+      if dependencies.isEmpty { return true }
+      if byID == nil {
+        var map: [String: Int] = [:]
+        map.reserveCapacity(listing.count)
+        for position in 0..<listing.count where map[listing.id(position)] == nil {
+          map[listing.id(position)] = position
+        }
+        byID = map
+      }
+      return dependencies.allSatisfy { id in byID?[id].map { listing.status($0) == .done } ?? false }
+    }
+    func precedes(_ a: Int, _ b: Int) -> Bool {
+      let (pa, pb) = (listing.priority(a), listing.priority(b))
+      return pa != pb ? pa > pb : listing.seq(a) < listing.seq(b)
+    }
+    guard spread > 1 else {
+      // `min(by:)`: the first of the smallest; checking dependencies only for a task that would win.
+      var best: Int?
+      for i in 0..<listing.count where listing.status(i) == .todo {
+        if let current = best, !precedes(i, current) { continue }
+        if isClaimable(i) { best = i }
+      }
+      return best
+    }
+    let claimable = (0..<listing.count).filter(isClaimable)
+    guard let top = claimable.map(listing.priority).max() else { return nil }
+    let first = claimable.filter { listing.priority($0) == top }.sorted(by: precedes).prefix(spread)
+    return first.randomElement()
+  }
+
   /// Claims the next runnable task (`todo → planning`) for this store's worker, or returns `nil` when there
   /// is none. With `id`, claims exactly that task, which must be `todo` with its dependencies done.
   /// With `spread` above 1 it picks at random among the first `spread` claimable tasks of the highest
@@ -45,13 +85,18 @@ extension QueueStore {
             "cannot run task '\(id)': it waits on \(waiting.map { "'\($0)'" }.joined(separator: ", ")) (approve those first)"
           )
         }
-      } else {
+      } else if !tx.records.isEmpty || !tx.removedTasks.isEmpty {
         let records = try tx.allRecords()
         let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         guard let next = Self.pick(among: records.filter({ Self.isClaimable($0, among: byID) }), spread: spread) else {
           return nil
         }
         candidate = next
+      } else {
+        // Nothing pending (every claim's first look): pick on the listing's few fields, decode one record.
+        let listing = try tx.base.listing()
+        guard let next = Self.pick(in: listing, spread: spread) else { return nil }
+        candidate = try listing.record(next)
       }
       try tx.move(&candidate, to: .planning, command: "claim")
       candidate.worker = tx.worker

@@ -144,6 +144,13 @@ public final class QueueSnapshot {
     try readable { try SnapshotCache.records(of: self) }
   }
 
+  /// Every task as a listing (`status`, claims): the few fields needed to group, sort and pick, with
+  /// records and titles decoded only for the tasks asked for. Served by the snapshot cache; without it,
+  /// from the full read (titles then read per task).
+  public func listing() throws -> QueueListing {
+    try readable { try SnapshotCache.listing(of: self) }
+  }
+
   /// Every valid record, read from the tree itself (no cache): one blob read and JSON decode per task.
   /// Damaged directories are skipped and reported once through ``DamageNotice``.
   func readAllRecords() throws -> [TaskRecord] {
@@ -227,10 +234,26 @@ public final class QueueSnapshot {
     guard TaskID.problem(with: id) == nil, PathComponent.problem(with: id) == nil else { return nil }
     return try readable {
       guard let item = try taskDirectoryItem(id), item.kind == .tree else { return nil }
-      return try regularFile(
+      return try Self.regularFile(
         named: "task.md", in: try repository.tree(item.id), path: Layout.taskFilePath(id),
-        cap: RecordRules.maximumTaskFileSize)
+        cap: RecordRules.maximumTaskFileSize, repository: repository)
     }
+  }
+
+  /// The title of the task whose directory is the tree `id` (named `taskID`), as `status` shows it: the
+  /// first line of the body of its task file as ``taskFile(_:)`` returns it (``TaskTitle``); `nil` when it
+  /// has none or it cannot be read.
+  ///
+  /// The snapshot cache keeps it with the record, keyed by the same task tree id, so it changes whenever
+  /// `task.md` does.
+  static func title(ofTaskTree id: ObjectID, taskID: String, repository: Repository) -> String? {
+    guard TaskID.problem(with: taskID) == nil, PathComponent.problem(with: taskID) == nil,
+      let tree = try? repository.tree(id),
+      let text = try? regularFile(
+        named: "task.md", in: tree, path: Layout.taskFilePath(taskID), cap: RecordRules.maximumTaskFileSize,
+        repository: repository)
+    else { return nil }
+    return TaskTitle.of(taskFile: text)
   }
 
   /// The names of task `id`'s failure reports, oldest first (regular files with safe names only).
@@ -257,11 +280,13 @@ public final class QueueSnapshot {
       guard let directory = try tree.subtree(atPath: parts.dropLast().joined(separator: "/")) else { return nil }
       parent = directory
     }
-    return try regularFile(named: name, in: parent, path: path, cap: cap)
+    return try Self.regularFile(named: name, in: parent, path: path, cap: cap, repository: repository)
   }
 
   /// The regular file `name` of `parent` (at `path` in the tree, for the note), as ``file(atPath:)``.
-  private func regularFile(named name: String, in parent: Tree, path: String, cap: Int) throws -> String? {
+  private static func regularFile(
+    named name: String, in parent: Tree, path: String, cap: Int, repository: Repository
+  ) throws -> String? {
     guard let item = parent.item(named: name), item.isRegularFile else { return nil }
     let size = try repository.objectHeader(item.id).size
     if size > cap {

@@ -73,30 +73,33 @@ struct StatusView {
     static let groupShown = 50
   }
 
-  /// The groups of `records` as text (see ``render(_:lookup:layout:title:into:)``).
+  /// The groups of `records` as text (see ``render(_:lookup:layout:into:)``).
   func render(
     _ records: [TaskRecord], lookup: [String: TaskRecord] = [:], layout: Layout = Layout(),
-    title: (String) -> String? = { _ in nil }
-  ) -> String {
+    title: @escaping (String) -> String? = { _ in nil }
+  ) throws -> String {
     var buffer: [UInt8] = []
-    render(records, lookup: lookup, layout: layout, title: title, into: &buffer)
+    try render(QueueListing(records: records, title: title), lookup: lookup, layout: layout, into: &buffer)
     return String(decoding: buffer, as: UTF8.self)
   }
 
-  /// Appends the groups of `records` to `buffer`, lines separated by newlines (no newline after the last).
+  /// Appends the groups of `tasks` to `buffer`, lines separated by newlines (no newline after the last).
   ///
-  /// Dependencies are looked up among `records` and in `lookup` (which `status --id` fills with the shown
-  /// task's dependencies); `title` gives the first line of a task, and is called for the rows shown only.
+  /// Groups and their order come from the listing's few fields; the records (and titles, from the task
+  /// files) of the rows shown only are decoded. Dependencies are looked up among `tasks` and in `lookup`
+  /// (which `status --id` fills with the shown task's dependencies).
   func render(
-    _ records: [TaskRecord], lookup: [String: TaskRecord] = [:], layout: Layout = Layout(),
-    title: (String) -> String?, into buffer: inout [UInt8]
-  ) {
-    let shown = Self.collapse(groups(records), layout: layout)
-    var lookups = Lookups(records: records, extra: lookup, queueRepository: queueRepository)
+    _ tasks: QueueListing, lookup: [String: TaskRecord] = [:], layout: Layout = Layout(),
+    into buffer: inout [UInt8]
+  ) throws {
+    let shown = Self.collapse(groups(tasks), layout: layout)
+    var lookups = Lookups(tasks: tasks, extra: lookup, queueRepository: queueRepository)
     var rows: [Row] = []
     rows.reserveCapacity(shown.reduce(0) { $0 + $1.tasks.count })
     for group in shown {
-      for index in group.tasks { rows.append(row(for: records[index], lookups: &lookups, title: title)) }
+      for index in group.tasks {
+        rows.append(row(for: try tasks.record(index), lookups: &lookups, title: tasks.title(index)))
+      }
     }
     // Column widths over the whole screen, so every group lines up; a column empty everywhere takes no room.
     let columnCount = rows.isEmpty ? 0 : Row.columnCount
@@ -165,18 +168,19 @@ struct StatusView {
 
   private var newline: UInt8 { UInt8(ascii: "\n") }
 
-  /// The record indices of each non-empty status group, in lifecycle order, each in display order.
-  func groups(_ records: [TaskRecord]) -> [(TaskStatus, [Int])] {
+  /// The task positions of each non-empty status group, in lifecycle order, each in display order.
+  func groups(_ tasks: QueueListing) -> [(TaskStatus, [Int])] {
     var byStatus = [[Int]](repeating: [], count: TaskStatus.displayOrder.count)
-    var slot: [TaskStatus: Int] = [:]
-    for (position, status) in TaskStatus.displayOrder.enumerated() { slot[status] = position }
-    for (index, record) in records.enumerated() {
-      if let position = slot[record.status] { byStatus[position].append(index) }
+    // A scan of the seven statuses: a dictionary would hash each status's raw string, 100,000 times.
+    let order = TaskStatus.displayOrder
+    for index in 0..<tasks.count {
+      let status = tasks.status(index)
+      if let position = order.firstIndex(where: { $0 == status }) { byStatus[position].append(index) }
     }
     return TaskStatus.displayOrder.enumerated().compactMap { position, status in
       let members = byStatus[position]
       guard !members.isEmpty else { return nil }
-      return (status, Self.sortedForDisplay(members, of: records, status: status))
+      return (status, Self.sortedForDisplay(members, of: tasks, status: status))
     }
   }
 
@@ -233,18 +237,14 @@ struct StatusView {
 
   /// The order within a group: highest priority, then first added; done and cancelled tasks most recent
   /// first (the ones a collapsed group keeps). Sorts indices into `records`; each timestamp is parsed once.
-  static func sortedForDisplay(_ group: [Int], of records: [TaskRecord], status: TaskStatus) -> [Int] {
+  static func sortedForDisplay(_ group: [Int], of tasks: QueueListing, status: TaskStatus) -> [Int] {
     if status.isTerminal {
-      let keys = group.map { index in
-        let record = records[index]
-        return (since: StatusTime.seconds(record.statusChangedAt ?? record.updatedAt) ?? 0, seq: record.seq)
-      }
+      let keys = group.map { index in (since: tasks.since(index) ?? 0, seq: tasks.seq(index)) }
       let order = keys.indices.sorted { keys[$0] > keys[$1] }
       return order.map { group[$0] }
     }
-    return group.sorted {
-      (records[$0].priority, -records[$0].seq) > (records[$1].priority, -records[$1].seq)
-    }
+    let keys = group.map { index in (tasks.priority(index), -tasks.seq(index)) }
+    return keys.indices.sorted { keys[$0] > keys[$1] }.map { group[$0] }
   }
 
   // MARK: Rows
@@ -261,27 +261,27 @@ struct StatusView {
 
   /// What `row(for:lookups:title:)` needs of the whole queue, computed for the rows shown only.
   struct Lookups {
-    let records: [TaskRecord]
+    let tasks: QueueListing
     let extra: [String: TaskRecord]
     let queueRepository: String
     private var byID: [String: Int]?
     private var repoNames: [String: String] = [:]
 
-    init(records: [TaskRecord], extra: [String: TaskRecord], queueRepository: String) {
-      self.records = records
+    init(tasks: QueueListing, extra: [String: TaskRecord], queueRepository: String) {
+      self.tasks = tasks
       self.extra = extra
       self.queueRepository = queueRepository
     }
 
-    /// A record by id, among the records first (the first of equal ids), then in `extra`.
+    /// A record by id, among the tasks first (the first of equal ids), then in `extra`.
     mutating func record(_ id: String) -> TaskRecord? {
       if byID == nil {
         var map: [String: Int] = [:]
-        map.reserveCapacity(records.count)
-        for (index, record) in records.enumerated() where map[record.id] == nil { map[record.id] = index }
+        map.reserveCapacity(tasks.count)
+        for index in 0..<tasks.count where map[tasks.id(index)] == nil { map[tasks.id(index)] = index }
         byID = map
       }
-      if let index = byID?[id] { return records[index] }
+      if let index = byID?[id] { return try? tasks.record(index) }
       return extra[id]
     }
 
@@ -294,7 +294,7 @@ struct StatusView {
     }
   }
 
-  func row(for r: TaskRecord, lookups: inout Lookups, title: (String) -> String?) -> Row {
+  func row(for r: TaskRecord, lookups: inout Lookups, title: String?) -> Row {
     let since = StatusTime.seconds(r.statusChangedAt ?? r.updatedAt) ?? now
     let ran = Self.hasRun(r)
     // Everything from the record is shown with its control characters made visible: records come from
@@ -306,7 +306,7 @@ struct StatusView {
       Cell(r.branch, style: r.status == .review ? .green : nil),
       ran ? Cell(prefix: "attempt ", number: r.attempt + 1) : Cell.empty,
       r.port.map { Cell(prefix: "port ", number: $0) } ?? Cell.empty,
-      title(r.id).map { Cell($0) } ?? Cell.empty,
+      title.map { Cell($0) } ?? Cell.empty,
     ]
     // The notes, most telling first: a cut line loses the last ones.
     var notes: [Cell] = []
@@ -327,71 +327,8 @@ struct StatusView {
     return Row(cells: cells, notes: notes)
   }
 
-  /// The title of a task file: the first non-empty line of its body (after the frontmatter), without a
-  /// heading's `#`.
-  ///
-  /// Read on the bytes when the file has no CR (with one, `\r\n` is a single character and lines split
-  /// differently) and the line is ASCII; anything else takes ``slowTitle(ofTaskFile:)``, the same rule on
-  /// characters. `status --all` reads 10,000 of these.
-  static func title(ofTaskFile text: String) -> String? {
-    let fast = text.utf8.withContiguousStorageIfAvailable { bytes -> String?? in
-      guard !bytes.contains(UInt8(ascii: "\r")) else { return .none }
-      // Line boundaries: (start, end) of each line, end exclusive.
-      func line(from start: Int) -> (Int, Int) {
-        var end = start
-        while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-        return (start, end)
-      }
-      func isFence(_ range: (Int, Int)) -> Bool {
-        range.1 - range.0 == 3 && bytes[range.0] == UInt8(ascii: "-") && bytes[range.0 + 1] == UInt8(ascii: "-")
-          && bytes[range.0 + 2] == UInt8(ascii: "-")
-      }
-      var start = 0
-      let first = line(from: 0)
-      if isFence(first) {
-        var next = first.1 + 1
-        while next <= bytes.count {
-          let candidate = line(from: next)
-          if isFence(candidate) {
-            start = candidate.1 + 1
-            break
-          }
-          next = candidate.1 + 1
-        }
-      }
-      func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-      var position = start
-      while position <= bytes.count {
-        let (from, to) = line(from: position)
-        position = to + 1
-        var ascii = true
-        var blank = true
-        for index in from..<to {
-          if bytes[index] >= 0x80 { ascii = false }
-          if !isBlank(bytes[index]) { blank = false }
-        }
-        guard ascii else { return .none }
-        if blank { continue }
-        var head = from
-        while head < to && bytes[head] == UInt8(ascii: "#") { head += 1 }
-        while head < to && isBlank(bytes[head]) { head += 1 }
-        var tail = to
-        while tail > head && isBlank(bytes[tail - 1]) { tail -= 1 }
-        return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[head..<tail]), as: UTF8.self))
-      }
-      return .some(nil)
-    }
-    if let fast, let result = fast { return result }
-    return slowTitle(ofTaskFile: text)
-  }
-
-  /// ``title(ofTaskFile:)`` on characters.
-  static func slowTitle(ofTaskFile text: String) -> String? {
-    var lines = text.split(separator: "\n", omittingEmptySubsequences: false)[...]
-    if lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") { lines = lines[(end + 1)...] }
-    guard let line = lines.first(where: { !$0.trimmingSpaces().isEmpty }) else { return nil }
-    return line.drop { $0 == "#" }.trimmingSpaces()
-  }
+  /// The title of a task file (see ``TaskTitle/of(taskFile:)``).
+  static func title(ofTaskFile text: String) -> String? { TaskTitle.of(taskFile: text) }
 
   /// Whether `r` ran at least once, so that its attempt is worth showing. A cancelled task ran when it
   /// has a worktree or a container.
@@ -763,57 +700,5 @@ extension StatusView {
         buffer.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding + 2))
       }
     }
-  }
-}
-
-/// Timestamps of records as seconds since 1970, without Foundation's date machinery and without
-/// allocating: the form `Timestamp.iso` writes (`2026-11-25T10:15:00+00:00`, or with `Z`) is read in place;
-/// anything else goes to ``Timestamp/parse(_:)``, which gives the same result for these forms.
-enum StatusTime {
-  static func seconds(_ text: String) -> Int? {
-    if let fast = text.utf8.withContiguousStorageIfAvailable(canonical), let seconds = fast { return seconds }
-    return Timestamp.parse(text)
-  }
-
-  /// `YYYY-MM-DDTHH:MM:SS` followed by `Z` or `±HH:MM`, with a month from 1 to 12; `nil` otherwise.
-  static func canonical(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
-    guard b.count == 20 || b.count == 25 else { return nil }
-    func digit(_ i: Int) -> Int? {
-      let value = Int(b[i]) - 48
-      return value >= 0 && value <= 9 ? value : nil
-    }
-    func number(_ i: Int, _ length: Int) -> Int? {
-      var value = 0
-      for position in i..<(i + length) {
-        guard let d = digit(position) else { return nil }
-        value = value * 10 + d
-      }
-      return value
-    }
-    guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
-      b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
-      let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
-      let minute = number(14, 2), let second = number(17, 2), (1...12).contains(month)
-    else { return nil }
-    var offset = 0
-    if b.count == 20 {
-      guard b[19] == UInt8(ascii: "Z") else { return nil }
-    } else {
-      guard b[19] == UInt8(ascii: "+") || b[19] == UInt8(ascii: "-"), b[22] == UInt8(ascii: ":"),
-        let offsetHours = number(20, 2), let offsetMinutes = number(23, 2)
-      else { return nil }
-      offset = (offsetHours * 3600 + offsetMinutes * 60) * (b[19] == UInt8(ascii: "-") ? -1 : 1)
-    }
-    return daysFromCivil(year: year, month: month, day: day) * 86400 + hour * 3600 + minute * 60 + second - offset
-  }
-
-  /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar (Howard Hinnant's algorithm).
-  static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yearOfEra = y - era * 400
-    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    return era * 146097 + dayOfEra - 719468
   }
 }
