@@ -110,14 +110,13 @@ enum CompletionTable {
       flag -h,--help,--help hidden
     """
 
-  /// The name of every command of ``text`` (hidden ones and `help` included), without parsing the rest.
-  static var commandNames: Set<String> {
-    var names: Set<String> = []
-    for line in text.split(separator: "\n") where line.hasPrefix("command ") {
-      if let name = line.split(separator: " ").dropFirst().first { names.insert(String(name)) }
-    }
-    return names
-  }
+  /// The name of every command of ``text`` (hidden ones and `help` included), for the check of the first
+  /// word at start-up: a literal, as splitting ``text`` costs more than the look-up it serves.
+  /// ``differences(from:)`` checks it against the commands.
+  static let commandNames = [
+    "__complete", "__git-completion", "__manual", "add", "edit", "import", "status", "show", "log", "approve",
+    "cancel", "retry", "remove", "run", "review", "cleanup", "recover", "sync", "fsck", "config", "help",
+  ]
 
   /// The commands described by ``text``.
   static func root() -> CommandTree.Command? { parse(text) }
@@ -190,6 +189,10 @@ enum CompletionTable {
       case .insert(_, let element, _): out.append("+ \(element)")
       case .remove(_, let element, _): out.append("- \(element)")
       }
+    }
+    let names = wanted.compactMap { line in line.hasPrefix("command ") ? line.split(separator: " ")[1] : nil }
+    if names.map(String.init) != commandNames {
+      out.append("! CompletionTable.commandNames is not \(names.map(String.init))")
     }
     // The table must also read back as what it says (a value with a space or a '|' would not).
     if let parsed = parse(generated), render(parsed) != generated {
