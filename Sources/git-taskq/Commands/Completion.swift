@@ -60,7 +60,11 @@ extension GitTaskq {
         print(generated)
         return 0
       }
-      let differences = CompletionTable.differences(from: generated)
+      var differences = CompletionTable.differences(from: generated)
+      // The names given in CommandNames.swift are those argument-parser would derive from the types.
+      for type in UsageErrors.commands where type._commandName != String(describing: type).lowercased() {
+        differences.append("! \(type) is named '\(type._commandName)' (CommandNames.swift)")
+      }
       guard differences.isEmpty else {
         print("error: CompletionTable.text is not in step with the commands; replace it with the output of")
         print("'git-taskq __complete --table' (Sources/git-taskq/Support/CompletionTable.swift). Differences:")
