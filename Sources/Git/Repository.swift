@@ -363,12 +363,29 @@ public final class Repository {
   }
 
   /// Visits the commits reachable from `tip`, newest first (stopping before `hiding` and its ancestors),
-  /// until `visit` returns false: the history is read only as far as it is needed.
-  public func walk(from tip: ObjectID, hiding: ObjectID? = nil, _ visit: (Commit) throws -> Bool) throws {
+  /// until `visit` returns false.
+  ///
+  /// - Parameters:
+  ///   - tip: the newest commit.
+  ///   - hiding: a commit whose ancestors (and itself) are not visited.
+  ///   - firstParent: follow first parents only, unsorted, as `git log --first-parent`: the history is
+  ///     then read only as far as `visit` goes (any sorting makes libgit2 read every commit reachable
+  ///     from `tip` before the first one is returned). For a linear history (the queue's) the order is
+  ///     the same.
+  ///   - visit: called with each commit; returns whether to go on.
+  /// - Throws: a ``GitError`` when a commit cannot be read, or what `visit` throws.
+  public func walk(
+    from tip: ObjectID, hiding: ObjectID? = nil, firstParent: Bool = false, _ visit: (Commit) throws -> Bool
+  ) throws {
     var walker: OpaquePointer?
     try GitError.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
     defer { git_revwalk_free(walker) }
-    git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
+    if firstParent {
+      git_revwalk_sorting(walker, GIT_SORT_NONE.rawValue)
+      git_revwalk_simplify_first_parent(walker)
+    } else {
+      git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
+    }
     var start = tip.raw
     try GitError.check(git_revwalk_push(walker, &start), "git_revwalk_push")
     if var hide = hiding?.raw {

@@ -23,6 +23,18 @@ struct Entrypoint {
       print(GitTaskq.version)
       return
     }
+    // Shell completion, on every TAB: answered from the commands' table, without argument-parser.
+    if given.first == "__complete", given.count > 1 {
+      switch given[1] {
+      case "--":
+        GitTaskq.Complete.printCompletions(of: Array(given.dropFirst(2)))
+        return
+      case "--table" where given.count == 2, "--check-table" where given.count == 2:
+        terminate(GitTaskq.Complete.table(check: given[1] == "--check-table"))
+      default:
+        break
+      }
+    }
     if let problem = UsageErrors.unknownCommand(in: given) {
       Console.error(problem)
       terminate(UsageErrors.exitCode)

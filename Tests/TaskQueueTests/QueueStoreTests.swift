@@ -500,6 +500,25 @@ import Glibc
     #expect(store.staleLock() == nil)
   }
 
+  /// The writer lock's marks are written over the first line without truncating the file: what a longer
+  /// earlier line leaves after it is never read, and a finished write reads as finished (a `queue.lock`
+  /// found then is a foreign process's, never removed).
+  @Test func aShorterMarkOverALongerLineReadsAsItsOwn() throws {
+    let scratch = try ScratchRepository()
+    let store = try scratch.store()
+    try scratch.addTask("T-1", store: store)
+    let long = "9999999999 a-host-name-much-longer-than-this-machines-own.example.org writing\n"
+    try long.write(toFile: store.writerLockPath, atomically: false, encoding: .utf8)
+    try scratch.addTask("T-2", store: store)
+    let text = try String(contentsOfFile: store.writerLockPath, encoding: .utf8)
+    let first = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+    #expect(first.hasPrefix("\(getpid()) ") && first.hasSuffix(" done"), "\(text)")
+    #expect(text.count <= long.count, "the file grew: \(text)")
+    #expect(FileManager.default.createFile(atPath: scratch.queueLockPath, contents: Data("other\n".utf8)))
+    try backdate(scratch.queueLockPath, "1 minute ago")
+    #expect(store.staleLock() == .foreign(age: 60) || store.staleLock() == .foreign(age: 61))
+  }
+
   /// A dead writer's lock dated in the future (the clock was stepped back after the crash) is recovered
   /// all the same: the writer lock, not the date, says whose it is.
   @Test func aDeadWritersLockFromTheFutureIsRecovered() throws {

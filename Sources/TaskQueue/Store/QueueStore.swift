@@ -315,7 +315,9 @@ public final class QueueStore {
   public func history(task: String? = nil, limit: Int? = nil) throws -> [HistoryEntry] {
     guard let tip = try tip() else { return [] }
     var entries: [HistoryEntry] = []
-    try repository.walk(from: tip) { commit in
+    // The queue's history is linear (docs/storage-format.md): first parents, read only as far as `limit`
+    // needs (a sorted walk reads the whole history first: `cancel` printing its own commit read them all).
+    try repository.walk(from: tip, firstParent: true) { commit in
       guard let operation = Operation.parse(message: commit.message) else { return true }
       if let task, operation.task != task { return true }
       // A commit from a remote is untrusted: its subject is cut like a trailer (a forged 5 MB subject

@@ -112,9 +112,14 @@ final class WriterLock {
     return (line.isEmpty ? "another git-taskq process" : QueueError.printable(line), isWriting)
   }
 
+  /// Writes `text` (one line) as the file's first line.
+  ///
+  /// Written over the first line in place, never truncated first: readers read the first line only, which
+  /// is then exactly `text` whatever longer line it replaced left after it. Truncating cost more than the
+  /// rest of the compare-and-swap (half of it in `perf`, on tmpfs), and left an instant where the file
+  /// was empty, which would read as "nobody was writing" after a crash at that instant.
   private static func write(_ fd: Int32, _ text: String) {
     let bytes = Array(text.utf8)
-    guard ftruncate(fd, 0) == 0 else { return }
     _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
   }
 }

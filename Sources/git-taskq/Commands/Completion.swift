@@ -35,9 +35,43 @@ extension GitTaskq {
     func run() async throws {
       var words = words
       if words.first == "--" { words.removeFirst() }
+      Self.printCompletions(of: words)
+    }
+
+    /// Prints the completions of the last of `words` (the words after `taskq`). ``Entrypoint`` calls it
+    /// before argument-parser sets up its commands: the shell functions always pass `--`, and nothing of
+    /// argument-parser is needed to answer them.
+    static func printCompletions(of words: [String]) {
       let ids: (String) -> [TaskRecord] = { _ in QueueWorkspace.bestEffortRecords() ?? [] }
       let candidates = Completer(tool: Completer.toolInfo(), records: ids).complete(words)
       if !candidates.isEmpty { print(candidates.joined(separator: "\n")) }
+    }
+
+    /// `git-taskq __complete --table`: ``CompletionTable``'s text generated from argument-parser's
+    /// description of the commands; `--check-table`: what differs from the table completion uses, with
+    /// status 1 when anything does. Answered by ``Entrypoint``.
+    static func table(check: Bool) -> Int32 {
+      guard let root = CommandTree.root() else {
+        print("error: argument-parser's description of the commands cannot be read")
+        return 1
+      }
+      let generated = CompletionTable.render(root)
+      guard check else {
+        print(generated)
+        return 0
+      }
+      var differences = CompletionTable.differences(from: generated)
+      // The names given in CommandNames.swift are those argument-parser would derive from the types.
+      for type in UsageErrors.commands where type._commandName != String(describing: type).lowercased() {
+        differences.append("! \(type) is named '\(type._commandName)' (CommandNames.swift)")
+      }
+      guard differences.isEmpty else {
+        print("error: CompletionTable.text is not in step with the commands; replace it with the output of")
+        print("'git-taskq __complete --table' (Sources/git-taskq/Support/CompletionTable.swift). Differences:")
+        for line in differences { print(line) }
+        return 1
+      }
+      return 0
     }
   }
 
@@ -128,8 +162,8 @@ enum TaskIDCompletion {
   }
 }
 
-/// Completes a `git taskq` command line from the commands' own definitions (argument-parser's description
-/// of them), so completion never lags behind a new flag.
+/// Completes a `git taskq` command line from the commands' own definitions (``CompletionTable``, checked
+/// against argument-parser's description of them), so completion never lags behind a new flag.
 struct Completer {
   typealias Command = CommandTree.Command
   typealias Argument = CommandTree.Argument
@@ -143,8 +177,8 @@ struct Completer {
     self.records = records
   }
 
-  /// The commands as argument-parser describes them, read in-process.
-  static func toolInfo() -> Command? { CommandTree.root() }
+  /// The commands as ``CompletionTable`` describes them (argument-parser's description, generated once).
+  static func toolInfo() -> Command? { CompletionTable.root() }
 
   /// Values of options whose type does not list them.
   static let knownValues: [String: [String]] = ["--runtime": ["docker", "local"]]
