@@ -23,26 +23,28 @@ extension Suite {
     results.add(
       Row(
         measure: "status, building the cache (once)", tasks: label, value: ms(build.wall * 1000), target: "",
-        met: nil, note: "cpu \(ms(build.cpu * 1000)), \(megabytes(build.maxRSS)) peak"))
+        met: nil, note: "cpu \(ms(build.cpu * 1000))"))
     let status = try time(["status"], in: repo, runs: runs)
     results.add(
       Row(
         measure: "status", tasks: label, value: ms(status.median), target: "≤ 100 ms",
         met: status.median <= 100, note: "\(status.spread); \(runs) runs"))
+    let peak = try Spawn.peakMemory(binary, ["status"], in: repo.path)
     results.add(
       Row(
-        measure: "status, peak memory", tasks: label, value: megabytes(status.maxRSS), target: "≤ 150 MB",
-        met: status.maxRSSMegabytes <= 150, note: "ru_maxrss"))
+        measure: "status, peak memory", tasks: label, value: megabytes(peak), target: "≤ 150 MB",
+        met: Double(peak) / 1_048_576 <= 150,
+        note: "ru_maxrss of a forked child (launcher floor \(megabytes(Spawn.launcherFloor)))"))
     let all = try time(["status", "--all"], in: repo, runs: runs)
     results.add(
       Row(
         measure: "status --all", tasks: label, value: ms(all.median), target: "", met: nil,
-        note: "\(all.spread), \(megabytes(all.maxRSS)) peak; \(runs) runs"))
+        note: "\(all.spread); \(runs) runs"))
     let json = try time(["status", "--json"], in: repo, runs: runs)
     results.add(
       Row(
         measure: "status --json", tasks: label, value: ms(json.median), target: "", met: nil,
-        note: "\(json.spread), \(megabytes(json.maxRSS)) peak; \(runs) runs"))
+        note: "\(json.spread); \(runs) runs"))
     var counter = 0
     func addOne() throws -> Timing {
       counter += 1

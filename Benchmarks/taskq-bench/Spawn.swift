@@ -117,6 +117,40 @@ enum Spawn {
     return Timing(wall: elapsed, cpu: cpu, maxRSS: Int(usage.ru_maxrss) * 1024)
   }
 
+  /// The peak resident memory (bytes) of `program arguments` run in `directory`, measured so that this
+  /// process's own memory does not count: a child made by `posix_spawn` (a `vfork`) reports in `ru_maxrss` the
+  /// peak of the memory it shared with its parent before `exec` (the kernel keeps the larger of the two), which
+  /// is this harness's, 40–180 MB here. A `python3` launcher forks the program instead and reports its
+  /// `ru_maxrss`; the floor that leaves is the launcher's own (~10 MB, shown by ``launcherFloor``).
+  static func peakMemory(_ program: String, _ arguments: [String], in directory: String) throws -> Int {
+    let script = """
+      import os, sys
+      pid = os.fork()
+      if pid == 0:
+          os.execv(sys.argv[2], sys.argv[2:])
+      _, status, usage = os.wait4(pid, 0)
+      open(sys.argv[1], "w").write(str(usage.ru_maxrss * 1024) if status == 0 else "failed")
+      """
+    let output = "/dev/shm/taskq-bench-peak-\(getpid())"
+    defer { unlink(output) }
+    try run("/usr/bin/python3", ["-c", script, output, program] + arguments, in: directory)
+    guard let text = try? readText(output), let bytes = Int(text) else {
+      throw Failure(description: "\(([program] + arguments).joined(separator: " ")) failed (peak memory run)")
+    }
+    return bytes
+  }
+
+  /// The peak ``peakMemory(_:_:in:)`` reports for a program that does nothing: its floor.
+  static let launcherFloor: Int = (try? peakMemory("/bin/true", [], in: "/")) ?? 0
+
+  private static func readText(_ path: String) throws -> String {
+    guard let file = fopen(path, "r") else { throw Failure(description: "cannot read \(path)") }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 64)
+    guard fgets(&buffer, Int32(buffer.count), file) != nil else { throw Failure(description: "empty \(path)") }
+    return String(cString: buffer)
+  }
+
   /// Runs the git CLI in `directory`.
   static func git(_ arguments: String..., in directory: String) throws {
     try run(gitPath, arguments, in: directory)

@@ -119,11 +119,17 @@ final class Suite {
           target: allTarget.map { "≤ \(Int($0)) ms" } ?? "", met: allTarget.map { all.median <= $0 },
           note: "\(all.spread)"))
       let memoryTarget = size == 10_000 ? 40.0 : nil
+      let peak = try Spawn.peakMemory(binary, ["status"], in: repo.path)
+      let peakAll = try Spawn.peakMemory(binary, ["status", "--all"], in: repo.path)
+      let peakJSON = try Spawn.peakMemory(binary, ["status", "--json"], in: repo.path)
       results.add(
         Row(
-          measure: "status, peak memory", tasks: label, value: megabytes(status.maxRSS),
-          target: memoryTarget.map { "≤ \(Int($0)) MB" } ?? "", met: memoryTarget.map { status.maxRSSMegabytes <= $0 },
-          note: "ru_maxrss of the runs above; --all \(megabytes(all.maxRSS)), --json \(megabytes(json.maxRSS))"))
+          measure: "status, peak memory", tasks: label, value: megabytes(peak),
+          target: memoryTarget.map { "≤ \(Int($0)) MB" } ?? "",
+          met: memoryTarget.map { Double(peak) / 1_048_576 <= $0 },
+          note:
+            "ru_maxrss of a forked child (launcher floor \(megabytes(Spawn.launcherFloor))); --all \(megabytes(peakAll)), --json \(megabytes(peakJSON))"
+        ))
       if isLargest {
         try measureStatusAfterWrite(repo)
         if options.wants("profile") { try profile(repo) }
