@@ -60,4 +60,22 @@ import Glibc
       #expect(!cached.stdoutText.contains("\r"), "\(arguments) printed a carriage return")
     }
   }
+
+  /// A FIFO (or a directory) where the cache file should be: the mapping opened it blocking, so `status`
+  /// waited forever for a writer. A cache that is not a regular file counts as absent.
+  @Test func aCacheThatIsNotARegularFileIsIgnored() throws {
+    let repo = try ScratchRepository()
+    try repo.addTask("T-1", body: "One")
+    try repo.taskqOK("status")
+    let cache = repo.path + "/.git/taskq/cache-v1"
+    unlink(cache)
+    #expect(mkfifo(cache, 0o644) == 0)
+    let result = try Taskq.run(["status"], in: repo.path, timeout: 20)
+    #expect(result.status == 0, "status with a FIFO as its cache file: \(result.summary)")
+    #expect(result.stdoutText.contains("T-1"))
+    unlink(cache)
+    #expect(mkdir(cache, 0o755) == 0)
+    let again = try Taskq.run(["status"], in: repo.path, timeout: 20)
+    #expect(again.status == 0 && again.stdoutText.contains("T-1"), "\(again.summary)")
+  }
 }
