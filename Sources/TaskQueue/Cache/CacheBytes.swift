@@ -156,13 +156,16 @@ final class CacheStorage: @unchecked Sendable {
     isMapped = false
   }
 
-  /// The file at `path`, mapped read-only; `nil` when it is missing, empty, too large or cannot be mapped.
+  /// The file at `path`, mapped read-only; `nil` when it is missing, not a regular file, empty, too large or
+  /// cannot be mapped. Opened without blocking: a FIFO put in its place would otherwise hang every read.
   init?(mapping path: String) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var info = stat()
-    guard fstat(fd, &info) == 0, info.st_size > 0, info.st_size < 1 << 31 else { return nil }
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size > 0, info.st_size < 1 << 31 else {
+      return nil
+    }
     let size = Int(info.st_size)
     guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else { return nil }
     buffer = UnsafeRawBufferPointer(start: address, count: size)
