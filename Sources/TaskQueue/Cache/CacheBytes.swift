@@ -141,24 +141,27 @@ func cacheChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
   return hash
 }
 
-/// The bytes of a cache file: mapped from the file (``init(mapping:)``) or a private copy.
+/// The bytes of a cache file, in private memory: read from the file (``init(reading:)``) or copied (tests).
 ///
-/// Immutable once made; shared by every copy of the index decoded from it, and unmapped with the last.
+/// Immutable once made; shared by every copy of the index decoded from it, and freed with the last.
 final class CacheStorage: @unchecked Sendable {
   let buffer: UnsafeRawBufferPointer
-  private let isMapped: Bool
 
   /// A private copy of `bytes` (tests).
   init(copying bytes: [UInt8]) {
     let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
     bytes.withUnsafeBytes { memory.copyMemory(from: $0) }
     buffer = UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count])
-    isMapped = false
   }
 
-  /// The file at `path`, mapped read-only; `nil` when it is missing, not a regular file, empty, too large or
-  /// cannot be mapped. Opened without blocking: a FIFO put in its place would otherwise hang every read.
-  init?(mapping path: String) {
+  /// The file at `path`, read into private memory; `nil` when it is missing, not a regular file, empty, too
+  /// large, or changes size while it is read. Opened without blocking: a FIFO put in its place would otherwise
+  /// hang every read.
+  ///
+  /// Read, not mapped: a snapshot lives as long as the process that holds it (`status --watch`, `run`), and a
+  /// mapped file that anything truncates in place turns the next access to its lost pages into SIGBUS, which
+  /// kills the process. A private copy cannot be taken away.
+  init?(reading path: String) {
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -167,17 +170,23 @@ final class CacheStorage: @unchecked Sendable {
       return nil
     }
     let size = Int(info.st_size)
-    guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else { return nil }
-    buffer = UnsafeRawBufferPointer(start: address, count: size)
-    isMapped = true
+    let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+    var offset = 0
+    while offset < size {
+      let n = pread(fd, memory.baseAddress.map { $0 + offset }, size - offset, off_t(offset))
+      if n < 0 && errno == EINTR { continue }
+      guard n > 0 else { break }
+      offset += n
+    }
+    guard offset == size else {
+      memory.deallocate()
+      return nil
+    }
+    buffer = UnsafeRawBufferPointer(memory)
   }
 
   deinit {
-    if isMapped {
-      munmap(UnsafeMutableRawPointer(mutating: buffer.baseAddress), buffer.count)
-    } else {
-      buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
-    }
+    buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
   }
 }
 

@@ -205,11 +205,11 @@ enum CacheFile {
 
   /// The index stored for `repository`, or `nil` when there is none or it cannot be trusted.
   ///
-  /// The file is mapped, not read: the checksum touches every page once, but nothing is copied or zeroed,
-  /// and records no one asks for are never decoded. The file is only ever replaced by `rename` (never
-  /// rewritten in place), so the mapping keeps the version it was opened on.
+  /// The file is read whole into private memory (records no one asks for are still never decoded), not
+  /// mapped: this tool only ever replaces the file by `rename`, but another program may truncate it in place,
+  /// and a mapping would then kill a long-lived reader (`status --watch`, `run`) with SIGBUS.
   static func load(for repository: Repository) -> RecordIndex? {
-    guard let storage = CacheStorage(mapping: path(for: repository)) else { return nil }
+    guard let storage = CacheStorage(reading: path(for: repository)) else { return nil }
     return try? decode(storage)
   }
 
