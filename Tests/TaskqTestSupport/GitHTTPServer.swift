@@ -13,13 +13,12 @@ import Glibc
 /// Its output goes to /dev/null; `http://127.0.0.1:<port>/<path under basePath>` reaches a repository.
 public final class GitHTTPServer {
   public let basePath: String
-  public private(set) var port: Int
   /// When set, every push is answered 403 Forbidden with this text (git prints it as `remote: <text>`);
   /// takes effect at the next ``start()``.
   public var pushRefusal: String?
   /// The HTTP status of a refused push: 403, or 401 (which asks for credentials).
   public var pushRefusalStatus = 403
-  private var group: ProcessGroup?
+  private let server = LoopbackServer(name: "the git HTTP server")
 
   /// The server script in the source tree (found from this file, so a clean clone works).
   public static let script: String = {
@@ -38,44 +37,29 @@ public final class GitHTTPServer {
     self.basePath = basePath
     self.pushRefusal = pushRefusal
     pushRefusalStatus = status
-    port = 0
-    for _ in 0..<5 {
-      port = Int.random(in: 20_000...40_000)
-      guard Loopback.isFree(port) else { continue }
-      if (try? start()) != nil { return }
-    }
-    throw TestFailure("the git HTTP server could not listen on any of 5 loopback ports")
+    try server.startOnFreePort { Self.command(port: $0, basePath: basePath, refusal: pushRefusal, status: status) }
   }
+
+  public var port: Int { server.port }
 
   /// The URL of `path` (relative to `basePath`) on this server.
   public func url(_ path: String) -> String { "http://127.0.0.1:\(port)/\(path)" }
 
-  public var isRunning: Bool { group != nil }
+  public var isRunning: Bool { server.isRunning }
 
   /// Starts the server (again) on its port, and waits until it listens.
   public func start() throws {
-    stop()
-    var arguments = ["-u", Self.script, String(port), basePath]
-    if let pushRefusal { arguments += ["--refuse-push", pushRefusal, String(pushRefusalStatus)] }
-    let started = try ProcessGroup("python3", arguments)
-    group = started
-    let deadline = monotonicSeconds() + 15
-    while !Loopback.isListening(port) {
-      if monotonicSeconds() > deadline {
-        stop()
-        throw TestFailure("the git HTTP server did not listen on 127.0.0.1:\(port) within 15 s")
-      }
-      usleep(20_000)
-    }
+    try server.start(Self.command(port: port, basePath: basePath, refusal: pushRefusal, status: pushRefusalStatus))
   }
 
   /// Kills the server and every `git http-backend` it runs (SIGKILL to its process group), as a crash would.
-  public func stop() {
-    guard let group else { return }
-    group.signalGroup(SIGKILL)
-    group.wait()
-    self.group = nil
-  }
+  public func stop() { server.stop() }
 
-  deinit { stop() }
+  private static func command(port: Int, basePath: String, refusal: String?, status: Int) -> (
+    program: String, arguments: [String]
+  ) {
+    var arguments = ["-u", script, String(port), basePath]
+    if let refusal { arguments += ["--refuse-push", refusal, String(status)] }
+    return ("python3", arguments)
+  }
 }
