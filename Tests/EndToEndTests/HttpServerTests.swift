@@ -18,14 +18,7 @@ import Glibc
   ) {
     let shared = try SharedRemote()
     let server = try GitHTTPServer(basePath: shared.scratch.path, pushRefusal: pushRefusal, status: status)
-    let machines = try (1...count).map { index -> Machine in
-      let machine = try shared.machine("h\(index)", cloneURL: server.url("remote.git"))
-      if canSetHostName { machine.hostname = "h\(index)" }
-      try machine.git("config", "taskq.runtime", "local")
-      try machine.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
-      try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
-      return machine
-    }
+    let machines = try shared.demoMachines(count, prefix: "h", cloneURL: server.url("remote.git"))
     return (shared, server, machines)
   }
 

@@ -22,15 +22,7 @@ import Glibc
     if !canSetHostName {
       print("RealServerTests: 'unshare --uts' is not allowed here: the machines share this host's name")
     }
-    let machines = try (1...count).map { index -> Machine in
-      let machine = try shared.machine("w\(index)", cloneURL: daemon.url("remote.git"))
-      // Without a UTS namespace (not root, no user namespaces), the workers still differ by clone and pid.
-      if canSetHostName { machine.hostname = "w\(index)" }
-      try machine.git("config", "taskq.runtime", "local")
-      try machine.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
-      try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
-      return machine
-    }
+    let machines = try shared.demoMachines(count, prefix: "w", cloneURL: daemon.url("remote.git"))
     return (shared, daemon, machines)
   }
 

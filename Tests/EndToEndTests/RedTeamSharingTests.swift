@@ -233,9 +233,7 @@ import Glibc
     let shared = try SharedRemote()
     let (a, b) = (try shared.machine("A"), try shared.machine("B"))
     for machine in [a, b] {
-      try machine.git("config", "taskq.runtime", "local")
-      try machine.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
-      try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
+      try machine.runDemoAgentLocally()
     }
     try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
     try a.taskqOK("sync")
@@ -271,9 +269,7 @@ import Glibc
     let (a, b) = (try shared.machine("A"), try shared.machine("B"))
     for machine in [a, b] {
       machine.hostname = "box"
-      try machine.git("config", "taskq.runtime", "local")
-      try machine.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
-      try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
+      try machine.runDemoAgentLocally()
     }
     try a.taskqOK("add", "--id", "T-1", "--task", "Write the notes of T-1")
     try a.taskqOK("sync")

@@ -674,9 +674,7 @@ import Glibc
     let away = shared.scratch.path + "/away.git"
     try FileManager.default.moveItem(atPath: shared.bare, toPath: away)
 
-    try a.git("config", "taskq.runtime", "local")
-    try a.git("config", "taskq.agentProgram", FakeWorld.demoAgent)
-    try a.git("config", "taskq.worktreesRoot", a.root + "/worktrees")
+    try a.runDemoAgentLocally()
     try add(a, "T-2", shared)
     try add(a, "T-3", shared)
     try a.taskqOK("status")

@@ -61,6 +61,18 @@ public final class SharedRemote {
     return machine
   }
 
+  /// `count` machines cloned through `cloneURL` (a server's URL), `<prefix>1`…`<prefix>N`, each under a host
+  /// name of its own (its name) when `unshare --uts` is allowed, running the demo agent locally.
+  public func demoMachines(_ count: Int, prefix: String, cloneURL: String) throws -> [Machine] {
+    try (1...count).map { index in
+      let machine = try self.machine("\(prefix)\(index)", cloneURL: cloneURL)
+      // Without a UTS namespace (not root, no user namespaces), the workers still differ by clone and pid.
+      if canSetHostName { machine.hostname = machine.name }
+      try machine.runDemoAgentLocally()
+      return machine
+    }
+  }
+
   // MARK: The remote's side
 
   /// The remote's `refs/taskq/queue`, or `nil` when it has none.
@@ -152,6 +164,13 @@ public final class Machine: @unchecked Sendable {
 
   /// This process's environment without `TASKQ_*`, `GIT_*`, `FAKE_*` and `OPENCODE_*` (so a developer's
   /// settings cannot leak in), the binary on `PATH`, this machine's `HOME`, and `environment` on top.
+  /// Runs tasks on the local runtime with the demo agent, worktrees under this machine's scratch directory.
+  public func runDemoAgentLocally() throws {
+    try git("config", "taskq.runtime", "local")
+    try git("config", "taskq.agentProgram", FakeWorld.demoAgent)
+    try git("config", "taskq.worktreesRoot", root + "/worktrees")
+  }
+
   public func runEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
     let inherited = ProcessInfo.processInfo.environment
     var env = inherited.filter { key, _ in !["TASKQ_", "FAKE_", "GIT_", "OPENCODE_"].contains { key.hasPrefix($0) } }
