@@ -161,10 +161,26 @@ import Testing
       #expect(try snapshot.record("T-two") == nil)
       #expect(try snapshot.record("EVIL") == nil)
       #expect(try snapshot.record("T-ok")?.id == "T-ok")
+      // A command that needs the record hears that it is damaged, and why; a missing one, that it is missing.
+      let damaged = #expect(throws: QueueError.self) { try snapshot.existing("T-two") }
+      #expect(
+        damaged?.description.hasPrefix("task 'T-two' is damaged: record.json") == true, "\(String(describing: damaged))"
+      )
+      let missing = #expect(throws: QueueError.self) { try snapshot.existing("T-none") }
+      #expect(missing?.description.hasPrefix("task 'T-none' not found") == true)
       #expect(
         try snapshot.damagedRecords().map(\.path).sorted()
           == ["tasks/\(bucket)/EVIL", "tasks/\(wrong)/T-ok", Layout.taskDirectory("T-two")].sorted())
     }
+    // Through the commands: the error names the damage (not "not found") and nothing is written.
+    let tip = try scratch.queueTip()
+    for command in [["show", "--id", "T-two"], ["cancel", "--id", "T-two"], ["status", "--id", "T-two"]] {
+      let result = try scratch.taskq(command)
+      #expect(
+        result.status == 1 && result.stderrText.hasPrefix("error: task 'T-two' is damaged: "),
+        "\(command): \(result.summary)")
+    }
+    #expect(try scratch.queueTip() == tip)
     // Removing the damage by directory name: one commit; the valid task stays.
     let removed = try #require(try store.removeDamaged(named: "EVIL"))
     #expect(removed.map(\.name) == ["EVIL"])

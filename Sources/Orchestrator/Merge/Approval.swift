@@ -70,7 +70,7 @@ public struct Approval {
       // An approve of an earlier try, published only now, may have been dropped.
       if let drop = Self.droppedApprove(of: id, in: report) { throw MergeRefusal("\(drop); nothing was merged") }
     }
-    guard let current = try store.snapshot().record(id) else { throw QueueError.notFound(id) }
+    let current = try store.snapshot().existing(id)
     var merger = BranchMerger(
       taskID: current.id,
       repositoryPath: RepositoryReference(stored: current.repo).resolve(

@@ -110,7 +110,7 @@ public struct CleanupRun {
       return try snapshot.records().filter { wanted.contains($0.status) }
     }
     try TaskID.validate(id)
-    guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
+    let record = try snapshot.existing(id)
     if record.status.isActive {
       throw QueueError.illegalTransition(
         id: id, command: "clean up", status: record.status, needs: TaskStatus.displayOrder.filter { !$0.isActive })

@@ -52,7 +52,7 @@ public struct ReviewLaunch {
   public static func prepare(id: String, in workspace: QueueWorkspace) throws -> ReviewLaunch {
     try TaskID.validate(id)
     let settings = try RunSettings(workspace.settings)
-    guard let record = try workspace.store.snapshot().record(id) else { throw QueueError.notFound(id) }
+    let record = try workspace.store.snapshot().existing(id)
     guard record.status == .review else {
       throw QueueError.illegalTransition(id: record.id, command: "review", status: record.status, needs: [.review])
     }

@@ -41,6 +41,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   case locked(path: String, age: Int)
   /// A write that would leave a record readers skip (a field out of range, a file over its cap).
   case invalidRecord(id: String, problem: String)
+  /// Task `id`'s directory is in the queue but breaks the record rules (a damaged or foreign record).
+  case damaged(id: String, problem: String)
   /// A path built from queue data that would leave its root.
   case unsafePath(root: String, component: String, reason: String)
   /// The ref points at a commit (or tree) that is not in the object database.
@@ -114,6 +116,10 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
         "refs/taskq/queue is locked by '\(path)' (\(age)s old) and no git-taskq is writing: another git process holds it (gc, update-ref) or crashed; if no git process is running, remove it: rm -rf '\(path)'"
     case .invalidRecord(let id, let problem):
       return "refusing to write task '\(Self.printable(id))': \(problem) (nothing was written)"
+    case .damaged(let id, let problem):
+      let shown = Self.printable(id)
+      return
+        "task '\(shown)' is damaged: \(problem) (see 'git taskq fsck'; 'git taskq remove --id \(shown)' removes it)"
     case .unsafePath(let root, let component, let reason):
       return "refusing the path component '\(Self.printable(component))' below '\(Self.printable(root))': \(reason)"
     case .unreadableTip(let commit, let detail):

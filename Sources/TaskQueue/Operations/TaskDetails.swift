@@ -23,7 +23,7 @@ public struct TaskDetails: Encodable {
   public static func read(_ id: String, from store: QueueStore) throws -> TaskDetails {
     try TaskID.validate(id)
     let snapshot = try store.snapshot()
-    guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
+    let record = try snapshot.existing(id)
     let reports = try snapshot.errorReports(id).map { Layout.revisionPath(Layout.errorsDirectory(id) + "/" + $0) }
     return TaskDetails(record: record, taskFile: try snapshot.taskFile(id) ?? "", errorReports: reports)
   }

@@ -34,7 +34,7 @@ public struct TaskEdit {
   public func start(_ id: String) throws -> String {
     try TaskID.validate(id)
     let snapshot = try store.snapshot()
-    guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
+    let record = try snapshot.existing(id)
     try Self.checkEditable(record)
     return try snapshot.taskFile(id) ?? ""
   }

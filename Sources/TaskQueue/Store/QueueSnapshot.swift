@@ -96,15 +96,29 @@ public final class QueueSnapshot {
 
   /// The record of task `id`, or `nil` (also when its directory is damaged: see ``damage(named:)``).
   public func record(_ id: String) throws -> TaskRecord? {
+    switch try read(id) {
+    case .record(let record): return record
+    case .damaged, nil: return nil
+    }
+  }
+
+  /// The record of task `id`, for a command that needs it: ``QueueError/damaged(id:problem:)`` when its
+  /// directory is there but breaks ``RecordRules``, ``QueueError/notFound(_:)`` when there is none.
+  public func existing(_ id: String) throws -> TaskRecord {
+    switch try read(id) {
+    case .record(let record): return record
+    case .damaged(let damage): throw QueueError.damaged(id: id, problem: damage.problem)
+    case nil: throw QueueError.notFound(id)
+    }
+  }
+
+  /// Task `id`'s directory read and checked, or `nil` when there is none.
+  private func read(_ id: String) throws -> TaskRead? {
     guard TaskID.problem(with: id) == nil, tree != nil else { return nil }
     return try readable {
       guard let entry = try taskDirectoryItem(id) else { return nil }
-      switch try Self.readTask(
+      return try Self.readTask(
         bucket: Layout.bucket(of: id), name: id, kind: entry.kind, id: entry.id, repository: repository)
-      {
-      case .record(let record): return record
-      case .damaged: return nil
-      }
     }
   }
 

@@ -40,10 +40,12 @@ public struct QueueTransaction {
     return try base.record(id)
   }
 
-  /// The record of `id`, or ``QueueError/notFound(_:)``.
+  /// The record of `id`; ``QueueError/notFound(_:)`` or ``QueueError/damaged(id:problem:)`` (see
+  /// ``QueueSnapshot/existing(_:)``) when there is none.
   public func existing(_ id: String) throws -> TaskRecord {
-    guard let record = try record(id) else { throw QueueError.notFound(id) }
-    return record
+    if let record = try record(id) { return record }
+    if removedTasks.contains(id) { throw QueueError.notFound(id) }
+    return try base.existing(id)
   }
 
   /// Every record as this transaction sees it, in FIFO order.

@@ -66,9 +66,7 @@ extension GitTaskq {
     func run(_ context: CommandContext) async throws {
       if let id { try TaskID.validate(id) }
       let history = try context.store.history(task: id, limit: maxCount)
-      if let id, history.isEmpty, try context.store.snapshot().record(id) == nil {
-        throw QueueError.notFound(id)
-      }
+      if let id, history.isEmpty { _ = try context.store.snapshot().existing(id) }
       if json {
         let entries = history.map { h in
           Entry(

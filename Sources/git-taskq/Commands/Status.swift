@@ -87,7 +87,7 @@ extension GitTaskq {
       if json {
         let snapshot = try context.store.snapshot()
         if let id {
-          guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
+          let record = try snapshot.existing(id)
           Console.printJSON(RecordJSON.object(record))
         } else {
           // Straight to standard output as bytes: no `String` of the whole array (6.5 MB at 10,000 tasks).
@@ -128,7 +128,7 @@ extension GitTaskq {
       view.queueRepository = context.queueRepository
       var buffer: [UInt8] = []
       if let id {
-        guard let record = try snapshot.record(id) else { throw QueueError.notFound(id) }
+        let record = try snapshot.existing(id)
         // Its dependencies are looked up in the whole queue, as for the full view.
         var lookup: [String: TaskRecord] = [:]
         for dependency in record.dependsOn { lookup[dependency] = try snapshot.record(dependency) }
