@@ -78,14 +78,17 @@ public struct QueueTransaction {
     removedTasks.insert(id)
   }
 
-  /// Moves `record` to `status`, checking the state machine, and stamps the transition time.
+  /// Moves `record` to `status`, checking the state machine, and stamps the transition time (and `updated_at`).
   public mutating func move(_ record: inout TaskRecord, to status: TaskStatus, command: String) throws {
     guard record.status.canMove(to: status) else {
       let needs = TaskStatus.displayOrder.filter { $0.canMove(to: status) }
       throw QueueError.illegalTransition(id: record.id, command: command, status: record.status, needs: needs)
     }
     record.status = status
-    record.statusChangedAt = Timestamp.iso(now)
+    // Both stamps now, so the record a command returns (not only the one ``put(_:)`` stores) carries them.
+    let stamp = Timestamp.iso(now)
+    record.statusChangedAt = stamp
+    record.updatedAt = stamp
   }
 
   /// Records a failure report under the task's `errors/` and points `error_file` at it. Returns the path.
