@@ -31,11 +31,12 @@ import Testing
     #expect(result.stdoutText.contains("T-001: removed container \(container)"), "\(result.stdoutText)")
     #expect(result.stdoutText.contains("T-001: removed worktree \(worktree) (branch task/T-001 kept)"))
     #expect(result.stdoutText.contains("cleaned 1 task(s)"))
-    // The container: looked up by its exact name (one `inspect` of every candidate, with its labels),
-    // checked for our labels, removed by its exact name.
+    // The container: looked up by its exact names (one `inspect` of every candidate, with its labels: the
+    // name and the one before the queue tag), checked for our labels, removed by its exact name.
     #expect(
       try world.dockerCalls("inspect").map(\.arguments).contains([
-        "inspect", "--type", "container", "-f", "{{.Name}}{{\"\\t\"}}{{json .Config.Labels}}", container,
+        "inspect", "--type", "container", "-f", "{{.Name}}{{\"\\t\"}}{{json .Config.Labels}}",
+        String(container.dropLast(9)), container,
       ]))
     #expect(try world.dockerCalls("rm").map(\.arguments) == [["rm", "-f", container]])
     #expect(world.container(named: container) == nil)
@@ -191,6 +192,28 @@ import Testing
     #expect(world.container(named: "task-T-1-other") != nil)
     #expect(world.container(named: t10)?.isRunning == true)
     #expect(try world.record("T-10").container == t10)
+  }
+
+  /// A container named as before the queue tag (`task-<id>-<created>`, what earlier versions started) with
+  /// our labels for the task of this queue is still this queue's: cleanup removes it with the new one.
+  @Test func aContainerNamedAsBeforeTheQueueTagIsStillCleanedUp() throws {
+    let world = try Self.world(running: ["T-1"])
+    try world.taskq("approve", "--id", "T-1")
+    let record = try world.record("T-1")
+    let current = try world.containerName(record)
+    #expect(record.container == current)
+    let legacy = String(current.dropLast(9))  // without "-<8 hex digits>"
+    let started = try world.execute(
+      "docker",
+      [
+        "run", "-d", "--name", legacy, "--label", "git-taskq.managed=true", "--label", "git-taskq.task=T-1",
+        "--label", "git-taskq.queue=\(try world.queueIdentity())", "busybox", "sleep",
+      ])
+    #expect(started.succeeded, "\(started.summary)")
+    let result = try world.taskq("cleanup", "--id", "T-1")
+    #expect(result.status == 0, "\(result.summary)")
+    #expect(world.container(named: legacy) == nil, "\(result.stdoutText)")
+    #expect(world.container(named: current) == nil)
   }
 
   /// `cleanup --id` never drops work silently: a task in review, or one whose worktree holds uncommitted

@@ -18,7 +18,7 @@ import Testing
     #expect(record.lastError?.contains("docker run exit status 125") == true, "\(record.lastError ?? "")")
     let report = try world.errorReport("T-001")
     #expect(report.contains("| stage | container |"), "\(report)")
-    #expect(report.contains("`docker run -d --init --name \(FakeWorld.containerName(record))"))
+    #expect(report.contains("`docker run -d --init --name \(try world.containerName(record))"))
     #expect(report.contains("| ending | exit status 125 |"))
     #expect(report.contains("pull access denied for example.test/opencode:fake"))
     // The password's name is in the command, never its value.

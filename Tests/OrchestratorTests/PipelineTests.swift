@@ -332,3 +332,21 @@ struct InterruptingHealth: HealthProbe {
     return inner.httpStatus(port: port, path: path, timeout: timeout, authorization: authorization)
   }
 }
+
+/// Container names: the seed's `task-<id>-<created>` and a tag of the queue, so two repositories on one
+/// engine never ask for the same name.
+@Suite struct ContainerNameTests {
+  @Test func twoQueuesGiveTheSameTaskDifferentStableNames() throws {
+    let record = TaskRecord(
+      id: "T-1", repo: ".", base: "main", branch: "task/T-1", taskFile: "task.md",
+      createdAt: "2026-12-03T13:00:00+00:00", seq: 1)
+    let a = ContainerEngine.containerName(for: record, queue: "/srv/a/.git")
+    let b = ContainerEngine.containerName(for: record, queue: "/srv/b/.git")
+    #expect(a != b)
+    #expect(a == ContainerEngine.containerName(for: record, queue: "/srv/a/.git"))
+    #expect(a.hasPrefix("task-T-1-20261203T130000Z-"), "\(a)")
+    let tag = a.dropFirst("task-T-1-20261203T130000Z-".count)
+    #expect(tag.count == 8 && tag.allSatisfy { $0.isHexDigit && !$0.isUppercase }, "\(a)")
+    #expect(ContainerEngine.containerNames(for: record, queue: "/srv/a/.git") == [a, "task-T-1-20261203T130000Z"])
+  }
+}

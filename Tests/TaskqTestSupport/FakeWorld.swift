@@ -393,11 +393,23 @@ extension FakeWorld {
   /// The default worktree path of task `id`: `<worktrees root>/<repo name>/<id>`.
   public func worktree(_ id: String) -> String { worktreesRoot + "/repo/" + id }
 
-  /// The container name git-taskq gives `record`: `task-<id>-<created, compact>` (computed here from the
-  /// record's `created_at`, independently of the code under test).
-  public static func containerName(_ record: TaskRecord) -> String {
+  /// The queue's identity on container labels (`git-taskq.queue`): its git directory, as git names it.
+  public func queueIdentity() throws -> String {
+    var directory = try repository.git("rev-parse", "--path-format=absolute", "--git-common-dir")
+    while directory.hasSuffix("/") || directory.hasSuffix("\n") { directory.removeLast() }
+    return directory
+  }
+
+  /// The container name git-taskq gives `record` in this world's queue: `task-<id>-<created, compact>-<tag>`,
+  /// the tag being 8 hex digits of the FNV-1a hash of the queue's git directory (computed here from the
+  /// record's `created_at` and git's own answer for the directory, independently of the code under test).
+  public func containerName(_ record: TaskRecord) throws -> String {
     let created = record.createdAt.prefix(19).filter { $0 != "-" && $0 != ":" }
-    return "task-\(record.id)-\(created)Z"
+    let directory = try queueIdentity()
+    var hash: UInt64 = 14_695_981_039_346_656_037  // FNV-1a offset basis
+    for byte in directory.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
+    let tag = String(format: "%08x", UInt32(truncatingIfNeeded: hash ^ (hash >> 32)))
+    return "task-\(record.id)-\(created)Z-\(tag)"
   }
 
   /// Where git-taskq keeps task `id`'s server password: `.git/taskq/secrets/<id>`.

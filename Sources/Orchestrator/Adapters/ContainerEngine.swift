@@ -24,7 +24,8 @@ public struct ContainerRequest: Sendable {
 
 /// The labels that mark a container as ours; cleanup removes nothing without them.
 ///
-/// A container is ours only when its name is the one this queue gives the task (`task-<id>-<created>`) and
+/// A container is ours only when its name is one this queue gives the task (`task-<id>-<created>-<queue tag>`,
+/// or `task-<id>-<created>` before the tag) and
 /// its labels carry `managed`, that task id and this queue (its git directory): two repositories with the
 /// same task ids, or a look-alike container of someone else, are never touched.
 public enum ContainerLabel {
@@ -46,10 +47,35 @@ public struct ContainerEngine: Sendable {
     self.timeout = timeout
   }
 
-  /// `task-<id>-<created-compact>`: unique per task and attempt history, as the seed named them.
-  public static func containerName(for record: TaskRecord) -> String {
+  /// `task-<id>-<created-compact>-<queue tag>`: unique per task and attempt history, as the seed named them
+  /// (`task-<id>-<created>`), and per queue: two repositories served by one engine may each have a task of
+  /// the same id created in the same second, and `docker run` refuses a name in use. The tag is 8 hex digits
+  /// of a hash of the queue's identity (``queueIdentity(commonDirectory:)``), so it is the same at every
+  /// start and cleanup of this queue.
+  public static func containerName(for record: TaskRecord, queue: String) -> String {
+    "\(legacyContainerName(for: record))-\(queueTag(queue))"
+  }
+
+  /// The name the versions before the queue tag gave: cleanup still recognises it (with our labels for
+  /// this task of this queue, as any name), no start gives it.
+  static func legacyContainerName(for record: TaskRecord) -> String {
     let created = Timestamp.parse(record.createdAt).map(Timestamp.compact) ?? "0"
     return "task-\(record.id)-\(created)"
+  }
+
+  /// The names this queue gives, or gave, `record`'s container.
+  public static func containerNames(for record: TaskRecord, queue: String) -> [String] {
+    [containerName(for: record, queue: queue), legacyContainerName(for: record)]
+  }
+
+  /// 8 lowercase hex digits of the FNV-1a hash of `queue`: stable across runs and machines (not Swift's
+  /// seeded `Hasher`); not a secret, ownership is the labels' job.
+  static func queueTag(_ queue: String) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in queue.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    let folded = UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
+    let hex = String(folded, radix: 16)
+    return String(repeating: "0", count: 8 - hex.count) + hex
   }
 
   /// The value of the queue label: the queue repository's git directory, without a trailing slash.
@@ -57,10 +83,11 @@ public struct ContainerEngine: Sendable {
     Paths.trimmingTrailingSlashes(commonDirectory)
   }
 
-  /// Whether container `name` is this queue's container of `record`: the name this queue gives it, and the
-  /// labels managed, task id and queue. Three `inspect` calls at most; `false` when the engine cannot say.
+  /// Whether container `name` is this queue's container of `record`: a name this queue gives (or gave) it,
+  /// and the labels managed, task id and queue. Three `inspect` calls at most; `false` when the engine
+  /// cannot say.
   public func isOurs(_ name: String, of record: TaskRecord, queue: String) -> Bool {
-    name == Self.containerName(for: record) && isOurs(name, taskID: record.id, queue: queue)
+    Self.containerNames(for: record, queue: queue).contains(name) && isOurs(name, taskID: record.id, queue: queue)
   }
 
   /// Whether container `name` carries our labels for task `taskID` of `queue` (the name is not checked).

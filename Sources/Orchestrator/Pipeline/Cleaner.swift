@@ -132,7 +132,7 @@ public struct Cleaner: Sendable {
     var names = Set(engine.containers(forTask: record.id))
     if let container = record.container { names.insert(container) }
     // After a retry the record no longer names the container; the name is the task's all the same.
-    names.insert(ContainerEngine.containerName(for: record))
+    names.formUnion(ContainerEngine.containerNames(for: record, queue: queue))
     for name in names.sorted() {
       // Only this queue's container of this very task: its name and all three labels.
       guard engine.isOurs(name, of: record, queue: queue) else {
@@ -172,7 +172,7 @@ public struct Cleaner: Sendable {
     // name is looked at too, to say why it stays. (A container that merely carries the task's label under
     // another name is never ours: ``isOurs(_:of:queue:)`` checks the name.)
     func candidates(_ record: TaskRecord) -> [String] {
-      Set([ContainerEngine.containerName(for: record)] + (record.container.map { [$0] } ?? [])).sorted()
+      Set(ContainerEngine.containerNames(for: record, queue: queue) + (record.container.map { [$0] } ?? [])).sorted()
     }
     let names = Array(Set(involved.flatMap { candidates(records[$0]) }))
     guard let labels = engine.labels(of: names) else {
@@ -188,7 +188,8 @@ public struct Cleaner: Sendable {
     var doomed: [String] = []
     for index in involved {
       let record = records[index]
-      for name in candidates(record) where name == ContainerEngine.containerName(for: record) {
+      let ours = ContainerEngine.containerNames(for: record, queue: queue)
+      for name in candidates(record) where ours.contains(name) {
         if let found = labels[name], ContainerEngine.isOurs(labels: found, taskID: record.id, queue: queue) {
           doomed.append(name)
         }
@@ -202,7 +203,8 @@ public struct Cleaner: Sendable {
     for index in involved {
       let record = records[index]
       for name in candidates(record) {
-        guard let succeeded = removed[name], name == ContainerEngine.containerName(for: record) else {
+        guard let succeeded = removed[name], ContainerEngine.containerNames(for: record, queue: queue).contains(name)
+        else {
           if name == record.container && labels[name] != nil {
             results[index].messages.append(
               "container \(name) not removed: it does not carry git-taskq's labels for this task of this repository")

@@ -253,7 +253,7 @@ final class TaskPipeline {
         summary: "no free port in \(settings.portRange.lowerBound)-\(settings.portRange.upperBound)",
         detail: "Every port of taskq.portRange is held by an active task or bound by another program.")
     }
-    let name = ContainerEngine.containerName(for: record)
+    let name = ContainerEngine.containerName(for: record, queue: queue)
     // The task's own container from an earlier attempt (its name and our labels) is in the way of the new
     // one: remove it. Nothing else is touched, whatever its labels say.
     if engine.isRunning(name) != nil, engine.isOurs(name, of: record, queue: queue) {
