@@ -39,9 +39,6 @@ static __typeof__(git_odb_exists) *taskq_real_git_odb_exists;
 static __typeof__(git_odb_free) *taskq_real_git_odb_free;
 static __typeof__(git_odb_read_header) *taskq_real_git_odb_read_header;
 static __typeof__(git_odb_write) *taskq_real_git_odb_write;
-static __typeof__(git_oid_equal) *taskq_real_git_oid_equal;
-static __typeof__(git_oid_fromstr) *taskq_real_git_oid_fromstr;
-static __typeof__(git_oid_tostr) *taskq_real_git_oid_tostr;
 static __typeof__(git_reference_create_matching) *taskq_real_git_reference_create_matching;
 static __typeof__(git_reference_delete) *taskq_real_git_reference_delete;
 static __typeof__(git_reference_ensure_log) *taskq_real_git_reference_ensure_log;
@@ -153,9 +150,6 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_odb_free = (__typeof__(git_odb_free) *)dlsym(handle, "git_odb_free"))) return "git_odb_free";
   if (!(taskq_real_git_odb_read_header = (__typeof__(git_odb_read_header) *)dlsym(handle, "git_odb_read_header"))) return "git_odb_read_header";
   if (!(taskq_real_git_odb_write = (__typeof__(git_odb_write) *)dlsym(handle, "git_odb_write"))) return "git_odb_write";
-  if (!(taskq_real_git_oid_equal = (__typeof__(git_oid_equal) *)dlsym(handle, "git_oid_equal"))) return "git_oid_equal";
-  if (!(taskq_real_git_oid_fromstr = (__typeof__(git_oid_fromstr) *)dlsym(handle, "git_oid_fromstr"))) return "git_oid_fromstr";
-  if (!(taskq_real_git_oid_tostr = (__typeof__(git_oid_tostr) *)dlsym(handle, "git_oid_tostr"))) return "git_oid_tostr";
   if (!(taskq_real_git_reference_create_matching = (__typeof__(git_reference_create_matching) *)dlsym(handle, "git_reference_create_matching"))) return "git_reference_create_matching";
   if (!(taskq_real_git_reference_delete = (__typeof__(git_reference_delete) *)dlsym(handle, "git_reference_delete"))) return "git_reference_delete";
   if (!(taskq_real_git_reference_ensure_log = (__typeof__(git_reference_ensure_log) *)dlsym(handle, "git_reference_ensure_log"))) return "git_reference_ensure_log";
@@ -406,21 +400,6 @@ int git_odb_read_header(size_t *len_out, git_object_t *type_out, git_odb *db, co
 int git_odb_write(git_oid *out, git_odb *odb, const void *data, size_t len, git_object_t type) {
   taskq_libgit2_require();
   return taskq_real_git_odb_write(out, odb, data, len, type);
-}
-
-int git_oid_equal(const git_oid *a, const git_oid *b) {
-  taskq_libgit2_require();
-  return taskq_real_git_oid_equal(a, b);
-}
-
-int git_oid_fromstr(git_oid *out, const char *str) {
-  taskq_libgit2_require();
-  return taskq_real_git_oid_fromstr(out, str);
-}
-
-char * git_oid_tostr(char *out, size_t n, const git_oid *id) {
-  taskq_libgit2_require();
-  return taskq_real_git_oid_tostr(out, n, id);
 }
 
 int git_reference_create_matching(git_reference **out, git_repository *repo, const char *name, const git_oid *id, int force, const git_oid *current_id, const char *log_message) {
