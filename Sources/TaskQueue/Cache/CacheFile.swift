@@ -209,7 +209,12 @@ enum CacheFile {
   /// and records no one asks for are never decoded. The file is only ever replaced by `rename` (never
   /// rewritten in place), so the mapping keeps the version it was opened on.
   static func load(for repository: Repository) -> RecordIndex? {
-    guard let storage = CacheStorage(mapping: path(for: repository)) else { return nil }
+    load(atPath: path(for: repository))
+  }
+
+  /// The index stored at `path` (``FastRead`` finds it without a ``Repository``).
+  static func load(atPath path: String) -> RecordIndex? {
+    guard let storage = CacheStorage(mapping: path) else { return nil }
     return try? decode(storage)
   }
 
