@@ -9,7 +9,9 @@
 # faster on every command (a third of `git taskq --version`, a fifth of `status --id`: docs/performance.md,
 # "Start-up") for 17 MB instead of 3 MB.
 #
-# Needs: a Swift toolchain, libgit2-dev and pkg-config (the build links libgit2). Installs nothing else.
+# Needs: a Swift toolchain and libgit2-dev (its headers: the binary does not link libgit2, it loads
+# libgit2.so.1.5 when a command first opens a repository, so running needs the libgit2-1.5 package).
+# Installs nothing else.
 set -euo pipefail
 
 usage() {
@@ -97,8 +99,8 @@ esac
 # Prerequisites: say what is missing rather than fail halfway through the build.
 command -v swift >/dev/null 2>&1 || die "'swift' is not on PATH (install a Swift toolchain: https://swift.org/install)"
 command -v git >/dev/null 2>&1 || die "'git' is not on PATH"
-if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists libgit2; then
-  die "libgit2 was not found by pkg-config (on Debian/Ubuntu: sudo apt-get install -y libgit2-dev pkg-config)"
+if [[ ! -f /usr/include/git2/version.h ]]; then
+  die "libgit2's headers were not found in /usr/include (on Debian/Ubuntu: sudo apt-get install -y libgit2-dev)"
 fi
 
 swift_args=(--package-path "$root" --scratch-path "$scratch")

@@ -35,6 +35,10 @@ if swift format --version >/dev/null 2>&1; then
   echo "==> swift format lint --strict"
   git ls-files -z '*.swift' | xargs -0 swift format lint --strict
 fi
+if command -v python3 >/dev/null 2>&1; then
+  echo "==> scripts/libgit2-trampolines.py --check"
+  scripts/libgit2-trampolines.py --check
+fi
 echo "==> swift build --build-tests"
 swift build --build-tests
 echo "==> swift test"

@@ -1,10 +1,13 @@
 import CLibGit2
+import CLibGit2Loader
 
-/// Process-wide libgit2 initialisation.
+/// Process-wide libgit2 loading and initialisation.
 ///
-/// `git_libgit2_init()` costs a few milliseconds (it loads TLS certificates), so it runs lazily, the first
-/// time a repository is opened, and only once per process.
-enum Library {
+/// git-taskq does not link libgit2: `CLibGit2Loader` loads it (`dlopen` of `libgit2.so.<SOVERSION>`) the
+/// first time any libgit2 function is called, and `git_libgit2_init()` (a few milliseconds: it parses the
+/// system's CA certificates) runs the first time a repository is opened, once per process. A command that
+/// never opens a repository pays for neither.
+public enum Library {
   private static let initialised: Bool = {
     git_libgit2_init()
     return true
@@ -13,4 +16,7 @@ enum Library {
   static func ensureInitialised() {
     _ = initialised
   }
+
+  /// Whether libgit2 has been loaded into this process (tests use it to show that a path never loads it).
+  public static var isLoaded: Bool { taskq_libgit2_is_loaded() != 0 }
 }

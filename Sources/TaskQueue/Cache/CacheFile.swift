@@ -209,7 +209,12 @@ enum CacheFile {
   /// mapped: this tool only ever replaces the file by `rename`, but another program may truncate it in place,
   /// and a mapping would then kill a long-lived reader (`status --watch`, `run`) with SIGBUS.
   static func load(for repository: Repository) -> RecordIndex? {
-    guard let storage = CacheStorage(reading: path(for: repository)) else { return nil }
+    load(atPath: path(for: repository))
+  }
+
+  /// The index stored at `path` (``FastRead`` finds it without a ``Repository``).
+  static func load(atPath path: String) -> RecordIndex? {
+    guard let storage = CacheStorage(reading: path) else { return nil }
     return try? decode(storage)
   }
 

@@ -42,8 +42,7 @@ extension GitTaskq {
     /// before argument-parser sets up its commands: the shell functions always pass `--`, and nothing of
     /// argument-parser is needed to answer them.
     static func printCompletions(of words: [String]) {
-      let ids: (String) -> [TaskRecord] = { _ in QueueWorkspace.bestEffortRecords() ?? [] }
-      let candidates = Completer(tool: Completer.toolInfo(), records: ids).complete(words)
+      let candidates = Completer(tool: Completer.toolInfo(), records: { _ in Completer.taskStates() }).complete(words)
       if !candidates.isEmpty { print(candidates.joined(separator: "\n")) }
     }
 
@@ -156,9 +155,10 @@ enum TaskIDCompletion {
   @Sendable static func complete(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
     let command =
       words.first { TaskStatus.accepted(by: $0) != nil || ["status", "log", "show"].contains($0) } ?? ""
-    guard let records = QueueWorkspace.bestEffortRecords() else { return [] }
     let wanted = TaskStatus.accepted(by: command)
-    return records.filter { wanted?.contains($0.status) ?? true }.map(\.id).filter { $0.hasPrefix(prefix) }
+    return Completer.taskStates().filter { wanted?.contains($0.status) ?? true }.map(\.id).filter {
+      $0.hasPrefix(prefix)
+    }
   }
 }
 
@@ -169,12 +169,20 @@ struct Completer {
   typealias Argument = CommandTree.Argument
 
   let tool: Command?
-  /// Every record of the queue (read only when ids are completed).
-  let records: (String) -> [TaskRecord]
+  /// Every task's id and status (read only when ids are completed).
+  let records: (String) -> [FastRead.TaskState]
 
-  init(tool: Command?, records: @escaping (String) -> [TaskRecord]) {
+  init(tool: Command?, records: @escaping (String) -> [FastRead.TaskState]) {
     self.tool = tool
     self.records = records
+  }
+
+  /// Every task's id and status in the queue around the current directory: from the snapshot cache
+  /// without libgit2 when the queue's ref names the cache's commit (``FastRead``), else through libgit2;
+  /// none when there is no readable queue (nothing is printed in the middle of a command line).
+  static func taskStates() -> [FastRead.TaskState] {
+    if let states = FastRead.taskStates() { return states }
+    return (QueueWorkspace.bestEffortRecords() ?? []).map { FastRead.TaskState(id: $0.id, status: $0.status) }
   }
 
   /// The commands as ``CompletionTable`` describes them (argument-parser's description, generated once).

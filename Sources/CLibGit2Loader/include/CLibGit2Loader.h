@@ -1,0 +1,15 @@
+// git-taskq loads libgit2 at run time (dlopen by its SONAME) instead of linking it, so that a command
+// that never opens a repository (--version, help, completion, a status answered from the snapshot cache)
+// does not pay for loading libgit2 and its dependency tree. See Sources/Git/README.md.
+#ifndef TASKQ_CLIBGIT2_LOADER_H
+#define TASKQ_CLIBGIT2_LOADER_H
+
+/// Loads libgit2 if it is not loaded yet. Returns NULL on success, else one line saying what failed and
+/// how to fix it (the same line a libgit2 call prints before exiting when the library cannot be loaded).
+/// Thread-safe.
+const char *taskq_libgit2_load(void);
+
+/// Whether libgit2 has been loaded into this process (by `taskq_libgit2_load` or any libgit2 call).
+int taskq_libgit2_is_loaded(void);
+
+#endif
