@@ -35,6 +35,13 @@ public struct QueueListing {
     snapshot = nil
   }
 
+  /// The snapshot cache's index and the file its stored entries point into, when the listing comes from
+  /// one (writers that read the file's bytes directly: ``RecordJSON/write(_:chunk:to:)``).
+  var cacheIndex: (RecordIndex, CacheBacking)? {
+    guard case .index(let index) = storage, let backing = index.backing else { return nil }
+    return (index, backing)
+  }
+
   /// How many tasks there are.
   public var count: Int {
     switch storage {
