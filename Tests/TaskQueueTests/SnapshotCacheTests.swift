@@ -442,6 +442,92 @@ import Glibc
     #expect(behind[1].contains("Renamed"))
   }
 
+  /// Hostile text in every status, in titles and in the record's fields: `status`, `--all` (piped and
+  /// coloured) and `--json` print the same bytes from the cache's own writers (rows and JSON straight
+  /// from the file's bytes) as from git (`TASKQ_NO_CACHE=1`), also with the cache a commit behind.
+  @Test func hostileQueuesListAndPrintJSONAlikeFromTheCacheAndFromGit() throws {
+    let scratch = try ScratchRepository()
+    let store = try Self.store(scratch, worker: "writer")
+    store.clock = ManualClock(at: 4_102_444_800)
+    let hostile = [
+      "\u{1B}]0;owned\u{07}\u{1B}[2J\u{1B}[31mEvil\r title", "C1 \u{9B}31m control", "line\u{2028}sep\u{2029}",
+      "quote \" backslash \\ slash /", "tab\tnew\nline", "del \u{7F} and \u{01}", "wide 漢字 ünï ✓ 🚀",
+      "plain words only",
+    ]
+    // Titles also as raw bytes that are not UTF-8 (a task file from another machine).
+    let invalidTitle: [UInt8] = Array("# bad \u{1B}[1m".utf8) + [0xFF, 0xC3, 0x28, 0x80] + Array(" end\n".utf8)
+    let statuses: [TaskStatus] = [.todo, .planning, .building, .review, .failed, .done, .cancelled]
+    var index = 0
+    for status in statuses {
+      for text in hostile {
+        index += 1
+        let id = "H-\(index)"
+        try store.add(
+          NewTask(
+            id: id, repo: scratch.path, base: "main", priority: index % 3 - 1,
+            dependsOn: index > 2 && index % 4 == 0 ? ["H-\(index - 2)", "H-\(index - 1)"] : [],
+            body: "# \(text)\n\nBody \(text)\n"))
+        if status == .failed {
+          try store.transition(id, to: .planning, command: "test")
+          try store.fail(id, summary: "exit 1: \(text)\nsecond line", report: "# failed \(text)\n")
+        } else {
+          try Self.drive(id, to: status, store: store)
+        }
+        try store.update { tx in
+          var record = try tx.existing(id)
+          // Branch, base and container names are checked on write (and on read); free text elsewhere.
+          record.branch = "task/\(id)-ünï"
+          record.container = index % 3 == 0 ? "task-\(id)" : nil
+          record.port = index % 3 == 0 ? 40000 + index : nil
+          record.worker = "worker \(text)"
+          record.leaseExpiresAt = index % 2 == 0 ? "2000-01-01T00:00:00+00:00" : "3000-01-01T00:00:00Z"
+          record.lastError = record.status == .failed ? record.lastError : "old \(text)"
+          record.sessionID = text
+          record.attempt = index % 3
+          tx.put(record)
+          if index % 5 == 0 { tx.files[Layout.taskDirectory(id) + "/task.md"] = invalidTitle }
+          tx.operation = Operation(kind: "update", task: id, from: record.status, to: record.status, worker: tx.worker)
+        }
+      }
+    }
+    let plain = ["NO_COLOR": "", "GIT_CONFIG_PARAMETERS": ""]
+    let commands = [["status"], ["status", "--all"], ["status", "--json"], ["status", "--all", "--color=always"]]
+    func outputs(_ extra: [String: String]) throws -> [[UInt8]] {
+      try commands.map {
+        let result = try Taskq.run($0, in: scratch.path, environment: plain.merging(extra) { _, b in b })
+        guard result.status == 0 else { throw TestFailure("\($0): \(result.stderrText)") }
+        return Array(result.stdout)
+      }
+    }
+    try? FileManager.default.removeItem(atPath: scratch.path + "/.git/taskq")
+    let building = try outputs([:])
+    let fromFile = try outputs([:])
+    let fromGit = try outputs(["TASKQ_NO_CACHE": "1"])
+    // Compared as booleans: the outputs are kilobytes of bytes.
+    for (position, command) in commands.enumerated() {
+      let builtAlike = building[position] == fromGit[position]
+      let readAlike = fromFile[position] == fromGit[position]
+      #expect(builtAlike, "\(command): building the cache")
+      #expect(readAlike, "\(command): from the cache file")
+    }
+    let json = String(decoding: fromGit[2], as: UTF8.self)
+    #expect(json.contains("\\u009b31m") && json.contains("\\u2028") && json.contains("\\u007f"))
+    #expect(String(decoding: fromGit[1], as: UTF8.self).contains("wide 漢字"))
+    #expect(!fromGit[1].contains(0x1B) && !fromGit[1].contains(0x0D), "--all printed raw control characters")
+    // One commit behind: a task re-read from git among the file's.
+    try store.update { tx in
+      var record = try tx.existing("H-3")
+      record.worker = "new \u{1B}[7m worker"
+      tx.put(record)
+      tx.putFile("H-3", "task.md", "# Renamed \u{9B} title\n")
+      tx.operation = Operation(kind: "edit", task: "H-3", from: record.status, to: record.status, worker: tx.worker)
+    }
+    let behind = try outputs([:])
+    let behindAlike = behind == (try outputs(["TASKQ_NO_CACHE": "1"]))
+    #expect(behindAlike, "one commit behind")
+    #expect(String(decoding: behind[1], as: UTF8.self).contains("Renamed"))
+  }
+
   // MARK: The direct JSON writer of `status --json`
 
   static func encoderJSON<T: Encodable>(_ value: T) throws -> String {

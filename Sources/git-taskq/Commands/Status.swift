@@ -90,11 +90,10 @@ extension GitTaskq {
           let record = try snapshot.existing(id)
           Console.printJSON(RecordJSON.object(record))
         } else {
-          // Straight to standard output as bytes: no `String` of the whole array (6.5 MB at 10,000 tasks).
-          let tasks = try snapshot.listing()
-          var bytes = Console.cleanJSON(try RecordJSON.arrayBytes(count: tasks.count, record: tasks.record))
-          bytes.append(UInt8(ascii: "\n"))
-          Self.write(bytes, to: 1)
+          // Straight to standard output in pieces, from the cache's bytes when there is one: no `String`
+          // and no buffer of the whole array (6.5 MB at 10,000 tasks).
+          try RecordJSON.write(try snapshot.listing()) { Self.write($0, to: 1) }
+          Self.write([UInt8(ascii: "\n")], to: 1)
         }
         return
       }
@@ -200,14 +199,17 @@ extension GitTaskq {
 
     /// Writes `bytes` to `fd`, retrying short writes and interruptions.
     static func write(_ bytes: [UInt8], to fd: Int32) {
-      bytes.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-          let n = Glibc.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-          if n < 0 && errno == EINTR { continue }
-          if n <= 0 { break }
-          offset += n
-        }
+      bytes.withUnsafeBufferPointer { write($0, to: fd) }
+    }
+
+    /// Writes `bytes` to `fd`, retrying short writes and interruptions.
+    static func write(_ bytes: UnsafeBufferPointer<UInt8>, to fd: Int32) {
+      var offset = 0
+      while offset < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        offset += n
       }
     }
 

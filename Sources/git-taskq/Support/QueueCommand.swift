@@ -97,67 +97,8 @@ enum Console {
     Output.write(String(decoding: cleanJSON(Array(text.utf8)), as: UTF8.self) + "\n", to: 1)
   }
 
-  /// The bytes ``printJSON(_:)`` writes.
-  static func cleanJSON(_ bytes: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count)
-    let hex = Array("0123456789abcdef".utf8)
-    func escape(_ value: Int) {
-      out.append(contentsOf: [0x5C, 0x75])
-      for shift in [12, 8, 4, 0] { out.append(hex[(value >> shift) & 0xF]) }
-    }
-    // Runs of bytes that stay as they are are copied whole (`status --json` at 10,000 tasks is 6.5 MB).
-    bytes.withUnsafeBufferPointer { bytes in
-      var index = 0
-      var run = 0
-      let count = bytes.count
-      func flush(upTo end: Int) {
-        if end > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<end])) }
-      }
-      while index < count {
-        let byte = bytes[index]
-        guard byte == 0x5B || byte == 0xC2 || byte == 0xE2 || byte == 0x7F else {
-          index += 1
-          continue
-        }
-        if byte == 0x5B, index + 2 < count, bytes[index + 1] == 10, bytes[index + 2] == 10 {
-          // `[`, newline, newline, spaces, `]`: an empty array.
-          var end = index + 3
-          while end < count, bytes[end] == 0x20 { end += 1 }
-          if end < count, bytes[end] == 0x5D {
-            flush(upTo: index)
-            out.append(contentsOf: [0x5B, 0x5D])
-            index = end + 1
-            run = index
-            continue
-          }
-        } else if byte == 0xC2, index + 1 < count, (0x80...0x9F).contains(bytes[index + 1]) {
-          flush(upTo: index)
-          escape(Int(bytes[index + 1]))
-          index += 2
-          run = index
-          continue
-        } else if byte == 0xE2, index + 2 < count, bytes[index + 1] == 0x80,
-          bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9
-        {
-          flush(upTo: index)
-          escape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029)
-          index += 3
-          run = index
-          continue
-        } else if byte == 0x7F {
-          flush(upTo: index)
-          escape(0x7F)
-          index += 1
-          run = index
-          continue
-        }
-        index += 1
-      }
-      flush(upTo: count)
-    }
-    return out
-  }
+  /// The bytes ``printJSON(_:)`` writes (``RecordJSON/clean(_:)``).
+  static func cleanJSON(_ bytes: [UInt8]) -> [UInt8] { RecordJSON.clean(bytes) }
 
   /// JSON for people and programs: pretty, keys in a stable order.
   static func json<T: Encodable>(_ value: T) throws -> String {
