@@ -13,7 +13,7 @@ import Foundation
 /// queued for the process's single sync; with it, `N` free workers cost one round trip, not `N`.
 ///
 /// **Claims ahead.** When the queue is deep, a round may claim up to ``aheadLimit`` tasks more than there
-/// are free workers (see ``TaskRunner/claimAhead(snapshot:slots:)`` for when): one landed push then carries
+/// are free workers (see ``TaskRunner/claimAhead(store:slots:)`` for when): one landed push then carries
 /// several claims, which is what bounds the rate of several machines sharing one remote. Those tasks are
 /// *held*: claimed and published, waiting here for the next free worker. While they wait, their leases are
 /// renewed and a `cancel` from elsewhere takes them off the desk (``held()``, ``replace(_:)``,
@@ -66,7 +66,8 @@ final class ClaimDesk: @unchecked Sendable {
       claiming = true
       // Every free worker, including those still finishing their task's last steps: they come next.
       let want = max(1, slots - busy - ready.count)
-      let ahead = max(0, aheadLimit - ready.count)
+      // Not in the first round: it has not seen yet who else claims (see TaskRunner.claimAhead).
+      let ahead = rounds == 0 ? 0 : max(0, aheadLimit - ready.count)
       condition.unlock()
       var won: [TaskRecord] = []
       var failure: (any Error)?

@@ -227,19 +227,22 @@ public final class TaskRunner: @unchecked Sendable {
   static func claimSpread(count: Int) -> Int { max(8, 2 * count) }
 
   /// How many tasks a claim round may claim beyond its free workers, per worker of this process: one landed
-  /// push then carries up to `1 + aheadPerSlot` claims per worker (see ``claimAhead(snapshot:slots:)``).
+  /// push then carries up to `1 + aheadPerSlot` claims per worker (see ``claimAhead(store:slots:)``).
   static let aheadPerSlot = 2
 
-  /// How many tasks a round may claim ahead (beyond its free workers) on `snapshot`, taken after the
-  /// round's claims for its free workers: as many as leave at least twice as many claimable tasks as
-  /// there are workers seen (this process's `slots`, and each other worker that holds an active task).
+  /// How many tasks a round may claim ahead (beyond its free workers) on the local queue, taken after the
+  /// round's claims for its free workers: as many as leave at least twice as many claimable tasks as there
+  /// are workers seen: this process's `slots`, each other worker that holds an active task, and each other
+  /// worker that claimed a task in the queue's last ``recentCommits`` commits (an idle machine that polls
+  /// leaves no other trace).
   ///
   /// So a queue that is deep compared with the workers sharing it lets each landing carry several claims,
-  /// and a shallow one never has a task held here that an idle worker elsewhere could run: every worker
-  /// seen still finds two claimable tasks after this round. A worker that holds nothing is not seen (an
-  /// idle machine polling the remote leaves no trace in the queue); the factor of two is its margin.
-  static func claimAhead(snapshot: QueueSnapshot, worker: String, slots: Int) throws -> Int {
-    let listing = try snapshot.listing()
+  /// and a shallow one is not held here while a worker seen elsewhere could run it: every worker seen still
+  /// finds two claimable tasks after this round. A machine that has never claimed cannot be seen; the
+  /// factor of two is its margin, and a run's first round never claims ahead (see ``ClaimDesk``).
+  static func claimAhead(store: QueueStore, slots: Int) throws -> Int {
+    guard let tip = try store.tip() else { return 0 }
+    let listing = try store.snapshot().listing()
     var statusByID: [String: TaskStatus] = [:]
     statusByID.reserveCapacity(listing.count)
     for i in 0..<listing.count where statusByID[listing.id(i)] == nil { statusByID[listing.id(i)] = listing.status(i) }
@@ -249,12 +252,27 @@ public final class TaskRunner: @unchecked Sendable {
       let status = listing.status(i)
       if status == .todo, listing.dependsOn(i).allSatisfy({ statusByID[$0] == .done }) {
         claimable += 1
-      } else if status.isActive, let owner = try listing.record(i).worker, owner != worker {
+      } else if status.isActive, let owner = try listing.record(i).worker, owner != store.worker {
         others.insert(owner)
       }
     }
-    return max(0, claimable - 2 * (max(1, slots) + others.count))
+    let threshold = { 2 * (max(1, slots) + others.count) }
+    guard claimable > threshold() else { return 0 }
+    var read = 0
+    try store.repository.walk(from: tip, firstParent: true) { commit in
+      read += 1
+      if let operation = Operation.parse(message: commit.message), operation.kind == .claim,
+        operation.worker != store.worker
+      {
+        others.insert(operation.worker)
+      }
+      return read < recentCommits && claimable > threshold()
+    }
+    return max(0, claimable - threshold())
   }
+
+  /// How far back ``claimAhead(store:slots:)`` looks for other machines' claims.
+  static let recentCommits = 200
 
   /// The record of a task the desk handed out, if it is still this worker's claim to start (`planning`
   /// under this worker in the local queue); else reports it as not started and returns `nil`.
@@ -337,7 +355,7 @@ public final class TaskRunner: @unchecked Sendable {
   /// after a growing pause (1 s doubling to 30 s). With `--poll` that goes on until the remote returns or
   /// the run is interrupted; a single pass stops claiming after ``outagePatience`` seconds of outage.
   ///
-  /// `ahead` more are claimed in the same round when the queue is deep (see ``claimAhead(snapshot:slots:)``).
+  /// `ahead` more are claimed in the same round when the queue is deep (see ``claimAhead(store:slots:)``).
   func claimRound(
     store: QueueStore, sync: QueueSync?, count: Int, ahead: Int = 0, only id: String? = nil
   ) throws -> [TaskRecord] {
@@ -380,8 +398,7 @@ public final class TaskRunner: @unchecked Sendable {
           claimed.append(record)
         }
         if id == nil, ahead > 0, claimed.count == count {
-          var extra = min(
-            ahead, try Self.claimAhead(snapshot: try store.snapshot(), worker: store.worker, slots: desk.slots))
+          var extra = min(ahead, try Self.claimAhead(store: store, slots: desk.slots))
           while extra > 0, let record = try store.claimNext(leaseSeconds: options.leaseSeconds, spread: spread) {
             claimed.append(record)
             extra -= 1
