@@ -204,11 +204,16 @@ public final class TaskRunner: @unchecked Sendable {
         ? try claim(store: store, sync: nil)
         : try desk.next { free, ahead in try claimRound(store: store, sync: sync, count: free, ahead: ahead) }
       if let claimed = next {
-        // A task claimed ahead may have been cancelled (or recovered) elsewhere while it waited.
-        if sync != nil, let current = try heldTaskToStart(claimed, store: store) {
-          process(current)
+        guard sync != nil else {
+          process(claimed)
+          continue
         }
-        if sync != nil { desk.done() } else { process(claimed) }
+        defer { desk.done() }
+        // A task claimed ahead may have been cancelled (or recovered) elsewhere while it waited; a local
+        // queue that cannot be read now is the pipeline's to report, at its first step.
+        let current: TaskRecord?
+        do { current = try heldTaskToStart(claimed, store: store) } catch { current = claimed }
+        if let current { process(current) }
         continue
       }
       guard let poll = options.poll else { return }
