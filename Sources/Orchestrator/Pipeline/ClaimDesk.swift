@@ -11,9 +11,19 @@ import Foundation
 ///
 /// Without it, each worker claimed on its own, one sync after another, and the workers of one machine
 /// queued for the process's single sync; with it, `N` free workers cost one round trip, not `N`.
+///
+/// **Claims ahead.** When the queue is deep, a round may claim up to ``aheadLimit`` tasks more than there
+/// are free workers (see ``TaskRunner/claimAhead(store:slots:)`` for when): one landed push then carries
+/// several claims, which is what bounds the rate of several machines sharing one remote. Those tasks are
+/// *held*: claimed and published, waiting here for the next free worker. While they wait, their leases are
+/// renewed and a `cancel` from elsewhere takes them off the desk (``held()``, ``replace(_:)``,
+/// ``remove(_:)``, driven by the run's keeper); a run that ends or is interrupted gives them back
+/// (``drain()``).
 final class ClaimDesk: @unchecked Sendable {
   /// Workers of the pool: a round claims for every one that is not running a task.
   let slots: Int
+  /// The most tasks a round may claim beyond the free workers.
+  let aheadLimit: Int
   private let condition = Condition()
   /// Workers running a task (given one by ``next(_:)``, not yet ``done()``).
   private var busy = 0
@@ -24,26 +34,30 @@ final class ClaimDesk: @unchecked Sendable {
   private var rounds = 0
   private var lastRoundEmpty = false
 
-  init(slots: Int) { self.slots = max(1, slots) }
+  init(slots: Int, aheadLimit: Int = 0) {
+    self.slots = max(1, slots)
+    self.aheadLimit = max(0, aheadLimit)
+  }
 
   /// The worker given a task by ``next(_:)`` has finished it.
   func done() { condition.withLock { busy -= 1 } }
 
   /// A task for the calling worker, or `nil` when a round that finished after this call began found
-  /// nothing to claim (or the run was interrupted).
+  /// nothing to claim (or the run was interrupted: held tasks then stay on the desk, for ``drain()``).
   ///
-  /// `round` claims up to the given number of tasks and returns those this process won (their claims
-  /// pushed); it runs on the calling thread, one round at a time, and what it throws is thrown here.
-  func next(_ round: (Int) throws -> [TaskRecord]) throws -> TaskRecord? {
+  /// `round` claims for the given number of free workers, and at most the second number more ahead, and
+  /// returns those this process won (their claims pushed); it runs on the calling thread, one round at a
+  /// time, and what it throws is thrown here.
+  func next(_ round: (_ free: Int, _ ahead: Int) throws -> [TaskRecord]) throws -> TaskRecord? {
     condition.lock()
     defer { condition.unlock() }
     let start = rounds
     while true {
+      if Interrupts.isRequested { return nil }
       if !ready.isEmpty {
         busy += 1
         return ready.removeFirst()
       }
-      if Interrupts.isRequested { return nil }
       if rounds > start && lastRoundEmpty { return nil }
       if claiming {
         _ = condition.wait(until: Date().addingTimeInterval(0.2))
@@ -52,10 +66,12 @@ final class ClaimDesk: @unchecked Sendable {
       claiming = true
       // Every free worker, including those still finishing their task's last steps: they come next.
       let want = max(1, slots - busy - ready.count)
+      // Not in the first round: it has not seen yet who else claims (see TaskRunner.claimAhead).
+      let ahead = rounds == 0 ? 0 : max(0, aheadLimit - ready.count)
       condition.unlock()
       var won: [TaskRecord] = []
       var failure: (any Error)?
-      do { won = try round(want) } catch { failure = error }
+      do { won = try round(want, ahead) } catch { failure = error }
       condition.lock()
       claiming = false
       rounds += 1
@@ -66,6 +82,37 @@ final class ClaimDesk: @unchecked Sendable {
         // The tasks this round did win stay for the other workers.
         throw failure
       }
+    }
+  }
+
+  /// The tasks waiting for a worker now.
+  func held() -> [TaskRecord] { condition.withLock { ready } }
+
+  /// Replaces a waiting task's record (its lease renewed); `false` when a worker took it meanwhile.
+  @discardableResult
+  func replace(_ record: TaskRecord) -> Bool {
+    condition.withLock {
+      guard let index = ready.firstIndex(where: { $0.id == record.id }) else { return false }
+      ready[index] = record
+      return true
+    }
+  }
+
+  /// Takes a waiting task off the desk (cancelled or taken elsewhere); `false` when a worker took it
+  /// meanwhile.
+  func remove(_ id: String) -> Bool {
+    condition.withLock {
+      guard let index = ready.firstIndex(where: { $0.id == id }) else { return false }
+      ready.remove(at: index)
+      return true
+    }
+  }
+
+  /// Takes every waiting task off the desk, to be given back: the run ends.
+  func drain() -> [TaskRecord] {
+    condition.withLock {
+      defer { ready = [] }
+      return ready
     }
   }
 }

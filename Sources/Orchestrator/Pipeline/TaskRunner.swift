@@ -36,7 +36,9 @@ public final class TaskRunner: @unchecked Sendable {
     self.options = options
     self.events = events
     self.worker = worker
-    self.desk = ClaimDesk(slots: options.maxParallel)
+    self.desk = ClaimDesk(
+      slots: options.maxParallel,
+      aheadLimit: options.remote == nil || options.onlyID != nil ? 0 : Self.aheadPerSlot * max(1, options.maxParallel))
     self.environment = environment ?? .live(settings: settings)
   }
 
@@ -137,6 +139,14 @@ public final class TaskRunner: @unchecked Sendable {
       if options.remote != nil { transport.closeConnections() }
     }
     self.transport = transport
+    // Tasks claimed ahead wait on the desk: their leases are renewed and a remote `cancel` takes them off
+    // while they wait; whatever is left when the run ends is given back (before the publisher's last push,
+    // which carries the releases).
+    let keeper = options.remote != nil && desk.aheadLimit > 0 ? try HeldClaimsKeeper.start(runner: self) : nil
+    defer {
+      keeper?.stop()
+      giveBackHeld()
+    }
     var first: TaskRecord?
     if let id = options.onlyID {
       // Claimed here so that a task that is not runnable is a clear error before anything starts.
@@ -192,10 +202,18 @@ public final class TaskRunner: @unchecked Sendable {
       let next =
         sync == nil
         ? try claim(store: store, sync: nil)
-        : try desk.next { want in try claimRound(store: store, sync: sync, count: want) }
+        : try desk.next { free, ahead in try claimRound(store: store, sync: sync, count: free, ahead: ahead) }
       if let claimed = next {
-        process(claimed)
-        if sync != nil { desk.done() }
+        guard sync != nil else {
+          process(claimed)
+          continue
+        }
+        defer { desk.done() }
+        // A task claimed ahead may have been cancelled (or recovered) elsewhere while it waited; a local
+        // queue that cannot be read now is the pipeline's to report, at its first step.
+        let current: TaskRecord?
+        do { current = try heldTaskToStart(claimed, store: store) } catch { current = claimed }
+        if let current { process(current) }
         continue
       }
       guard let poll = options.poll else { return }
@@ -212,6 +230,117 @@ public final class TaskRunner: @unchecked Sendable {
   /// How many of the first claimable tasks (of the highest priority) a claim through a remote picks from
   /// at random, so that machines do not all go for the same task.
   static func claimSpread(count: Int) -> Int { max(8, 2 * count) }
+
+  /// How many tasks a claim round may claim beyond its free workers, per worker of this process: one landed
+  /// push then carries up to `1 + aheadPerSlot` claims per worker (see ``claimAhead(store:slots:)``).
+  static let aheadPerSlot = 2
+
+  /// How many tasks a round may claim ahead (beyond its free workers) on the local queue, taken after the
+  /// round's claims for its free workers: as many as leave at least twice as many claimable tasks as there
+  /// are workers seen: this process's `slots`, each other worker that holds an active task, and each other
+  /// worker that claimed a task in the queue's last ``recentCommits`` commits (an idle machine that polls
+  /// leaves no other trace).
+  ///
+  /// So a queue that is deep compared with the workers sharing it lets each landing carry several claims,
+  /// and a shallow one is not held here while a worker seen elsewhere could run it: every worker seen still
+  /// finds two claimable tasks after this round. A machine that has never claimed cannot be seen; the
+  /// factor of two is its margin, and a run's first round never claims ahead (see ``ClaimDesk``).
+  static func claimAhead(store: QueueStore, slots: Int) throws -> Int {
+    guard let tip = try store.tip() else { return 0 }
+    let listing = try store.snapshot().listing()
+    var statusByID: [String: TaskStatus] = [:]
+    statusByID.reserveCapacity(listing.count)
+    for i in 0..<listing.count where statusByID[listing.id(i)] == nil { statusByID[listing.id(i)] = listing.status(i) }
+    var claimable = 0
+    var others = Set<String>()
+    for i in 0..<listing.count {
+      let status = listing.status(i)
+      if status == .todo, listing.dependsOn(i).allSatisfy({ statusByID[$0] == .done }) {
+        claimable += 1
+      } else if status.isActive, let owner = try listing.record(i).worker, owner != store.worker {
+        others.insert(owner)
+      }
+    }
+    let threshold = { 2 * (max(1, slots) + others.count) }
+    guard claimable > threshold() else { return 0 }
+    var read = 0
+    try store.repository.walk(from: tip, firstParent: true) { commit in
+      read += 1
+      if let operation = Operation.parse(message: commit.message), operation.kind == .claim,
+        operation.worker != store.worker
+      {
+        others.insert(operation.worker)
+      }
+      return read < recentCommits && claimable > threshold()
+    }
+    return max(0, claimable - threshold())
+  }
+
+  /// How far back ``claimAhead(store:slots:)`` looks for other machines' claims.
+  static let recentCommits = 200
+
+  /// The record of a task the desk handed out, if it is still this worker's claim to start (`planning`
+  /// under this worker in the local queue); else reports it as not started and returns `nil`.
+  private func heldTaskToStart(_ claimed: TaskRecord, store: QueueStore) throws -> TaskRecord? {
+    guard let current = try store.snapshot().record(claimed.id) else { return nil }
+    if current.status == .planning, current.worker == store.worker { return current }
+    reportNotStarted(current)
+    return nil
+  }
+
+  /// A task claimed ahead that was moved elsewhere (cancelled, recovered) before a worker took it: never
+  /// started, reported as such.
+  func reportNotStarted(_ record: TaskRecord) {
+    events.event(record.id, "not started: the task is now '\(record.status.rawValue)' (it waited, claimed ahead)")
+    events.finished(record.id, record.status == .cancelled ? .cancelled : .lost(record.status.rawValue))
+  }
+
+  /// Renews the leases of the tasks waiting on the desk when a third of a lease is left, and takes off the
+  /// desk those that were moved elsewhere meanwhile (a `cancel` fetched by the publisher's poll). Called
+  /// every half second by the run's ``HeldClaimsKeeper``.
+  func maintainHeld(store: QueueStore) throws {
+    let held = desk.held()
+    guard !held.isEmpty else { return }
+    let snapshot = try store.snapshot()
+    let now = environment.clock.nowSeconds()
+    var renewed = false
+    for record in held {
+      guard let current = try snapshot.record(record.id) else { continue }
+      guard current.status == .planning, current.worker == store.worker else {
+        if desk.remove(record.id) { reportNotStarted(current) }
+        continue
+      }
+      let expiry = current.leaseExpiresAt.flatMap(Timestamp.parse) ?? now
+      guard expiry - now <= max(1, options.leaseSeconds / 3) else { continue }
+      do {
+        desk.replace(try store.renewLease(record.id, seconds: options.leaseSeconds))
+        renewed = true
+      } catch QueueError.lostClaim {
+        if desk.remove(record.id) { reportNotStarted((try? store.snapshot().record(record.id)) ?? current) }
+      }
+    }
+    // Pushed at once, as a running task's renewal is (see RemotePublisher.flush).
+    if renewed { publisher?.flush(isUrgent: true) }
+  }
+
+  /// Gives back the tasks still waiting on the desk (`planning → todo`, "claimed ahead, not started"): the
+  /// run ends, interrupted or not. Published by the publisher's last push or `run`'s closing sync.
+  func giveBackHeld() {
+    let held = desk.drain()
+    guard !held.isEmpty, let store = try? openStore() else { return }
+    for record in held {
+      do {
+        _ = try store.releaseClaim(record.id, detail: "claimed ahead, not started")
+        events.event(record.id, "given back: claimed ahead, not started", from: .planning, to: .todo)
+      } catch QueueError.lostClaim {
+        continue
+      } catch {
+        events.note(
+          "warning: \(record.id): the claim made ahead could not be given back: \(error) (run 'git taskq recover')")
+      }
+    }
+    publisher?.request()
+  }
 
   /// Claims up to `count` tasks and returns those this worker won. With a remote, a claim counts only once
   /// its push succeeded, and the round costs one push for all its claims (and for whatever else the local
@@ -230,7 +359,11 @@ public final class TaskRunner: @unchecked Sendable {
   /// transitions are recorded locally and published when the remote is back), and the claim is tried again
   /// after a growing pause (1 s doubling to 30 s). With `--poll` that goes on until the remote returns or
   /// the run is interrupted; a single pass stops claiming after ``outagePatience`` seconds of outage.
-  func claimRound(store: QueueStore, sync: QueueSync?, count: Int, only id: String? = nil) throws -> [TaskRecord] {
+  ///
+  /// `ahead` more are claimed in the same round when the queue is deep (see ``claimAhead(store:slots:)``).
+  func claimRound(
+    store: QueueStore, sync: QueueSync?, count: Int, ahead: Int = 0, only id: String? = nil
+  ) throws -> [TaskRecord] {
     guard let sync, let remote = options.remote else {
       return try store.claimNext(only: id, leaseSeconds: options.leaseSeconds).map { [$0] } ?? []
     }
@@ -263,11 +396,18 @@ public final class TaskRunner: @unchecked Sendable {
       var claimed: [TaskRecord] = []
       let before = try store.tip()
       do {
-        let spread = id == nil ? Self.claimSpread(count: count) : 1
+        let spread = id == nil ? Self.claimSpread(count: count + ahead) : 1
         while claimed.count < (id == nil ? count : 1),
           let record = try store.claimNext(only: id, leaseSeconds: options.leaseSeconds, spread: spread)
         {
           claimed.append(record)
+        }
+        if id == nil, ahead > 0, claimed.count == count {
+          var extra = min(ahead, try Self.claimAhead(store: store, slots: desk.slots))
+          while extra > 0, let record = try store.claimNext(leaseSeconds: options.leaseSeconds, spread: spread) {
+            claimed.append(record)
+            extra -= 1
+          }
         }
       } catch {
         releaseUnpublishedClaims(claimed, store: store)
@@ -323,10 +463,13 @@ public final class TaskRunner: @unchecked Sendable {
       if let id {
         throw QueueError.lostClaim(id: id, status: try snapshot.record(id)?.status ?? .todo)
       }
-      // Every claim lost: the sync that found out fetched, so the local queue is fresh now.
+      // Every claim lost: the sync that found out fetched, so the local queue is fresh now. Back off a
+      // little (randomised, growing with the losses in a row): the machine that keeps winning is pushing
+      // now, and this one's next push would most likely be refused again and only burn CPU.
       races += 1
       isFresh = report.action == .replayed || report.action == .fastForwardedLocal
       mustFetch = !isFresh
+      usleep(UInt32.random(in: 10_000...UInt32(min(400_000, 50_000 * races))))
     }
     return []
   }
@@ -411,7 +554,7 @@ public final class TaskRunner: @unchecked Sendable {
     }
   }
 
-  private func openStore() throws -> QueueStore {
+  func openStore() throws -> QueueStore {
     let store = QueueStore(repository: try Repository.open(at: gitDirectory), worker: worker)
     store.warn = { [events] in events.note($0) }
     store.clock = environment.clock
@@ -425,4 +568,39 @@ final class ErrorBox: Sendable {
   private let stored = Mutex<(any Error)?>(nil)
   func set(_ error: any Error) { stored.withLock { if $0 == nil { $0 = error } } }
   var value: (any Error)? { stored.withLock { $0 } }
+}
+
+/// The thread that looks after the tasks a `run --remote` claimed ahead while they wait on the desk (see
+/// ``TaskRunner/maintainHeld(store:)``), with its own store, every half second until ``stop()``.
+// `@unchecked`: `thread` is set once by `start(runner:)` before the keeper is returned, and only read after.
+final class HeldClaimsKeeper: @unchecked Sendable {
+  private let stopping = Atomic<Bool>(false)
+  private var thread: PosixThread?
+
+  /// Starts the keeper of `runner`'s desk.
+  static func start(runner: TaskRunner) throws -> HeldClaimsKeeper {
+    let keeper = HeldClaimsKeeper()
+    keeper.thread = try PosixThread(stackSize: 1 << 20) { [keeper] in
+      guard let store = try? runner.openStore() else { return }
+      var warned = false
+      while !keeper.isStopping {
+        do {
+          try runner.maintainHeld(store: store)
+        } catch {
+          if !warned { runner.events.note("warning: the tasks claimed ahead could not be looked after: \(error)") }
+          warned = true
+        }
+        for _ in 0..<5 where !keeper.isStopping { usleep(100_000) }
+      }
+    }
+    return keeper
+  }
+
+  private var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+  /// Stops the thread and waits for it.
+  func stop() {
+    stopping.store(true, ordering: .relaxed)
+    thread?.join()
+  }
 }

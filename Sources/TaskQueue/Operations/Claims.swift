@@ -252,8 +252,9 @@ extension QueueStore {
 
   /// Gives back a claim this worker could not publish (`planning → todo`, before any work was done): with
   /// `run --remote` a claim counts only once its push succeeded. The one move outside the state machine.
+  /// Also gives back a task claimed ahead that no worker started (`detail` says which).
   @discardableResult
-  public func releaseClaim(_ id: String) throws -> TaskRecord {
+  public func releaseClaim(_ id: String, detail: String = "claim not published") throws -> TaskRecord {
     try update { tx in
       var record = try tx.existing(id)
       guard record.status == .planning, record.worker == tx.worker else {
@@ -265,7 +266,7 @@ extension QueueStore {
       record.leaseExpiresAt = nil
       tx.put(record)
       tx.operation = Operation(
-        kind: .release, task: id, from: .planning, to: .todo, worker: tx.worker, detail: "claim not published")
+        kind: .release, task: id, from: .planning, to: .todo, worker: tx.worker, detail: detail)
       return record
     }
   }
