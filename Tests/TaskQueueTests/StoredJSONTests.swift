@@ -38,6 +38,63 @@ import Testing
       let fast = try Layout.storedJSON(record)
       #expect(fast == (try Self.reference(record)), "record \(index): \(String(decoding: fast, as: UTF8.self))")
       #expect(fast.last == UInt8(ascii: "\n"))
+      // Read back without JSONDecoder (19-digit numbers excepted: handed to it), exactly as it reads.
+      let decoded = try JSONDecoder().decode(TaskRecord.self, from: Data(fast))
+      if index != 3 && index != 4 {
+        let parsed = try #require(StoredRecord.parse(fast), "record \(index) was not read by the fast path")
+        #expect(Self.sameBytes(parsed, decoded), "record \(index)")
+      }
+      #expect(Self.sameBytes(try QueueSnapshot.decodeRecord(fast), decoded))
+    }
+  }
+
+  /// Equal field by field as bytes (`==` on `String` would call a decomposed accent equal to a precomposed one).
+  static func sameBytes(_ a: TaskRecord, _ b: TaskRecord) -> Bool {
+    (try? Layout.encodedJSON(a)) == (try? Layout.encodedJSON(b)) && a == b
+  }
+
+  /// `record.json` in other forms than the writer's: read as `JSONDecoder` reads them (or refused alike).
+  @Test(arguments: [
+    #"{"id":"T-1","repo":".","base":"main","status":"todo","created_at":"x"}"#,
+    #"{"attempt":null,"base":"m","branch":null,"created_at":"c","id":"T-1","repo":".","status":"todo"}"#,
+    #"{"id":"T-1","repo":".","base":"m","status":"nope","created_at":"x"}"#,
+    #"{"id":"T-1","repo":".","base":"\u0041\/\ud83d\ude80","status":"todo","created_at":"x"}"#,
+    #"{"id":"T-1","repo":".","base":"m","status":"todo","created_at":"x","seq":01}"#,
+    #"{"id":"T-1","repo":".","base":"m","status":"todo","created_at":"x","seq":1.0}"#,
+    "not json", "",
+  ])
+  func otherRecordFormsReadAsJSONDecoderReadsThem(_ text: String) throws {
+    let bytes = Array(text.utf8)
+    let expected: String
+    do {
+      let decoded = try JSONDecoder().decode(TaskRecord.self, from: Data(bytes))
+      expected = String(decoding: try Layout.encodedJSON(decoded), as: UTF8.self)
+    } catch {
+      expected = "refused"
+    }
+    let actual = (try? QueueSnapshot.decodeRecord(bytes)).flatMap { try? Layout.encodedJSON($0) }.map {
+      String(decoding: $0, as: UTF8.self)
+    }
+    #expect((actual ?? "refused") == expected)
+  }
+
+  /// The writer's form with one byte changed anywhere: the fast path reads it exactly as `JSONDecoder` does,
+  /// or leaves it to it.
+  @Test func everyOneByteDamageReadsAsJSONDecoderReadsIt() throws {
+    var record = TaskRecord(
+      id: "T-7", repo: ".", base: "main", branch: "task/T-7", taskFile: "f", status: .planning, attempt: 2,
+      createdAt: "2026-12-03T10:00:00Z", seq: 12, priority: 3, dependsOn: ["T-1", "T-2"])
+    record.port = 8080
+    record.worker = "host:1"
+    let bytes = try Layout.storedJSON(record)
+    for index in bytes.indices {
+      for replacement: UInt8 in [0x20, 0x22, 0x30, 0x39, 0x5C, 0x0A, 0x6E, 0xFF] where bytes[index] != replacement {
+        var damaged = bytes
+        damaged[index] = replacement
+        guard let fast = StoredRecord.parse(damaged) else { continue }
+        let slow = try? JSONDecoder().decode(TaskRecord.self, from: Data(damaged))
+        #expect(slow.map { Self.sameBytes(fast, $0) } == true, "byte \(index) → \(replacement)")
+      }
     }
   }
 

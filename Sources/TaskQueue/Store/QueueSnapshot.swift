@@ -305,6 +305,8 @@ public final class QueueSnapshot {
 
   /// Decodes `record.json` (the caller has checked its size).
   static func decodeRecord(_ bytes: [UInt8]) throws -> TaskRecord {
+    // Every writer's form without `JSONDecoder`; anything else through it, as before.
+    if let record = StoredRecord.parse(bytes) { return record }
     do {
       return try JSONDecoder().decode(TaskRecord.self, from: Data(bytes))
     } catch DecodingError.keyNotFound(let key, _) {
