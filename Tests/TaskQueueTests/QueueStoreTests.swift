@@ -471,6 +471,104 @@ import Glibc
     #expect(try mine.snapshot().record("T-1") != nil)
   }
 
+  /// An update holds this machine's writer lock from its read to its swap: a writer on another thread waits
+  /// for it instead of landing in between, so the first closure is not thrown away and run again.
+  @Test func anUpdateHoldsTheWriterLockFromItsReadToItsSwap() throws {
+    let scratch = try ScratchRepository()
+    let mine = try scratch.store(worker: "mine")
+    try scratch.addTask("T-1", store: mine)
+    try scratch.addTask("T-2", store: mine)
+    let path = scratch.path
+    let started = DispatchSemaphore(value: 0)
+    let finished = DispatchSemaphore(value: 0)
+    let outcome = Locked("not run")
+    var runs = 0
+    try mine.update { tx in
+      runs += 1
+      if runs == 1 {
+        let thread = Thread {
+          do {
+            let theirs = QueueStore(repository: try Repository.open(at: path), worker: "theirs")
+            started.signal()
+            try theirs.cancel("T-2")
+            outcome.withLock { $0 = "cancelled" }
+          } catch {
+            outcome.withLock { $0 = "\(error)" }
+          }
+          finished.signal()
+        }
+        thread.start()
+        started.wait()
+        // Long enough for the other writer to have landed here, were it not held off.
+        usleep(300_000)
+      }
+      var record = try tx.existing("T-1")
+      try tx.move(&record, to: .cancelled, command: "cancel")
+      tx.put(record)
+      tx.operation = Operation(kind: "cancel", task: "T-1", from: .todo, to: .cancelled, worker: tx.worker)
+    }
+    finished.wait()
+    #expect(runs == 1)
+    #expect(outcome.withLock { $0 } == "cancelled")
+    // Newest first: the other writer's cancel landed after this update's.
+    #expect(try scratch.queueTrailers("Taskq-Worker") == ["theirs", "mine", "mine", "mine"])
+    let snapshot = try mine.snapshot()
+    #expect(try snapshot.record("T-1")?.status == .cancelled)
+    #expect(try snapshot.record("T-2")?.status == .cancelled)
+  }
+
+  /// Workers on several threads (each its own store, as processes are) claiming at once take every task
+  /// exactly once, one commit per claim.
+  @Test func concurrentClaimsTakeEveryTaskExactlyOnce() throws {
+    let scratch = try ScratchRepository()
+    let setup = try scratch.store(worker: "setup")
+    let count = 24
+    for k in 0..<count { try scratch.addTask("C-\(k)", store: setup) }
+    let path = scratch.path
+    let claimed = Locked<[String: [String]]>([:])
+    let failures = Locked<[String]>([])
+    let done = DispatchSemaphore(value: 0)
+    let workers = 4
+    for worker in 0..<workers {
+      let thread = Thread {
+        do {
+          let store = QueueStore(repository: try Repository.open(at: path), worker: "w\(worker)")
+          while let record = try store.claimNext() {
+            claimed.withLock { $0["w\(worker)", default: []].append(record.id) }
+          }
+        } catch {
+          failures.withLock { $0.append("\(error)") }
+        }
+        done.signal()
+      }
+      thread.start()
+    }
+    for _ in 0..<workers { done.wait() }
+    #expect(failures.withLock { $0 }.isEmpty)
+    let all = claimed.withLock { $0 }.values.flatMap { $0 }
+    #expect(all.count == count)
+    #expect(Set(all) == Set((0..<count).map { "C-\($0)" }))
+    let records = try setup.snapshot().records()
+    #expect(records.allSatisfy { $0.status == .planning })
+    // The worker each record names is the one that was told it claimed it.
+    for (worker, ids) in claimed.withLock({ $0 }) {
+      for id in ids { #expect(records.first { $0.id == id }?.worker == worker) }
+    }
+    #expect(try scratch.git("rev-list", "--count", "refs/taskq/queue") == "\(2 * count)")
+  }
+
+  /// A value shared by test threads.
+  final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+      lock.lock()
+      defer { lock.unlock() }
+      return body(&value)
+    }
+  }
+
   // MARK: The ref lock
 
   /// Marks the writer lock as left by a git-taskq writer that died inside its compare-and-swap.

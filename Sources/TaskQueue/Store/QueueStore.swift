@@ -48,8 +48,16 @@ public final class QueueStore {
 
   /// The queue at the ref's tip.
   public func snapshot() throws -> QueueSnapshot {
-    try QueueSnapshot.load(repository: repository, commit: try tip())
+    let tip = try tip()
+    // The tip is still this store's last write: its tree and `taskq.json` are known, nothing to read back.
+    if let tip, let written = lastWritten, written.commit == tip {
+      return QueueSnapshot(repository: repository, commit: tip, tree: written.tree, meta: written.meta)
+    }
+    return try QueueSnapshot.load(repository: repository, commit: tip)
   }
+
+  /// What this store's last write put at the tip: its commit, root tree and `taskq.json`.
+  private var lastWritten: (commit: ObjectID, tree: Tree, meta: QueueMeta)?
 
   /// The queue at any queue commit.
   public func snapshot(at commit: ObjectID?) throws -> QueueSnapshot {
@@ -68,6 +76,14 @@ public final class QueueStore {
   ///   another process kept the ref locked, or a ``GitError``.
   @discardableResult
   public func update<T>(_ body: (inout QueueTransaction) throws -> T) throws -> T {
+    // Holding this machine's writer lock from the read to the swap: the writers of one machine take turns
+    // (4 workers claiming at once all chose the same next task, and three of four threw their work away).
+    // The compare-and-swap stays the guard: against other machines' syncs and foreign git processes, and
+    // against a write nested in `body` on this thread (which shares the lock, see `withWriterLock`).
+    try withWriterLock { _ in try attemptUpdates(body) }
+  }
+
+  private func attemptUpdates<T>(_ body: (inout QueueTransaction) throws -> T) throws -> T {
     var attempt = 0
     while true {
       attempt += 1
@@ -93,7 +109,7 @@ public final class QueueStore {
         backoff(attempt)
         continue
       }
-      let subtrees = try treeIDs(below: tree, along: updates)
+      let (rootTree, subtrees) = try treeIDs(below: tree, along: updates)
       do {
         try compareAndSwap(to: commit.id, expected: base.commit, message: "taskq: \(operation.subject)")
       } catch let error as GitError where [.modified, .exists].contains(error.code) {
@@ -114,6 +130,7 @@ public final class QueueStore {
         _ = try transaction.treeUpdates(repository: repository)
         return try repository.createTree(from: baseTree, applying: updates)
       }
+      lastWritten = (commit.id, rootTree, transaction.meta)
       return result
     }
   }
@@ -140,26 +157,51 @@ public final class QueueStore {
     var bytes: [UInt8]
   }
 
-  /// Writes a queue commit and checks, by reading it back, that its parents and tree are exactly the ones
-  /// asked for, so a commit corrupted on its way through libgit2 can never reach the ref.
+  /// Writes a queue commit and checks that its parents and tree are exactly the ones asked for, so a commit
+  /// corrupted on its way through libgit2 (a pointer freed before `git_commit_create_buffer` read it) can
+  /// never reach the ref.
   ///
-  /// - Throws: ``QueueError/internalError(_:)`` when the commit read back differs (nothing is written to the
+  /// The check reads the commit's header from the very bytes that are written (their hash is the commit's
+  /// id), not from the object database: reading the just-written object back cost a file open and an
+  /// inflate per write and checked nothing more.
+  ///
+  /// - Throws: ``QueueError/internalError(_:)`` when the commit's header differs (nothing is written to the
   ///   ref), or a ``GitError``.
   func writeCommit(tree: ObjectID, parents: [ObjectID], message: String, signature: Signature) throws
     -> WrittenCommit
   {
     let bytes = try repository.commitBytes(tree: tree, parents: parents, message: message, signature: signature)
-    let id = try repository.writeObject(bytes, kind: .commit)
-    let written = try repository.commit(id)
-    guard written.parentIDs == parents, written.treeID == tree else {
-      let found = written.parentIDs.map(\.hex).joined(separator: ",")
+    let header = Self.commitHeader(bytes)
+    guard header.parents == parents.map(\.hex), header.tree == tree.hex else {
+      let found = header.parents.joined(separator: ",")
       let expected = parents.map(\.hex).joined(separator: ",")
       throw QueueError.internalError(
         InternalError(
-          "commit \(id.hex) has parents [\(found)] and tree \(written.treeID.hex), expected [\(expected)] and \(tree.hex); the queue was not changed"
+          "a commit has parents [\(found)] and tree \(header.tree ?? "none"), expected [\(expected)] and \(tree.hex); the queue was not changed"
         ))
     }
+    let id = try repository.writeObject(bytes, kind: .commit)
     return WrittenCommit(id: id, bytes: bytes)
+  }
+
+  /// The `tree` and `parent` lines at the head of a commit object's bytes (hex ids as written).
+  static func commitHeader(_ bytes: [UInt8]) -> (tree: String?, parents: [String]) {
+    var tree: String?
+    var parents: [String] = []
+    var start = 0
+    while start < bytes.count {
+      let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+      let line = bytes[start..<end]
+      if line.starts(with: Array("tree ".utf8)), tree == nil, parents.isEmpty {
+        tree = String(decoding: line.dropFirst(5), as: UTF8.self)
+      } else if line.starts(with: Array("parent ".utf8)), tree != nil {
+        parents.append(String(decoding: line.dropFirst(7), as: UTF8.self))
+      } else {
+        break
+      }
+      start = end + 1
+    }
+    return (tree, parents)
   }
 
   /// Moves the queue ref from `expected` to `new` with one compare-and-swap, holding the writer lock (see
@@ -172,8 +214,14 @@ public final class QueueStore {
   /// - Throws: ``GitError`` `.modified`/`.exists` when the ref moved (the caller retries on a fresh
   ///   snapshot), ``QueueError/writerBusy(holder:seconds:)``, ``QueueError/locked(path:age:)``.
   func compareAndSwap(to new: ObjectID, expected: ObjectID?, message: String) throws {
-    let lock = try WriterLock.acquire(path: writerLockPath, identity: "\(getpid()) \(Host.name)", timeout: lockWait)
-    defer { lock.release() }
+    try withWriterLock { lock in
+      lock.markWriting()
+      defer { lock.markDone() }
+      try swapHoldingLock(to: new, expected: expected, message: message, lock: lock)
+    }
+  }
+
+  private func swapHoldingLock(to new: ObjectID, expected: ObjectID?, message: String, lock: WriterLock) throws {
     // Tests stop a writer here (at its first swap), holding the lock, to show that nobody else takes the
     // queue from it.
     if getenv("TASKQ_TEST_STOP_WHILE_LOCKED") != nil, !Self.stoppedForTests.exchange(true, ordering: .relaxed) {
@@ -186,7 +234,7 @@ public final class QueueStore {
       throw QueueError.reflogNotWritable(path: log, reason: error.message)
     }
     let start = monotonicNow()
-    var deadWritersLock = lock.previousHolderDied
+    var deadWritersLock = lock.takePreviousHolderDied()
     while true {
       do {
         try repository.updateReference(Layout.refName, to: new, expected: expected, message: message)
@@ -205,6 +253,26 @@ public final class QueueStore {
         usleep(20_000)
       }
     }
+  }
+
+  /// Runs `body` holding this machine's writer lock (see ``WriterLock``) on this store's repository.
+  ///
+  /// Re-entrant per thread: a write made inside `body` on the same thread (a nested update, through this
+  /// store or another of the same repository) shares the lock instead of waiting for itself. Other threads
+  /// and processes wait, up to ``lockWait``.
+  func withWriterLock<T>(_ body: (WriterLock) throws -> T) throws -> T {
+    let path = writerLockPath
+    let thread = UInt(pthread_self())
+    if let held = WriterLock.Holders.shared.lock(for: path, thread: thread) {
+      return try body(held)
+    }
+    let lock = try WriterLock.acquire(path: path, identity: "\(getpid()) \(Host.name)", timeout: lockWait)
+    WriterLock.Holders.shared.register(lock, for: path, thread: thread)
+    defer {
+      WriterLock.Holders.shared.unregister(path, thread: thread)
+      lock.release()
+    }
+    return try body(lock)
   }
 
   /// After the compare-and-swap: when the commit, a tree or a blob it added is gone (a
@@ -239,7 +307,7 @@ public final class QueueStore {
 
   /// The ids of the trees below `root` on the way to every updated path (`tasks`, `tasks/<bb>`,
   /// `tasks/<bb>/<id>`, …): the trees a write created besides the root, which a concurrent prune may take.
-  private func treeIDs(below root: ObjectID, along updates: [TreeUpdate]) throws -> [ObjectID] {
+  private func treeIDs(below root: ObjectID, along updates: [TreeUpdate]) throws -> (root: Tree, below: [ObjectID]) {
     let rootTree = try repository.tree(root)
     var found: [String: ObjectID] = [:]
     var loaded: [String: Tree] = ["": rootTree]
@@ -260,7 +328,7 @@ public final class QueueStore {
         path = next
       }
     }
-    return Array(found.values)
+    return (rootTree, Array(found.values))
   }
 
   /// The lock file libgit2 holds while it updates the ref.

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -21,11 +23,16 @@ import Darwin
 ///   never remove it, since a foreign owner paused for a while would otherwise lose its write, or ours.
 ///
 /// Locks are per open file description: threads of one process each open their own and exclude each other.
+///
+/// A writer holds it for its whole update (read, closure, objects, compare-and-swap; see
+/// ``QueueStore/update(_:)``), so writers of one machine take turns instead of all doing the work and all
+/// but one throwing it away; the `writing` mark still spans the compare-and-swap only.
 final class WriterLock {
   private let descriptor: Int32
   private let identity: String
-  /// Whether the previous holder died inside its compare-and-swap (the file said `writing`).
-  let previousHolderDied: Bool
+  /// Whether the previous holder died inside its compare-and-swap (the file said `writing`); cleared by
+  /// ``takePreviousHolderDied()``.
+  private var previousHolderDied: Bool
 
   private init(descriptor: Int32, identity: String, previousHolderDied: Bool) {
     self.descriptor = descriptor
@@ -33,8 +40,20 @@ final class WriterLock {
     self.previousHolderDied = previousHolderDied
   }
 
-  /// Acquires the lock, waiting with a growing pause while another process holds it, and marks it
-  /// `writing`.
+  /// Whether the previous holder died inside its compare-and-swap, once: after this holder's first
+  /// compare-and-swap a `queue.lock` can no longer be that holder's.
+  func takePreviousHolderDied() -> Bool {
+    defer { previousHolderDied = false }
+    return previousHolderDied
+  }
+
+  /// Marks the compare-and-swap begun (`writing`): a holder that dies from here on leaves the mark.
+  func markWriting() { Self.write(descriptor, "\(identity) writing\n") }
+
+  /// Marks the compare-and-swap over (`done`).
+  func markDone() { Self.write(descriptor, "\(identity) done\n") }
+
+  /// Acquires the lock, waiting with short jittered pauses while another process holds it.
   ///
   /// - Parameters:
   ///   - path: the lock file (created when missing, with its directory; never through a symbolic link).
@@ -61,7 +80,9 @@ final class WriterLock {
       throw QueueError.writerLockUnusable(path: path, problem: .notARegularFile)
     }
     let start = monotonicNow()
-    var pause: UInt32 = 200
+    // Writers hold the lock for a whole update (about a millisecond): a waiter that slept far longer than
+    // that would leave the queue idle. The pause starts at 50 µs and grows to at most 1 ms.
+    var pause: UInt32 = 50
     while flock(fd, LOCK_EX | LOCK_NB) != 0 {
       let failure = errno
       guard failure == EWOULDBLOCK || failure == EINTR else {
@@ -76,17 +97,15 @@ final class WriterLock {
         throw QueueError.writerBusy(holder: holder, seconds: Int(waited))
       }
       usleep(UInt32.random(in: pause / 2...pause))
-      pause = min(pause * 2, 50_000)
+      pause = min(pause * 2, 1_000)
     }
     let died = Self.read(fd).isWriting
-    Self.write(fd, "\(identity) writing\n")
     return WriterLock(descriptor: fd, identity: identity, previousHolderDied: died)
   }
 
-  /// Marks the compare-and-swap over and releases the lock (closing the file releases it; so does the
-  /// death of the process, leaving the mark `writing`).
+  /// Releases the lock (closing the file releases it; so does the death of the process, leaving the mark
+  /// `writing` when it died inside a compare-and-swap).
   func release() {
-    Self.write(descriptor, "\(identity) done\n")
     close(descriptor)
   }
 
@@ -121,6 +140,35 @@ final class WriterLock {
   private static func write(_ fd: Int32, _ text: String) {
     let bytes = Array(text.utf8)
     _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+  }
+}
+
+extension WriterLock {
+  /// The writer locks held in this process, by path and thread, so that a write nested in another on the
+  /// same thread shares its lock (an `flock` taken again through another open file would wait for itself).
+  final class Holders: Sendable {
+    static let shared = Holders()
+    private struct Key: Hashable {
+      var path: String
+      var thread: UInt
+    }
+    /// Each lock is used only by the thread it is registered for.
+    private struct Held: @unchecked Sendable {
+      var lock: WriterLock
+    }
+    private let held = Mutex<[Key: Held]>([:])
+
+    func lock(for path: String, thread: UInt) -> WriterLock? {
+      held.withLock { $0[Key(path: path, thread: thread)]?.lock }
+    }
+
+    func register(_ lock: WriterLock, for path: String, thread: UInt) {
+      held.withLock { $0[Key(path: path, thread: thread)] = Held(lock: lock) }
+    }
+
+    func unregister(_ path: String, thread: UInt) {
+      held.withLock { _ = $0.removeValue(forKey: Key(path: path, thread: thread)) }
+    }
   }
 }
 
