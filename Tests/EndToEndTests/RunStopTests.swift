@@ -334,9 +334,14 @@ import Glibc
     try world.repository.addTask("T-001")
     let run = try world.start("run", environment: ["FAKE_DOCKER_RUN_HANG": "1"])
     let pidFile = world.state + "/docker-run-hang.pid"
-    try world.waitUntil("docker run to hang") { FileManager.default.fileExists(atPath: pidFile) }
-    let client = try #require(
-      Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    // The fake writes its pid after creating the file: wait for the number, not for the file.
+    func writtenPid() -> Int32? {
+      (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
+        Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+      }
+    }
+    try world.waitUntil("docker run to hang") { writtenPid() != nil }
+    let client = try #require(writtenPid())
     run.signal(SIGKILL)
     _ = try run.wait(timeout: 20)
     try world.waitUntil("the docker run client to be gone", timeout: 5) { !isProcessAlive(client) }
