@@ -54,4 +54,19 @@ import Testing
     #expect(!needed.isEmpty)
     #expect(!needed.contains { $0.contains("libgit2") }, "\(needed)")
   }
+
+  /// libgit2's CA-certificate loading (mbedTLS, in `git_libgit2_init`) binds to the executable's no-op
+  /// versions (Sources/CLibGit2Loader/NoCertificates.c), so no command parses the system's certificates.
+  @Test func libgit2BindsItsCertificateLoadingToTheExecutable() throws {
+    let repository = try ScratchRepository()
+    try repository.addTask("T-1")
+    let result = try repository.taskq(["status", "--id", "T-1"], environment: ["LD_DEBUG": "bindings"])
+    #expect(result.status == 0, "\(result.summary)")
+    let bindings = result.stderrText.split(separator: "\n").filter {
+      $0.contains("libgit2.so") && $0.contains("`mbedtls_x509_crt_parse_file'")
+    }
+    try #require(
+      !bindings.isEmpty, "libgit2 never looked up mbedtls_x509_crt_parse_file: \(result.stderrText.suffix(500))")
+    #expect(bindings.allSatisfy { $0.contains("/git-taskq [0]: normal symbol") }, "\(bindings)")
+  }
 }
