@@ -158,4 +158,27 @@ import Glibc
     #expect(result.stderrText.hasPrefix("error: cannot load libgit2"))
     #expect(result.stderrText.split(separator: "\n").count == 1, "\(result.stderrText)")
   }
+
+  /// A cache file of 1 GiB (sparse: a stray `truncate`, a disk tool, a file another program left there):
+  /// ``CacheStorage/init(reading:)`` reads the whole file into memory before looking at its 112-byte
+  /// header (the magic, the payload length), where the mapping it replaced touched only the pages read.
+  /// One TAB then costs a gigabyte of memory and seconds of reading, for a file that is not a cache.
+  ///
+  /// Symptom: `truncate -s 1G .git/taskq/cache-v1; /usr/bin/time -f %M git-taskq __complete -- cancel --id ''`
+  /// reports ~1,050,000 KB of maximum resident memory (2,071,492 KB and 8 s at 2000 MB).
+  @Test(.disabled("red team: a huge cache file is read whole into memory before its header is checked"))
+  func aHugeCacheFileIsNotReadWhole() throws {
+    let repository = try FastReadTests.populated()
+    try FastReadTests.warmCache(repository)
+    let path = repository.path + "/.git/taskq/cache-v1"
+    #expect(truncate(path, 1 << 30) == 0)
+    let result = try ProcessRunner.run(
+      ProcessSpec(
+        "/usr/bin/time", ["-f", "maxrss=%M", Taskq.binary] + Self.line, environment: ["GIT_CONFIG_NOSYSTEM": "1"],
+        directory: repository.path, timeout: 120))
+    #expect(result.succeeded, "\(result.stderrText)")
+    let line = try #require(result.stderrText.split(separator: "\n").last { $0.hasPrefix("maxrss=") })
+    let kilobytes = try #require(Int(line.dropFirst("maxrss=".count)))
+    #expect(kilobytes < 256 * 1024, "maximum resident memory \(kilobytes) KB for one completion")
+  }
 }
