@@ -71,6 +71,9 @@ public enum FastRead {
         guard info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid() else { return nil }
         var workdir = stat()
         guard stat(directory, &workdir) == 0, workdir.st_uid == geteuid() else { return nil }
+        // A `.git` directory that is not a repository (no HEAD, objects or refs) is one libgit2 passes over
+        // on its way up: leave that walk to it.
+        for part in ["HEAD", "objects", "refs"] where stat(candidate + "/" + part, &info) != 0 { return nil }
         return isPlainGitDirectory(candidate + "/") ? candidate + "/" : nil
       }
       guard errno == ENOENT, directory != "/" else { return nil }
@@ -82,13 +85,28 @@ public enum FastRead {
   }
 
   /// Whether `gitDirectory` has the layout this reader knows: no `commondir` (a linked worktree's), no
-  /// reftable, and a configuration without extensions (the ref format or object format could differ).
+  /// reftable, and a plain configuration (``isPlainConfiguration(_:)``).
   static func isPlainGitDirectory(_ gitDirectory: String) -> Bool {
     var info = stat()
     guard stat(gitDirectory + "commondir", &info) != 0, errno == ENOENT else { return false }
     guard stat(gitDirectory + "reftable", &info) != 0, errno == ENOENT else { return false }
     guard let config = readSmallFile(gitDirectory + "config", limit: 1 << 20) else { return false }
-    return !String(decoding: config, as: UTF8.self).lowercased().contains("extensions")
+    return isPlainConfiguration(String(decoding: config, as: UTF8.self))
+  }
+
+  /// Whether a repository's configuration leaves libgit2 nothing to decide that this reader does not: no
+  /// extensions (ref or object format), no includes (whose files could say anything), no `worktree`
+  /// (`core.worktree` moves the working directory whose owner libgit2 checks), format version 0, not bare.
+  /// Conservative: a word in a value (a remote's URL) also sends the command down libgit2's path.
+  static func isPlainConfiguration(_ text: String) -> Bool {
+    for raw in text.lowercased().split(whereSeparator: \.isNewline) {
+      let line = raw.filter { !$0.isWhitespace }
+      if line.hasPrefix("#") || line.hasPrefix(";") { continue }
+      if line.contains("extensions") || line.contains("include") || line.contains("worktree") { return false }
+      if line.hasPrefix("repositoryformatversion"), line != "repositoryformatversion=0" { return false }
+      if line.hasPrefix("bare"), line != "bare=false" { return false }
+    }
+    return true
   }
 
   /// The commit `refs/taskq/queue` names, from its loose file or else `packed-refs`; `nil` when it does
