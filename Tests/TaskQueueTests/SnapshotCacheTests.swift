@@ -229,7 +229,7 @@ import Glibc
 
   @Test func theFileRoundTripsEveryField() throws {
     var record = TaskRecord(
-      id: "T-ü", repo: "/r/é", base: "main", branch: "feature/x", taskFile: "refs/taskq/queue:tasks/aa/T/task.md",
+      id: "T-1", repo: "/r/é", base: "main", branch: "feature/x", taskFile: "refs/taskq/queue:tasks/aa/T/task.md",
       status: .failed, worktreePath: "/w", attempt: 2, createdAt: "2026-01-01T00:00:00+00:00", seq: 7,
       priority: -3, dependsOn: ["A", "B"])
     record.container = "task-T"

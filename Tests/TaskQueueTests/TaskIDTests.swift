@@ -9,6 +9,7 @@ import Testing
   ])
   func accepted(id: String) {
     #expect(TaskID.problem(with: id) == nil)
+    #expect(TaskID.isValid(id))
     #expect(Repository.isValidBranchName("task/\(id)"))
   }
 
@@ -23,6 +24,7 @@ import Testing
   func refused(id: String, reason: String) throws {
     let problem = try #require(TaskID.problem(with: id), "'\(id)' was accepted")
     #expect(problem.contains(reason), "\(problem)")
+    #expect(!TaskID.isValid(id), "isValid accepted '\(id)'")
     let error = try #require(throws: QueueError.self) { try TaskID.validate(id) }
     #expect(!error.description.contains("\n"), "\(error.description)")
     #expect(error.description.hasPrefix("invalid task id '"))

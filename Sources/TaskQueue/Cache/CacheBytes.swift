@@ -161,7 +161,11 @@ final class CacheStorage: @unchecked Sendable {
   /// Read, not mapped: a snapshot lives as long as the process that holds it (`status --watch`, `run`), and a
   /// mapped file that anything truncates in place turns the next access to its lost pages into SIGBUS, which
   /// kills the process. A private copy cannot be taken away.
-  init?(reading path: String) {
+  ///
+  /// `accepts` sees the file's first `headerSize` bytes and its size before anything else is read or
+  /// allocated, so a file that cannot be a cache (a sparse gigabyte, another program's file) costs one
+  /// small read, not its size in memory.
+  init?(reading path: String, headerSize: Int, accepts: (_ header: UnsafeRawBufferPointer, _ size: Int) -> Bool) {
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -170,6 +174,9 @@ final class CacheStorage: @unchecked Sendable {
       return nil
     }
     let size = Int(info.st_size)
+    var header = [UInt8](repeating: 0, count: headerSize)
+    let headerRead = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, headerSize, 0) }
+    guard headerRead == headerSize, header.withUnsafeBytes({ accepts($0, size) }) else { return nil }
     let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
     var offset = 0
     while offset < size {

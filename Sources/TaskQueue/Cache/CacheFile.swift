@@ -140,6 +140,9 @@ enum CacheFile {
       offsets.reserveCapacity(entryCount)
       for _ in 0..<entryCount {
         let id = try backing.string(Int(try r.u32()))
+        // The checksum guards against accidents, not against a crafted file: an id that git would show as a
+        // damaged directory must not reach a listing or completion from here.
+        guard TaskID.isValid(id) else { throw CacheFormatError(reason: "bad task id") }
         let statusNumber = Int(try r.u8())
         guard statusNumber < TaskStatus.allCases.count else { throw CacheFormatError(reason: "bad status") }
         let priority = try r.int()
@@ -152,7 +155,11 @@ enum CacheFile {
         var dependencies: [String] = []
         if dependencyCount > 0 {
           dependencies.reserveCapacity(dependencyCount)
-          for _ in 0..<dependencyCount { dependencies.append(try backing.string(Int(try r.u32()))) }
+          for _ in 0..<dependencyCount {
+            let dependency = try backing.string(Int(try r.u32()))
+            guard TaskID.isValid(dependency) else { throw CacheFormatError(reason: "bad dependency id") }
+            dependencies.append(dependency)
+          }
         }
         let recordOffset = try r.u32()
         offsets.append(recordOffset)
@@ -214,7 +221,13 @@ enum CacheFile {
 
   /// The index stored at `path` (``FastRead`` finds it without a ``Repository``).
   static func load(atPath path: String) -> RecordIndex? {
-    guard let storage = CacheStorage(reading: path) else { return nil }
+    let storage = CacheStorage(reading: path, headerSize: headerSize) { header, size in
+      // The magic, and a payload length that is the rest of the file: checked before the file is read.
+      header.prefix(8).elementsEqual(magic)
+        && UInt64(littleEndian: header.loadUnaligned(fromByteOffset: headerSize - 16, as: UInt64.self))
+          == UInt64(size - headerSize)
+    }
+    guard let storage else { return nil }
     return try? decode(storage)
   }
 

@@ -11,6 +11,24 @@ public enum TaskID {
     if let reason = problem(with: id) { throw QueueError.invalidID(id, reason: reason) }
   }
 
+  /// Whether `id` is acceptable (``problem(with:)`` is `nil`), in one pass over its bytes without
+  /// allocating: the snapshot cache checks every id it decodes.
+  public static func isValid(_ id: String) -> Bool {
+    var count = 0
+    var previous: UInt8 = 0
+    for b in id.utf8 {
+      let alnum = (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122)
+      guard alnum || (count > 0 && (b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")))
+      else { return false }
+      if b == UInt8(ascii: ".") && previous == UInt8(ascii: ".") { return false }
+      previous = b
+      count += 1
+      guard count <= maximumLength else { return false }
+    }
+    guard count > 0, previous != UInt8(ascii: ".") else { return false }
+    return previous != UInt8(ascii: "k") || !id.hasSuffix(".lock")
+  }
+
   /// Why `id` is not acceptable, or `nil` when it is.
   public static func problem(with id: String) -> String? {
     let bytes = Array(id.utf8)
