@@ -24,6 +24,14 @@ atomic_int taskq_libgit2_ready;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char failure[768];
 
+// The message is one line: a path or a loader message may hold newlines or other control characters
+// (a directory of LD_LIBRARY_PATH, TASKQ_LIBGIT2); each becomes '?'.
+static void one_line(char *text) {
+  for (unsigned char *c = (unsigned char *)text; *c != '\0'; c++) {
+    if (*c < 0x20 || *c == 0x7f) *c = '?';
+  }
+}
+
 static void load(void) {
   // TASKQ_LIBGIT2 names another file to load (tests use it to see the failure).
   const char *path = getenv("TASKQ_LIBGIT2");
@@ -34,6 +42,7 @@ static void load(void) {
     snprintf(failure, sizeof failure,
              "error: cannot load libgit2 %s (%s): install it (Debian, Ubuntu: 'apt-get install %s')",
              LIBGIT2_VERSION, why ? why : path, TASKQ_LIBGIT2_PACKAGE);
+    one_line(failure);
     return;
   }
   const char *missing = taskq_libgit2_resolve(handle);
@@ -41,6 +50,7 @@ static void load(void) {
     snprintf(failure, sizeof failure,
              "error: '%s' has no function '%s': git-taskq was built for libgit2 %s (install '%s')", path,
              missing, LIBGIT2_VERSION, TASKQ_LIBGIT2_PACKAGE);
+    one_line(failure);
     return;
   }
   atomic_store_explicit(&taskq_libgit2_ready, 1, memory_order_release);
