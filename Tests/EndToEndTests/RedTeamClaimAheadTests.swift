@@ -153,4 +153,49 @@ import Glibc
     }
     #expect(try shared.forcedUpdates() == [])
   }
+
+  /// Priority crossed by claims ahead: tasks held for a worker are started before a higher-priority task
+  /// added meanwhile (docs/sharing.md: "Priority is never crossed"). A holds two priority-0 tasks ahead
+  /// while its one worker runs a third; B adds `URGENT` with priority 10; when A's worker frees, it takes
+  /// a held priority-0 task from the desk, not `URGENT`, which waits behind every held task.
+  ///
+  /// Symptom (seen): `held ["T-4", "T-8"] started before URGENT: ["T-3", "T-3", "T-4", "T-4", "T-8", "T-8",
+  /// "URGENT"]` (without claims ahead, the round after T-3 fetches and claims URGENT first).
+  /// By hand: A `run --remote origin --max-parallel 1` on 8 tasks (first quick, then 2 s per agent run);
+  /// once 3 are planning on the remote, B `add --id URGENT --priority 10 ...` and `sync`; the order of
+  /// `worktree ready` commits on the remote puts URGENT after the two held tasks.
+  @Test(.disabled("red team: tasks held ahead start before a higher-priority task added meanwhile"))
+  func heldTasksDoNotCrossAHigherPriorityAddedMeanwhile() throws {
+    let (shared, daemon, machines) = try world(["A", "B"])
+    defer { daemon.stop() }
+    let (a, b) = (machines[0], machines[1])
+    let log = a.root + "/agent.log"
+    try useLocalRuntime(a, agent: try agent(shared, log: log, seconds: 2, quick: 2))
+    let tasks = (1...8).map { "T-\($0)" }
+    try addTasks(tasks, on: a, shared)
+    let run = try a.start("run", "--remote", "origin", "--max-parallel", "1", timeout: 200)
+    defer { run.killNow() }
+    try waitUntil("A's agent to start", timeout: 30) { FileManager.default.fileExists(atPath: log) }
+    try waitUntil("the claims to reach the remote", timeout: 30) {
+      try shared.records().filter { $0.status == .planning }.count == 3
+    }
+    let started = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    let held = try shared.records().filter { $0.status == .planning && !started.contains("/worktrees/\($0.id)\n") }
+      .map(\.id)
+    try b.taskqOK("sync")
+    try b.taskqOK(
+      "add", "--id", "URGENT", "--priority", "10", "--repo", shared.target, "--worktree-path",
+      shared.scratch.path + "/worktrees/URGENT", "--task", "Urgent")
+    try b.taskqOK("sync")
+    try waitUntil("URGENT to start", timeout: 90) {
+      ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("/worktrees/URGENT\n")
+    }
+    let order = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+      .map { String($0.split(separator: "/").last ?? "") }
+    let urgent = order.firstIndex(of: "URGENT") ?? order.count
+    let heldBefore = held.filter { id in (order.firstIndex(of: id) ?? order.count) < urgent }
+    #expect(heldBefore.isEmpty, "held \(held) started before URGENT: \(order)")
+    run.signal(SIGTERM)
+    _ = try? run.wait(timeout: 60)
+  }
 }
