@@ -198,4 +198,70 @@ import Glibc
     run.signal(SIGTERM)
     _ = try? run.wait(timeout: 60)
   }
+
+  /// A second Ctrl-C/SIGTERM (1 s or more after the first: "exits at once") while the running task is
+  /// still being stopped: the tasks claimed ahead are given back only after every worker has finished
+  /// (``TaskRunner/run()``'s `defer`, after the threads join), and the running agent's stop takes its grace
+  /// (2 s locally, `docker stop` with containers), so the common "Ctrl-C, then Ctrl-C again" leaves them
+  /// `planning` under a dead worker, to be failed as "worker lost" when the lease (600 s by default)
+  /// expires, though they never started. Nothing forces the give-back to wait for the workers.
+  ///
+  /// Symptom (seen): exit 130 after the second SIGTERM, and "T-1 is planning in A's queue" (same for the
+  /// other held task, and on the remote after `sync`): never given back.
+  /// By hand: A `run --remote origin --max-parallel 1` on 6 tasks (first quick, then an agent that ignores
+  /// SIGTERM); once 3 are planning on the remote, `kill -TERM` A, wait 1.3 s, `kill -TERM` A again; `git
+  /// taskq status` in A.
+  @Test(
+    .disabled(
+      "red team: a second Ctrl-C while the running agent stops loses the held tasks (give-back waits for the workers)"))
+  func aSecondInterruptDuringTheAgentsStopLosesTheHeldTasks() throws {
+    let (shared, daemon, machines) = try world(["A"])
+    defer { daemon.stop() }
+    let a = machines[0]
+    let log = a.root + "/agent.log"
+    let count = log + ".count"
+    let stubborn = try shared.scratch.write(
+      "agent-stubborn",
+      """
+      #!/bin/sh
+      n=$(cat '\(count)' 2>/dev/null || echo 0)
+      n=$((n + 1))
+      echo $n > '\(count)'
+      [ $n -le 2 ] && exit 0
+      trap '' TERM INT
+      pwd >> '\(log)'
+      i=0
+      while [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+
+      """, executable: true)
+    try useLocalRuntime(a, agent: stubborn)
+    let tasks = (1...6).map { "T-\($0)" }
+    try addTasks(tasks, on: a, shared)
+    let run = try a.start("run", "--remote", "origin", "--max-parallel", "1", timeout: 120)
+    defer { run.killNow() }
+    try waitUntil("A's agent to start", timeout: 30) { FileManager.default.fileExists(atPath: log) }
+    try waitUntil("the claims to reach the remote", timeout: 30) {
+      try shared.records().filter { $0.status == .planning }.count == 3
+    }
+    let started = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    let held = try shared.records().filter { $0.status == .planning && !started.contains("/worktrees/\($0.id)\n") }
+      .map(\.id)
+    #expect(held.count == 2, "\(held)")
+    run.signal(SIGTERM)
+    usleep(1_300_000)
+    run.signal(SIGTERM)
+    let result = try run.wait(timeout: 60)
+    #expect(result.status == 130, "\(result.summary)")
+    let local = try a.records()
+    for id in held {
+      #expect(
+        local.first { $0.id == id }?.status == .todo,
+        "\(id) is \(String(describing: local.first { $0.id == id }?.status)) in A's queue: \(result.summary)")
+    }
+    _ = try? a.taskq("sync")
+    let remote = try shared.records()
+    for id in held {
+      #expect(remote.first { $0.id == id }?.status == .todo, "\(id) on the remote")
+    }
+  }
 }
