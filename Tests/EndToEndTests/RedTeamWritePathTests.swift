@@ -25,7 +25,7 @@ import Glibc
   /// `kill -CONT <that old pid>` (which may by now be an unrelated process) and never names the process that
   /// actually holds the lock. Symptom: the waiter's error names the `add` that wrote before, not this
   /// process.
-  @Test
+  @Test(.disabled("red team: writerBusy names the previous holder, not a writer paused before its swap"))
   func aWriterPausedBeforeItsSwapIsTheOneNamed() throws {
     let repo = try ScratchRepository()
     // The last holder: a `git taskq add` process, which has exited since.
