@@ -58,6 +58,7 @@ public final class QueueSnapshot {
         throw QueueError.newerFormat(found: format, supported: Layout.formatVersion)
       }
       guard format >= 1, next >= 1 else { throw QueueError.corrupt("\(Layout.metaPath) is not valid") }
+      try checkNextSeq(next)
       return QueueMeta(format: format, nextSeq: next)
     }
     struct Fields: Decodable {
@@ -78,7 +79,20 @@ public final class QueueSnapshot {
     guard format >= 1, let next = object.nextSeq, next >= 1 else {
       throw QueueError.corrupt("\(Layout.metaPath) is not valid")
     }
+    try checkNextSeq(next)
     return QueueMeta(format: format, nextSeq: next)
+  }
+
+  /// The largest `next_seq` a queue may hold: 2^53, the largest integer every JSON reader keeps exact. Far
+  /// beyond any real queue, and far enough below `Int.max` that no count of adds, imports or replays can
+  /// overflow it (a record from a remote with `next_seq` near `Int.max` crashed `add` and `sync`).
+  static let maximumNextSeq = 1 << 53
+
+  static func checkNextSeq(_ next: Int) throws {
+    guard next <= maximumNextSeq else {
+      throw QueueError.corrupt(
+        "\(Layout.metaPath) is not valid: next_seq \(next) is above \(maximumNextSeq)")
+    }
   }
 
   /// `tasks/` and the bucket trees read so far. libgit2's object cache keeps no tree above 4 KB, and
