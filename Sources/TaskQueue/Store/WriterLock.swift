@@ -93,6 +93,13 @@ final class WriterLock {
       let waited = monotonicNow() - start
       if waited >= timeout {
         let holder = Self.read(fd).holder
+        // A holder that runs (a long `import`, a slow disk) is waited for, up to `patience` times longer;
+        // one that is stopped (SIGSTOP, a debugger) or on another host is named at once, so its user can
+        // resume it.
+        if waited < timeout * patience, Self.isRunning(holder: holder, identity: identity) {
+          usleep(UInt32.random(in: 500...1_000))
+          continue
+        }
         close(fd)
         throw QueueError.writerBusy(holder: holder, seconds: Int(waited))
       }
@@ -100,7 +107,32 @@ final class WriterLock {
       pause = min(pause * 2, 1_000)
     }
     let died = Self.read(fd).isWriting
+    // Who holds it from now on, for the message of a writer that waits too long (the `writing` mark of a
+    // holder that died inside its compare-and-swap is kept: the next holder must still see it).
+    if !died { Self.write(fd, "\(identity) holding\n") }
     return WriterLock(descriptor: fd, identity: identity, previousHolderDied: died)
+  }
+
+  /// How many times `timeout` a writer waits for a holder that is running (not stopped).
+  static let patience = 12.0
+
+  /// Whether `holder` (`pid host`, as the file names it) is a process of this host that is running: not
+  /// stopped, traced or a zombie (`/proc/<pid>/stat`'s state).
+  static func isRunning(holder: String, identity: String) -> Bool {
+    let parts = holder.split(separator: " ")
+    let own = identity.split(separator: " ")
+    guard parts.count == 2, own.count == 2, parts[1] == own[1], let pid = Int32(parts[0]), pid > 0 else {
+      return false
+    }
+    let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 512)
+    let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+    guard count > 0, let close = buffer[0..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else {
+      return false
+    }
+    return !"TtZXx".utf8.contains(buffer[close + 2])
   }
 
   /// Releases the lock (closing the file releases it; so does the death of the process, leaving the mark
@@ -127,7 +159,7 @@ final class WriterLock {
     guard count > 0 else { return ("another git-taskq process", false) }
     var line = String(decoding: buffer.prefix(count).prefix { $0 != 0x0A }, as: UTF8.self)
     let isWriting = line.hasSuffix(" writing")
-    for mark in [" writing", " done"] where line.hasSuffix(mark) { line.removeLast(mark.count) }
+    for mark in [" writing", " done", " holding"] where line.hasSuffix(mark) { line.removeLast(mark.count) }
     return (line.isEmpty ? "another git-taskq process" : QueueError.printable(line), isWriting)
   }
 
