@@ -237,9 +237,9 @@ public final class TaskRunner: @unchecked Sendable {
 
   /// How many tasks a round may claim ahead (beyond its free workers) on the local queue, taken after the
   /// round's claims for its free workers: as many as leave at least twice as many claimable tasks as there
-  /// are workers seen: this process's `slots`, each other worker that holds an active task, and each other
-  /// worker that claimed a task in the queue's last ``recentCommits`` commits (an idle machine that polls
-  /// leaves no other trace).
+  /// are workers seen: this process's `slots`, one for each active task another worker holds (a worker name
+  /// is a whole process, which may run several), and each other worker that claimed a task in the queue's
+  /// last ``recentCommits`` commits and holds none now (an idle machine that polls leaves no other trace).
   ///
   /// So a queue that is deep compared with the workers sharing it lets each landing carry several claims,
   /// and a shallow one is not held here while a worker seen elsewhere could run it: every worker seen still
@@ -252,24 +252,29 @@ public final class TaskRunner: @unchecked Sendable {
     statusByID.reserveCapacity(listing.count)
     for i in 0..<listing.count where statusByID[listing.id(i)] == nil { statusByID[listing.id(i)] = listing.status(i) }
     var claimable = 0
-    var others = Set<String>()
+    // Another machine's busy workers count one per active task (a worker name is a whole process, which
+    // may run several); an idle one, seen by its recent claims only, counts once.
+    var busyElsewhere = 0
+    var owners = Set<String>()
     for i in 0..<listing.count {
       let status = listing.status(i)
       if status == .todo, listing.dependsOn(i).allSatisfy({ statusByID[$0] == .done }) {
         claimable += 1
       } else if status.isActive, let owner = try listing.record(i).worker, owner != store.worker {
-        others.insert(owner)
+        busyElsewhere += 1
+        owners.insert(owner)
       }
     }
-    let threshold = { 2 * (max(1, slots) + others.count) }
+    var idleElsewhere = Set<String>()
+    let threshold = { 2 * (max(1, slots) + busyElsewhere + idleElsewhere.count) }
     guard claimable > threshold() else { return 0 }
     var read = 0
     try store.repository.walk(from: tip, firstParent: true) { commit in
       read += 1
       if let operation = Operation.parse(message: commit.message), operation.kind == .claim,
-        operation.worker != store.worker
+        operation.worker != store.worker, !owners.contains(operation.worker)
       {
-        others.insert(operation.worker)
+        idleElsewhere.insert(operation.worker)
       }
       return read < recentCommits && claimable > threshold()
     }
@@ -281,11 +286,39 @@ public final class TaskRunner: @unchecked Sendable {
 
   /// The record of a task the desk handed out, if it is still this worker's claim to start (`planning`
   /// under this worker in the local queue); else reports it as not started and returns `nil`.
+  ///
+  /// Priority is never crossed: a task claimed ahead is given back, not started, when the queue now holds a
+  /// claimable task of a higher priority (added, or re-prioritised, while it waited); the next claim round
+  /// takes that one.
   private func heldTaskToStart(_ claimed: TaskRecord, store: QueueStore) throws -> TaskRecord? {
-    guard let current = try store.snapshot().record(claimed.id) else { return nil }
-    if current.status == .planning, current.worker == store.worker { return current }
-    reportNotStarted(current)
-    return nil
+    let snapshot = try store.snapshot()
+    guard let current = try snapshot.record(claimed.id) else { return nil }
+    guard current.status == .planning, current.worker == store.worker else {
+      reportNotStarted(current)
+      return nil
+    }
+    guard try Self.hasClaimable(above: current.priority, in: snapshot) else { return current }
+    do {
+      _ = try store.releaseClaim(current.id, detail: "claimed ahead, not started: a task of higher priority came")
+      events.event(current.id, "given back: a task of higher priority came", from: .planning, to: .todo)
+      publisher?.request()
+      return nil
+    } catch QueueError.lostClaim {
+      return nil
+    }
+  }
+
+  /// Whether `snapshot` holds a claimable task (todo, its dependencies done) of a priority above `priority`.
+  static func hasClaimable(above priority: Int, in snapshot: QueueSnapshot) throws -> Bool {
+    let listing = try snapshot.listing()
+    var candidates: [Int] = []
+    for i in 0..<listing.count where listing.status(i) == .todo && listing.priority(i) > priority {
+      candidates.append(i)
+    }
+    guard !candidates.isEmpty else { return false }
+    var statusByID: [String: TaskStatus] = [:]
+    for i in 0..<listing.count { statusByID[listing.id(i)] = listing.status(i) }
+    return candidates.contains { listing.dependsOn($0).allSatisfy { statusByID[$0] == .done } }
   }
 
   /// A task claimed ahead that was moved elsewhere (cancelled, recovered) before a worker took it: never
@@ -340,6 +373,13 @@ public final class TaskRunner: @unchecked Sendable {
       }
     }
     publisher?.request()
+  }
+
+  /// ``giveBackHeld()``, pushed at once when it gave any back (the run was interrupted).
+  func giveBackHeldNow() {
+    guard !desk.held().isEmpty else { return }
+    giveBackHeld()
+    publisher?.flush(isUrgent: true)
   }
 
   /// Claims up to `count` tasks and returns those this worker won. With a remote, a claim counts only once
@@ -584,6 +624,9 @@ final class HeldClaimsKeeper: @unchecked Sendable {
       guard let store = try? runner.openStore() else { return }
       var warned = false
       while !keeper.isStopping {
+        // Interrupted: the held tasks go back at once, not after the running agents have stopped (a
+        // second Ctrl-C in that time exits at once, and would leave them claimed until their lease ends).
+        if runner.environment.isInterrupted() { runner.giveBackHeldNow() }
         do {
           try runner.maintainHeld(store: store)
         } catch {
