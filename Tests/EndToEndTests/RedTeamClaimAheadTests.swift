@@ -68,8 +68,7 @@ import Glibc
   /// By hand: B `run --remote origin --max-parallel 4` with agents sleeping 120 s on 4 of 12 tasks; then
   /// A `run --remote origin --max-parallel 1` (first task quick); `git taskq status` on the remote shows
   /// three planning tasks under A's worker.
-  @Test(
-    .disabled("red team: a machine running N workers counts as one worker seen; claim-ahead hoards a shallow queue"))
+  @Test
   func aBigMachineCountsAsOneWorkerSoASmallOneHoards() throws {
     let (shared, daemon, machines) = try world(["A", "B"])
     defer { daemon.stop() }
@@ -164,7 +163,7 @@ import Glibc
   /// By hand: A `run --remote origin --max-parallel 1` on 8 tasks (first quick, then 2 s per agent run);
   /// once 3 are planning on the remote, B `add --id URGENT --priority 10 ...` and `sync`; the order of
   /// `worktree ready` commits on the remote puts URGENT after the two held tasks.
-  @Test(.disabled("red team: tasks held ahead start before a higher-priority task added meanwhile"))
+  @Test
   func heldTasksDoNotCrossAHigherPriorityAddedMeanwhile() throws {
     let (shared, daemon, machines) = try world(["A", "B"])
     defer { daemon.stop() }
@@ -211,9 +210,7 @@ import Glibc
   /// By hand: A `run --remote origin --max-parallel 1` on 6 tasks (first quick, then an agent that ignores
   /// SIGTERM); once 3 are planning on the remote, `kill -TERM` A, wait 1.3 s, `kill -TERM` A again; `git
   /// taskq status` in A.
-  @Test(
-    .disabled(
-      "red team: a second Ctrl-C while the running agent stops loses the held tasks (give-back waits for the workers)"))
+  @Test
   func aSecondInterruptDuringTheAgentsStopLosesTheHeldTasks() throws {
     let (shared, daemon, machines) = try world(["A"])
     defer { daemon.stop() }

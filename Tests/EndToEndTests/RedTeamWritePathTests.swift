@@ -25,7 +25,7 @@ import Glibc
   /// `kill -CONT <that old pid>` (which may by now be an unrelated process) and never names the process that
   /// actually holds the lock. Symptom: the waiter's error names the `add` that wrote before, not this
   /// process.
-  @Test(.disabled("red team: writerBusy names the previous holder, not a writer paused before its swap"))
+  @Test
   func aWriterPausedBeforeItsSwapIsTheOneNamed() throws {
     let repo = try ScratchRepository()
     // The last holder: a `git taskq add` process, which has exited since.
@@ -94,7 +94,7 @@ import Glibc
   /// 9223372036854775807, `git taskq add` dies of SIGILL ("Swift runtime failure: arithmetic overflow",
   /// exit 132, a backtrace on stderr) instead of one line saying the queue is damaged. (The overflow predates
   /// this afternoon; the new parser's range check was the place to catch it.)
-  @Test(.disabled("red team: next_seq = Int.max in taskq.json crashes add with an arithmetic overflow"))
+  @Test
   func aHugeNextSeqIsAOneLineErrorNotACrash() throws {
     let repo = try ScratchRepository()
     try repo.taskqOK("add", "--id", "T-1", "--task", "One.")
@@ -116,7 +116,7 @@ import Glibc
   /// (Sources/TaskQueue/Sync/QueueSync.swift:662, `meta.nextSeq += 1`). Symptom: `git taskq sync` dies of
   /// SIGILL (arithmetic overflow, exit 132) on every clone with local adds, and so does every `run --remote`
   /// claim round's refresh: one crafted push stops every machine sharing the remote.
-  @Test(.disabled("red team: a remote's next_seq = Int.max crashes every clone's sync (arithmetic overflow)"))
+  @Test
   func aRemotesHugeNextSeqDoesNotCrashSync() throws {
     let shared = try SharedRemote()
     let alice = try shared.machine("alice")
@@ -143,7 +143,7 @@ import Glibc
   /// a `run` in progress is hit the same way, and its tasks go `planning → failed` with that message (seen
   /// by hand with a writer stopped for 16 s: two running tasks failed and their work was thrown away).
   /// Before, only the compare-and-swap was locked and the others went on.
-  @Test(.disabled("red team: a long update (a 40,000-task import) holds the writer lock past others' 10 s wait"))
+  @Test
   func aLongImportDoesNotFailOtherWriters() throws {
     let repo = try ScratchRepository()
     try repo.taskqOK("add", "--id", "Z-0", "--task", "Before.")
