@@ -9,8 +9,7 @@ import Glibc
 #endif
 
 /// Red team, afternoon of the lazy libgit2 loading and of completion from the snapshot cache: each test
-/// here fails on the code it was written against, and is disabled so the suite stays green. Enable one
-/// to see the break; fix the product, not the test.
+/// failed on the code it was written against (the symptom is in its doc comment), and passes since its fix.
 @Suite struct RedTeamAfternoonTests {
   static let line = ["__complete", "--", "cancel", "--id", ""]
   static let noCache = ["TASKQ_NO_CACHE": "1"]

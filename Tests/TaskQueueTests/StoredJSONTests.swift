@@ -138,7 +138,8 @@ import Testing
     #expect(outcome { try QueueSnapshot.decodeMeta(bytes) } == outcome { try Self.decodedByJSONDecoder(bytes) })
   }
 
-  /// `decodeMeta` through `JSONDecoder` alone, as it was before the fast reader.
+  /// `decodeMeta` through `JSONDecoder` alone, as it was before the fast reader (with the range of
+  /// `next_seq` since).
   static func decodedByJSONDecoder(_ bytes: [UInt8]) throws -> QueueMeta {
     struct Fields: Decodable {
       var format: Int
@@ -156,6 +157,10 @@ import Testing
     }
     guard object.format >= 1, let next = object.nextSeq, next >= 1 else {
       throw QueueError.corrupt("taskq.json is not valid")
+    }
+    // The range every reader keeps exact, and far from an overflow (a red-team break: Int.max crashed add).
+    guard next <= 1 << 53 else {
+      throw QueueError.corrupt("taskq.json is not valid: next_seq \(next) is above \(1 << 53)")
     }
     return QueueMeta(format: object.format, nextSeq: next)
   }
