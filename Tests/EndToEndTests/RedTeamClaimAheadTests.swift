@@ -147,7 +147,9 @@ import Glibc
     defer { daemon.stop() }
     let (a, b) = (machines[0], machines[1])
     let log = a.root + "/agent.log"
-    try base.useLocalRuntime(a, agent: try agent(shared, log: log, seconds: 2, quick: 2))
+    // Agent runs of 5 s: A's publisher fetches every 2 s while a task runs, so A has seen URGENT well before
+    // its worker is free (a task added elsewhere less than a poll before can still be crossed).
+    try base.useLocalRuntime(a, agent: try agent(shared, log: log, seconds: 5, quick: 2))
     let tasks = (1...8).map { "T-\($0)" }
     try base.addTasks(tasks, on: a, shared)
     let run = try a.start("run", "--remote", "origin", "--max-parallel", "1", timeout: 200)
