@@ -82,7 +82,9 @@ import Glibc
     daemon.stop()
     let atOutage = try shared.records()
     Thread.sleep(forTimeInterval: 3)
-    #expect(runs.allSatisfy { !$0.isFinished }, "a run ended while the server was away")
+    // A single pass ends when it finds nothing to claim, which claims made ahead by the others can cause
+    // before the outage; what must not happen is every run giving up (each exit status is checked below).
+    #expect(runs.contains { !$0.isFinished }, "every run ended while the server was away")
     try daemon.start()
     let results = try runs.map { try $0.wait(timeout: 150) }
     for (machine, result) in zip(machines, results) {

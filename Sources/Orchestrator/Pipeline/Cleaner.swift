@@ -174,7 +174,7 @@ public struct Cleaner: Sendable {
     func candidates(_ record: TaskRecord) -> [String] {
       Set(ContainerEngine.containerNames(for: record, queue: queue) + (record.container.map { [$0] } ?? [])).sorted()
     }
-    let names = Array(Set(involved.flatMap { candidates(records[$0]) }))
+    let names = Set(involved.flatMap { candidates(records[$0]) }).sorted()
     guard let labels = engine.labels(of: names) else {
       // The engine could not list them at once: one by one, as before.
       let each = Self.parallelMap(involved, width: Self.parallelRemovals) { [self] index in
