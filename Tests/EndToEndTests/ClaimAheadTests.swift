@@ -39,9 +39,10 @@ import Glibc
   }
 
   /// An agent that appends its working directory (the task's worktree, named after the task) to `log`, then
-  /// sleeps `seconds`, except for the first task's two agents (one worker runs them one after another): a
-  /// run's first claim round never claims ahead, its second one may.
-  func loggingAgent(_ shared: SharedRemote, log: String, seconds: Double) throws -> String {
+  /// sleeps `seconds`, except for the first `quick` agent runs, which exit at once (by default the first
+  /// task's two agents: one worker runs them one after another, and a run's first claim round never claims
+  /// ahead, its second one may).
+  func loggingAgent(_ shared: SharedRemote, log: String, seconds: Double, quick: Int = 2) throws -> String {
     let count = log + ".count"
     return try shared.scratch.write(
       "agent-\(UUID().uuidString)",
@@ -50,7 +51,7 @@ import Glibc
       n=$(cat '\(count)' 2>/dev/null || echo 0)
       n=$((n + 1))
       echo $n > '\(count)'
-      [ $n -le 2 ] && exit 0
+      [ $n -le \(quick) ] && exit 0
       pwd >> '\(log)'
       exec sleep \(seconds)
 

@@ -15,24 +15,6 @@ import Glibc
   // The world, the local runtime and the tasks: as ClaimAheadTests makes them.
   let base = ClaimAheadTests()
 
-  /// An agent that appends its working directory to `log` and sleeps `seconds`, except for the first
-  /// `quick` agent runs (a task runs the agent twice), which exit at once.
-  func agent(_ shared: SharedRemote, log: String, seconds: Double, quick: Int) throws -> String {
-    let count = log + ".count"
-    return try shared.scratch.write(
-      "agent-\(UUID().uuidString)",
-      """
-      #!/bin/sh
-      n=$(cat '\(count)' 2>/dev/null || echo 0)
-      n=$((n + 1))
-      echo $n > '\(count)'
-      [ $n -le \(quick) ] && exit 0
-      pwd >> '\(log)'
-      exec sleep \(seconds)
-
-      """, executable: true)
-  }
-
   /// Fairness across machines of different sizes: a `run --max-parallel 4` is one worker name, and
   /// ``TaskRunner/claimAhead(store:slots:)`` counts each other worker *name* holding an active task as one
   /// worker seen, so a machine running 4 tasks counts as 1. With B running 4 long tasks and A (1 worker)
@@ -51,8 +33,10 @@ import Glibc
     let (shared, daemon, machines) = try base.world(["A", "B"])
     defer { daemon.stop() }
     let (a, b) = (machines[0], machines[1])
-    try base.useLocalRuntime(a, agent: try agent(shared, log: a.root + "/agent.log", seconds: 120, quick: 2))
-    try base.useLocalRuntime(b, agent: try agent(shared, log: b.root + "/agent.log", seconds: 120, quick: 0))
+    try base.useLocalRuntime(
+      a, agent: try base.loggingAgent(shared, log: a.root + "/agent.log", seconds: 120, quick: 2))
+    try base.useLocalRuntime(
+      b, agent: try base.loggingAgent(shared, log: b.root + "/agent.log", seconds: 120, quick: 0))
     let tasks = (1...12).map { String(format: "T-%02d", $0) }
     try base.addTasks(tasks, on: a, shared)
     let bigRun = try b.start("run", "--remote", "origin", "--max-parallel", "4", timeout: 200)
@@ -94,7 +78,7 @@ import Glibc
     defer { daemon.stop() }
     let (a, b) = (machines[0], machines[1])
     let log = a.root + "/agent.log"
-    try base.useLocalRuntime(a, agent: try agent(shared, log: log, seconds: 120, quick: 2))
+    try base.useLocalRuntime(a, agent: try base.loggingAgent(shared, log: log, seconds: 120, quick: 2))
     try base.useLocalRuntime(b, agent: "/bin/true")
     try a.git("config", "taskq.lease", "4")
     let tasks = (1...6).map { "T-\($0)" }
@@ -149,7 +133,7 @@ import Glibc
     let log = a.root + "/agent.log"
     // Agent runs of 5 s: A's publisher fetches every 2 s while a task runs, so A has seen URGENT well before
     // its worker is free (a task added elsewhere less than a poll before can still be crossed).
-    try base.useLocalRuntime(a, agent: try agent(shared, log: log, seconds: 5, quick: 2))
+    try base.useLocalRuntime(a, agent: try base.loggingAgent(shared, log: log, seconds: 5, quick: 2))
     let tasks = (1...8).map { "T-\($0)" }
     try base.addTasks(tasks, on: a, shared)
     let run = try a.start("run", "--remote", "origin", "--max-parallel", "1", timeout: 200)
