@@ -23,6 +23,7 @@ atomic_int taskq_libgit2_ready;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char failure[768];
+static void *library;
 
 // The message is one line: a path or a loader message may hold newlines or other control characters
 // (a directory of LD_LIBRARY_PATH, TASKQ_LIBGIT2); each becomes '?'.
@@ -53,6 +54,7 @@ static void load(void) {
     one_line(failure);
     return;
   }
+  library = handle;
   atomic_store_explicit(&taskq_libgit2_ready, 1, memory_order_release);
 }
 
@@ -72,4 +74,13 @@ void taskq_libgit2_load_or_exit(void) {
   int length = snprintf(line, sizeof line, "%s\n", problem);
   if (length > 0) (void)!write(STDERR_FILENO, line, (size_t)length);
   _exit(1);
+}
+
+// `git_libgit2_opts` is variadic, which Swift cannot call and the trampolines do not forward: this calls it
+// with one int argument, the form of every boolean option (GIT_OPT_ENABLE_*).
+int taskq_libgit2_set_flag(int option, int enabled) {
+  if (taskq_libgit2_load() != NULL) return -1;
+  int (*opts)(int, ...) = (int (*)(int, ...))dlsym(library, "git_libgit2_opts");
+  if (opts == NULL) return -1;
+  return opts(option, enabled);
 }

@@ -23,6 +23,7 @@ static __typeof__(git_commit_time) *taskq_real_git_commit_time;
 static __typeof__(git_commit_tree_id) *taskq_real_git_commit_tree_id;
 static __typeof__(git_config_entry_free) *taskq_real_git_config_entry_free;
 static __typeof__(git_config_free) *taskq_real_git_config_free;
+static __typeof__(git_config_get_bool) *taskq_real_git_config_get_bool;
 static __typeof__(git_config_get_entry) *taskq_real_git_config_get_entry;
 static __typeof__(git_config_get_multivar_foreach) *taskq_real_git_config_get_multivar_foreach;
 static __typeof__(git_config_get_string_buf) *taskq_real_git_config_get_string_buf;
@@ -37,6 +38,12 @@ static __typeof__(git_object_id) *taskq_real_git_object_id;
 static __typeof__(git_object_peel) *taskq_real_git_object_peel;
 static __typeof__(git_odb_exists) *taskq_real_git_odb_exists;
 static __typeof__(git_odb_free) *taskq_real_git_odb_free;
+static __typeof__(git_odb_hash) *taskq_real_git_odb_hash;
+static __typeof__(git_odb_object_data) *taskq_real_git_odb_object_data;
+static __typeof__(git_odb_object_free) *taskq_real_git_odb_object_free;
+static __typeof__(git_odb_object_size) *taskq_real_git_odb_object_size;
+static __typeof__(git_odb_object_type) *taskq_real_git_odb_object_type;
+static __typeof__(git_odb_read) *taskq_real_git_odb_read;
 static __typeof__(git_odb_read_header) *taskq_real_git_odb_read_header;
 static __typeof__(git_odb_write) *taskq_real_git_odb_write;
 static __typeof__(git_reference_create_matching) *taskq_real_git_reference_create_matching;
@@ -134,6 +141,7 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_commit_tree_id = (__typeof__(git_commit_tree_id) *)dlsym(handle, "git_commit_tree_id"))) return "git_commit_tree_id";
   if (!(taskq_real_git_config_entry_free = (__typeof__(git_config_entry_free) *)dlsym(handle, "git_config_entry_free"))) return "git_config_entry_free";
   if (!(taskq_real_git_config_free = (__typeof__(git_config_free) *)dlsym(handle, "git_config_free"))) return "git_config_free";
+  if (!(taskq_real_git_config_get_bool = (__typeof__(git_config_get_bool) *)dlsym(handle, "git_config_get_bool"))) return "git_config_get_bool";
   if (!(taskq_real_git_config_get_entry = (__typeof__(git_config_get_entry) *)dlsym(handle, "git_config_get_entry"))) return "git_config_get_entry";
   if (!(taskq_real_git_config_get_multivar_foreach = (__typeof__(git_config_get_multivar_foreach) *)dlsym(handle, "git_config_get_multivar_foreach"))) return "git_config_get_multivar_foreach";
   if (!(taskq_real_git_config_get_string_buf = (__typeof__(git_config_get_string_buf) *)dlsym(handle, "git_config_get_string_buf"))) return "git_config_get_string_buf";
@@ -148,6 +156,12 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_object_peel = (__typeof__(git_object_peel) *)dlsym(handle, "git_object_peel"))) return "git_object_peel";
   if (!(taskq_real_git_odb_exists = (__typeof__(git_odb_exists) *)dlsym(handle, "git_odb_exists"))) return "git_odb_exists";
   if (!(taskq_real_git_odb_free = (__typeof__(git_odb_free) *)dlsym(handle, "git_odb_free"))) return "git_odb_free";
+  if (!(taskq_real_git_odb_hash = (__typeof__(git_odb_hash) *)dlsym(handle, "git_odb_hash"))) return "git_odb_hash";
+  if (!(taskq_real_git_odb_object_data = (__typeof__(git_odb_object_data) *)dlsym(handle, "git_odb_object_data"))) return "git_odb_object_data";
+  if (!(taskq_real_git_odb_object_free = (__typeof__(git_odb_object_free) *)dlsym(handle, "git_odb_object_free"))) return "git_odb_object_free";
+  if (!(taskq_real_git_odb_object_size = (__typeof__(git_odb_object_size) *)dlsym(handle, "git_odb_object_size"))) return "git_odb_object_size";
+  if (!(taskq_real_git_odb_object_type = (__typeof__(git_odb_object_type) *)dlsym(handle, "git_odb_object_type"))) return "git_odb_object_type";
+  if (!(taskq_real_git_odb_read = (__typeof__(git_odb_read) *)dlsym(handle, "git_odb_read"))) return "git_odb_read";
   if (!(taskq_real_git_odb_read_header = (__typeof__(git_odb_read_header) *)dlsym(handle, "git_odb_read_header"))) return "git_odb_read_header";
   if (!(taskq_real_git_odb_write = (__typeof__(git_odb_write) *)dlsym(handle, "git_odb_write"))) return "git_odb_write";
   if (!(taskq_real_git_reference_create_matching = (__typeof__(git_reference_create_matching) *)dlsym(handle, "git_reference_create_matching"))) return "git_reference_create_matching";
@@ -322,6 +336,11 @@ void git_config_free(git_config *cfg) {
   taskq_real_git_config_free(cfg);
 }
 
+int git_config_get_bool(int *out, const git_config *cfg, const char *name) {
+  taskq_libgit2_require();
+  return taskq_real_git_config_get_bool(out, cfg, name);
+}
+
 int git_config_get_entry(git_config_entry **out, const git_config *cfg, const char *name) {
   taskq_libgit2_require();
   return taskq_real_git_config_get_entry(out, cfg, name);
@@ -390,6 +409,36 @@ int git_odb_exists(git_odb *db, const git_oid *id) {
 void git_odb_free(git_odb *db) {
   taskq_libgit2_require();
   taskq_real_git_odb_free(db);
+}
+
+int git_odb_hash(git_oid *out, const void *data, size_t len, git_object_t type) {
+  taskq_libgit2_require();
+  return taskq_real_git_odb_hash(out, data, len, type);
+}
+
+const void * git_odb_object_data(git_odb_object *object) {
+  taskq_libgit2_require();
+  return taskq_real_git_odb_object_data(object);
+}
+
+void git_odb_object_free(git_odb_object *object) {
+  taskq_libgit2_require();
+  taskq_real_git_odb_object_free(object);
+}
+
+size_t git_odb_object_size(git_odb_object *object) {
+  taskq_libgit2_require();
+  return taskq_real_git_odb_object_size(object);
+}
+
+git_object_t git_odb_object_type(git_odb_object *object) {
+  taskq_libgit2_require();
+  return taskq_real_git_odb_object_type(object);
+}
+
+int git_odb_read(git_odb_object **out, git_odb *db, const git_oid *id) {
+  taskq_libgit2_require();
+  return taskq_real_git_odb_read(out, db, id);
 }
 
 int git_odb_read_header(size_t *len_out, git_object_t *type_out, git_odb *db, const git_oid *id) {

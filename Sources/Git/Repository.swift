@@ -12,6 +12,10 @@ import Darwin
 /// `Repository` per worker thread.
 public final class Repository {
   let pointer: OpaquePointer
+  /// The trees the last ``editTree(_:applying:)`` read and wrote, by id: where the next edit starts.
+  var recentTrees: [ObjectID: [UInt8]] = [:]
+  /// Writes loose objects without libgit2's deflate (see ``LooseObjectWriter``); `nil` where libgit2 must.
+  private lazy var looseObjects: LooseObjectWriter? = LooseObjectWriter.make(for: self)
 
   init(pointer: OpaquePointer) { self.pointer = pointer }
 
@@ -172,6 +176,7 @@ public final class Repository {
 
   /// Writes a blob into the object database.
   public func writeBlob(_ bytes: [UInt8]) throws -> ObjectID {
+    if looseObjects != nil { return try writeObject(bytes, kind: .blob) }
     var oid = git_oid()
     _ = try bytes.withUnsafeBufferPointer { buffer in
       try GitError.check(
@@ -221,6 +226,12 @@ public final class Repository {
   /// Creates a tree from `base` with `updates` applied; only the trees along the updated paths are
   /// rewritten, so the cost is proportional to the depth, not to the size of the tree.
   public func createTree(from base: Tree, applying updates: [TreeUpdate]) throws -> ObjectID {
+    try editTree(base.id, applying: updates).root
+  }
+
+  /// ``createTree(from:applying:)`` through libgit2's `git_tree_create_updated`: the reference that
+  /// ``editTree(_:applying:)`` is tested against.
+  public func createTreeWithLibgit2(from base: Tree, applying updates: [TreeUpdate]) throws -> ObjectID {
     var oid = git_oid()
     // The C structs borrow the path strings: keep them alive for the call.
     let paths = updates.map { strdup($0.path) }
@@ -303,13 +314,17 @@ public final class Repository {
 
   /// Writes an object's exact bytes into the object database and returns its id.
   public func writeObject(_ bytes: [UInt8], kind: ObjectKind) throws -> ObjectID {
+    try bytes.withUnsafeBytes { try writeObject($0, kind: kind) }
+  }
+
+  /// Writes an object's exact bytes into the object database and returns its id.
+  func writeObject(_ bytes: UnsafeRawBufferPointer, kind: ObjectKind) throws -> ObjectID {
+    if let looseObjects { return try looseObjects.put(bytes, kind: kind) }
     var odb: OpaquePointer?
     try GitError.check(git_repository_odb(&odb, pointer), "git_repository_odb")
     defer { git_odb_free(odb) }
     var oid = git_oid()
-    try bytes.withUnsafeBytes { raw in
-      _ = try GitError.check(git_odb_write(&oid, odb, raw.baseAddress, raw.count, kind.raw), "git_odb_write")
-    }
+    try GitError.check(git_odb_write(&oid, odb, bytes.baseAddress, bytes.count, kind.raw), "git_odb_write")
     return ObjectID(oid)
   }
 

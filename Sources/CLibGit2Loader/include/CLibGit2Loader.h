@@ -12,4 +12,9 @@ const char *taskq_libgit2_load(void);
 /// Whether libgit2 has been loaded into this process (by `taskq_libgit2_load` or any libgit2 call).
 int taskq_libgit2_is_loaded(void);
 
+/// Sets one of libgit2's boolean process-wide options (`git_libgit2_opts(option, enabled)`, e.g.
+/// GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION), loading libgit2 first. Returns libgit2's result, or -1 when
+/// libgit2 cannot be loaded.
+int taskq_libgit2_set_flag(int option, int enabled);
+
 #endif

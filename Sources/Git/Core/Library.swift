@@ -10,6 +10,11 @@ import CLibGit2Loader
 public enum Library {
   private static let initialised: Bool = {
     git_libgit2_init()
+    // Reading an object does not hash it again to compare with its name (git does not either): that cost
+    // a SHA-1 (collision-detecting, slow) over every tree and record read. A damaged object file still
+    // fails zlib's own checksum, and objects from other machines arrive through `git fetch`, which checks
+    // every one (index-pack) before they land here.
+    _ = taskq_libgit2_set_flag(Int32(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION.rawValue), 0)
     return true
   }()
 

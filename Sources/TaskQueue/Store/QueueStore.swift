@@ -94,22 +94,22 @@ public final class QueueStore {
       guard let operation = transaction.operation else {
         throw QueueError.internalError(InternalError("a queue update without an operation"))
       }
-      let baseTree = try base.tree ?? repository.emptyTree()
+      let baseTree = base.tree?.id
       let updates: [TreeUpdate]
-      let tree: ObjectID
+      let edit: TreeEdit
       let commit: WrittenCommit
       do {
         updates = try transaction.treeUpdates(repository: repository)
-        tree = try repository.createTree(from: baseTree, applying: updates)
+        edit = try repository.editTree(baseTree, applying: updates)
         commit = try writeCommit(
-          tree: tree, parents: base.commit.map { [$0] } ?? [], message: operation.message, signature: signature)
+          tree: edit.root, parents: base.commit.map { [$0] } ?? [], message: operation.message,
+          signature: signature)
       } catch let error as GitError where attempt < maximumAttempts && Self.isRacedByGitGC(error) {
         // A `git gc` (git fetch starts one in the background) removed an empty objects/xx directory while
         // libgit2 wrote a loose object into it: write again.
         backoff(attempt)
         continue
       }
-      let (rootTree, subtrees) = try treeIDs(below: tree, along: updates)
       do {
         try compareAndSwap(to: commit.id, expected: base.commit, message: "taskq: \(operation.subject)")
       } catch let error as GitError where [.modified, .exists].contains(error.code) {
@@ -126,11 +126,11 @@ public final class QueueStore {
           "warning: '\(operation.subject)' was pruned before it reached the ref (\(error.message)); writing it again")
         continue
       }
-      try ensureStored(commit, objects: [tree] + subtrees, updates: updates, subject: operation.subject) {
+      try ensureStored(commit, objects: edit.written, updates: updates, subject: operation.subject) {
         _ = try transaction.treeUpdates(repository: repository)
-        return try repository.createTree(from: baseTree, applying: updates)
+        return try repository.editTree(baseTree, applying: updates).root
       }
-      lastWritten = (commit.id, rootTree, transaction.meta)
+      lastWritten = (commit.id, try repository.tree(edit.root), transaction.meta)
       return result
     }
   }
@@ -138,7 +138,7 @@ public final class QueueStore {
   /// Whether writing an object failed because a concurrent `git gc` pruned the directory it was going to
   /// (libgit2: "failed to rename lockfile to objects/xx/…: No such file or directory").
   static func isRacedByGitGC(_ error: GitError) -> Bool {
-    ["git_blob_create_from_buffer", "git_tree_create_updated", "git_odb_write"].contains(error.function)
+    ["git_blob_create_from_buffer", "git_tree_create_updated", "git_odb_write", "editTree"].contains(error.function)
       && (error.message.contains("rename") || error.message.contains("No such file or directory"))
   }
 
@@ -303,32 +303,6 @@ public final class QueueStore {
     warn(
       "warning: objects of '\(subject)' were pruned while it was written (a concurrent 'git gc --prune=now'?); wrote them again"
     )
-  }
-
-  /// The ids of the trees below `root` on the way to every updated path (`tasks`, `tasks/<bb>`,
-  /// `tasks/<bb>/<id>`, …): the trees a write created besides the root, which a concurrent prune may take.
-  private func treeIDs(below root: ObjectID, along updates: [TreeUpdate]) throws -> (root: Tree, below: [ObjectID]) {
-    let rootTree = try repository.tree(root)
-    var found: [String: ObjectID] = [:]
-    var loaded: [String: Tree] = ["": rootTree]
-    for update in updates {
-      let directories = update.path.split(separator: "/").dropLast().map(String.init)
-      var path = ""
-      for (index, name) in directories.enumerated() {
-        guard let current = loaded[path] else { break }
-        let next = path.isEmpty ? name : path + "/" + name
-        if found[next] == nil {
-          guard let entry = current.entry(named: name), entry.kind == .tree else { break }
-          found[next] = entry.id
-        }
-        // Only a tree to look further into is read.
-        if index < directories.count - 1, loaded[next] == nil, let id = found[next] {
-          loaded[next] = try repository.tree(id)
-        }
-        path = next
-      }
-    }
-    return (rootTree, Array(found.values))
   }
 
   /// The lock file libgit2 holds while it updates the ref.

@@ -1,0 +1,325 @@
+import CLibGit2
+
+/// What ``Repository/editTree(_:applying:)`` made.
+public struct TreeEdit: Sendable {
+  /// The new root tree.
+  public var root: ObjectID
+  /// Every tree the edit wrote, the root first: the objects a concurrent prune could take before a ref
+  /// reaches them.
+  public var written: [ObjectID]
+}
+
+extension Repository {
+  /// Applies `updates` to the tree `base` (`nil`: the empty tree) and writes the trees that change, from
+  /// the changed entries up to the root; untouched subtrees are shared by id. The semantics are
+  /// `git_tree_create_updated`'s, which this replaces on the write path: updates apply in order, a
+  /// directory left empty disappears from its parent, and removing a path that does not exist fails.
+  ///
+  /// Trees are edited as their raw bytes: an entry is found by a scan and the rest is copied as it is,
+  /// with no object per entry. The trees an edit read and wrote are kept, so the next edit of the same
+  /// repository (a worker's next transition) starts from them without reading. Blob ids are taken as
+  /// given; a tree id (``TreeUpdate/writeTree(_:tree:)``) must name a tree in the database.
+  ///
+  /// - Throws: ``GitError`` (function `editTree`) for a missing path to remove, an invalid path component,
+  ///   a path through a file, a malformed tree; or the underlying read or write error.
+  public func editTree(_ base: ObjectID?, applying updates: [TreeUpdate]) throws -> TreeEdit {
+    var editor = TreeEditor(repository: self)
+    defer { editor.close() }
+    var edits: [TreeEditor.Edit] = []
+    edits.reserveCapacity(updates.count)
+    for update in updates {
+      let components = update.path.split(separator: "/", omittingEmptySubsequences: false).map {
+        Array($0.utf8)
+      }
+      for component in components where !TreeEditor.isValidName(component) {
+        throw GitError(
+          code: .invalid, message: "invalid path '\(update.path)' for a tree entry", function: "editTree")
+      }
+      if case .upsertTree(let id) = update.action { try editor.requireTree(id, path: update.path) }
+      edits.append(TreeEditor.Edit(components: components[...], action: update.action, path: update.path))
+    }
+    let root = try editor.rewrite(base, edits, isRoot: true) ?? editor.writeTree([])
+    recentTrees = editor.seen
+    var written = editor.written.filter { $0 != root }
+    written.insert(root, at: 0)
+    return TreeEdit(root: root, written: written)
+  }
+}
+
+/// The raw-bytes tree editing behind ``Repository/editTree(_:applying:)``.
+struct TreeEditor {
+  struct Edit {
+    var components: ArraySlice<[UInt8]>
+    var action: TreeUpdate.Action
+    var path: String
+  }
+
+  /// One entry of a raw tree: `<mode> <name>\0<20-byte id>`.
+  struct Entry {
+    var start: Int
+    var nameStart: Int
+    var nameEnd: Int
+    var isTree: Bool
+    var end: Int { nameEnd + 21 }
+  }
+
+  /// An entry the edit puts in a tree.
+  struct NewEntry {
+    var name: [UInt8]
+    var isTree: Bool
+    var id: ObjectID
+  }
+
+  /// Where the updates of one name leave it.
+  enum State {
+    /// Untouched.
+    case original
+    case removed
+    /// Replaced by this entry.
+    case entry(NewEntry)
+    /// A directory edited further down, starting from tree `base` (`nil`: empty).
+    case nested(base: ObjectID?, edits: [Edit])
+  }
+
+  /// The state of one name after `edit` (whose first component is that name).
+  static func apply(_ edit: Edit, to state: State, existing: Entry?, raw: [UInt8]) throws -> State {
+    let name = edit.components.first ?? []
+    if edit.components.count == 1 {
+      switch edit.action {
+      case .remove:
+        switch state {
+        case .original where existing == nil, .removed:
+          throw GitError(
+            code: .notFound,
+            message: "failed to remove entry '\(edit.path)': it is not in the tree", function: "editTree")
+        default:
+          return .removed
+        }
+      case .upsertBlob(let id):
+        return .entry(NewEntry(name: name, isTree: false, id: id))
+      case .upsertTree(let id):
+        return .entry(NewEntry(name: name, isTree: true, id: id))
+      }
+    }
+    var rest = edit
+    rest.components = edit.components.dropFirst()
+    let throughFile = GitError(
+      code: .invalid,
+      message: "cannot write '\(edit.path)': '\(String(decoding: name, as: UTF8.self))' is a file",
+      function: "editTree")
+    switch state {
+    case .original:
+      guard let existing else { return .nested(base: nil, edits: [rest]) }
+      guard existing.isTree else { throw throughFile }
+      return .nested(base: id(of: existing, in: raw), edits: [rest])
+    case .removed:
+      return .nested(base: nil, edits: [rest])
+    case .entry(let new):
+      guard new.isTree else { throw throughFile }
+      return .nested(base: new.id, edits: [rest])
+    case .nested(let base, var edits):
+      edits.append(rest)
+      return .nested(base: base, edits: edits)
+    }
+  }
+
+  let repository: Repository
+  /// The trees read or written by this edit, by id (and those of the previous edit, to start from).
+  var seen: [ObjectID: [UInt8]] = [:]
+  var written: [ObjectID] = []
+  private var odb: OpaquePointer?
+
+  init(repository: Repository) {
+    self.repository = repository
+  }
+
+  /// A name git accepts in a tree: not empty, not `.`, `..` or `.git` (any case), no NUL.
+  static func isValidName(_ name: [UInt8]) -> Bool {
+    if name.isEmpty || name == [0x2E] || name == [0x2E, 0x2E] || name.contains(0) { return false }
+    if name.count == 4, name[0] == 0x2E, name[1] | 0x20 == 0x67, name[2] | 0x20 == 0x69, name[3] | 0x20 == 0x74 {
+      return false
+    }
+    return true
+  }
+
+  /// Applies `edits` (paths relative to this tree) to tree `id` (`nil`: none yet). Returns the new tree's
+  /// id, or `nil` when it is left empty (and is not the root).
+  mutating func rewrite(_ id: ObjectID?, _ edits: [Edit], isRoot: Bool) throws -> ObjectID? {
+    let raw = try id.map { try read($0) } ?? []
+    let entries = try Self.parse(raw, id: id)
+    // Per name, in order of first mention: where its updates leave it, applied in order as libgit2 does.
+    var order: [[UInt8]] = []
+    var states: [[UInt8]: State] = [:]
+    for edit in edits {
+      guard let name = edit.components.first else { continue }
+      let existing = entries.first { Self.name(of: $0, in: raw).elementsEqual(name) }
+      let state = states[name] ?? .original
+      if states[name] == nil { order.append(name) }
+      states[name] = try Self.apply(edit, to: state, existing: existing, raw: raw)
+    }
+    var dropped: Set<[UInt8]> = []
+    var added: [NewEntry] = []
+    for name in order {
+      switch states[name] ?? .original {
+      case .original:
+        continue
+      case .removed:
+        dropped.insert(name)
+      case .entry(let new):
+        dropped.insert(name)
+        added.append(new)
+      case .nested(let base, let deeper):
+        let existing = entries.first { Self.name(of: $0, in: raw).elementsEqual(name) }
+        let updated = try rewrite(base, deeper, isRoot: false)
+        if let existing, existing.isTree, let updated, Self.id(of: existing, in: raw) == updated { continue }
+        dropped.insert(name)
+        if let updated { added.append(NewEntry(name: name, isTree: true, id: updated)) }
+      }
+    }
+    // Nothing changed here (every update rewrote an entry with what it held): the same tree.
+    if let id, Self.unchanged(entries, raw: raw, dropped: dropped, added: added) { return id }
+    added.sort { Self.precedes($0.name[...], $0.isTree, $1.name[...], $1.isTree) }
+    var out: [UInt8] = []
+    out.reserveCapacity(raw.count + added.count * 64)
+    var next = 0
+    for entry in entries {
+      let name = Self.name(of: entry, in: raw)
+      if dropped.contains(Array(name)) { continue }
+      while next < added.count, Self.precedes(added[next].name[...], added[next].isTree, name, entry.isTree) {
+        Self.append(added[next], to: &out)
+        next += 1
+      }
+      out.append(contentsOf: raw[entry.start..<entry.end])
+    }
+    while next < added.count {
+      Self.append(added[next], to: &out)
+      next += 1
+    }
+    if out.isEmpty && !isRoot { return nil }
+    return try writeTree(out)
+  }
+
+  /// Writes a tree's bytes and remembers them.
+  mutating func writeTree(_ bytes: [UInt8]) throws -> ObjectID {
+    let id = try bytes.withUnsafeBytes { try repository.writeObject($0, kind: .tree) }
+    seen[id] = bytes
+    written.append(id)
+    return id
+  }
+
+  /// Checks that `id` names a tree in the database (for a whole tree put at `path`).
+  mutating func requireTree(_ id: ObjectID, path: String) throws {
+    if seen[id] != nil || repository.recentTrees[id] != nil { return }
+    var size = 0
+    var type = GIT_OBJECT_INVALID
+    var raw = id.raw
+    try GitError.check(git_odb_read_header(&size, &type, try database(), &raw), "git_odb_read_header")
+    guard type == GIT_OBJECT_TREE else {
+      throw GitError(
+        code: .invalid, message: "cannot put '\(id.hex)' at '\(path)': it is not a tree", function: "editTree")
+    }
+  }
+
+  /// The raw bytes of tree `id`: kept from this or the previous edit, else read from the database.
+  private mutating func read(_ id: ObjectID) throws -> [UInt8] {
+    if let bytes = seen[id] ?? repository.recentTrees[id] {
+      seen[id] = bytes
+      return bytes
+    }
+    var object: OpaquePointer?
+    var raw = id.raw
+    try GitError.check(git_odb_read(&object, try database(), &raw), "git_odb_read")
+    defer { git_odb_object_free(object) }
+    guard git_odb_object_type(object) == GIT_OBJECT_TREE else {
+      throw GitError(code: .invalid, message: "object \(id.hex) is not a tree", function: "editTree")
+    }
+    let size = git_odb_object_size(object)
+    let bytes = size == 0 ? [] : Array(UnsafeRawBufferPointer(start: git_odb_object_data(object), count: size))
+    seen[id] = bytes
+    return bytes
+  }
+
+  private mutating func database() throws -> OpaquePointer? {
+    if odb == nil { try GitError.check(git_repository_odb(&odb, repository.pointer), "git_repository_odb") }
+    return odb
+  }
+
+  /// Frees the odb handle; call once done (the editor is a value type and has no deinit).
+  mutating func close() {
+    git_odb_free(odb)
+    odb = nil
+  }
+
+  static func parse(_ raw: [UInt8], id: ObjectID?) throws -> [Entry] {
+    var entries: [Entry] = []
+    var index = 0
+    while index < raw.count {
+      let start = index
+      var mode = 0
+      while index < raw.count, raw[index] != 0x20 {
+        let digit = Int(raw[index]) - 0x30
+        guard digit >= 0, digit < 8, mode < 0o1_000_000 else { throw malformed(id) }
+        mode = mode * 8 + digit
+        index += 1
+      }
+      guard index < raw.count, index > start else { throw malformed(id) }
+      let nameStart = index + 1
+      guard let nul = raw[nameStart...].firstIndex(of: 0), nul > nameStart, nul + 21 <= raw.count else {
+        throw malformed(id)
+      }
+      entries.append(Entry(start: start, nameStart: nameStart, nameEnd: nul, isTree: mode == 0o40000))
+      index = nul + 21
+    }
+    return entries
+  }
+
+  private static func malformed(_ id: ObjectID?) -> GitError {
+    GitError(code: .invalid, message: "tree \(id?.hex ?? "?") is malformed", function: "editTree")
+  }
+
+  static func name(of entry: Entry, in raw: [UInt8]) -> ArraySlice<UInt8> { raw[entry.nameStart..<entry.nameEnd] }
+
+  static func id(of entry: Entry, in raw: [UInt8]) -> ObjectID {
+    var oid = git_oid()
+    withUnsafeMutableBytes(of: &oid.id) { target in
+      raw.withUnsafeBytes { source in
+        target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(entry.nameEnd + 1)..<entry.end]))
+      }
+    }
+    return ObjectID(oid)
+  }
+
+  /// Whether dropping `dropped` and adding `added` gives back the same entries.
+  static func unchanged(_ entries: [Entry], raw: [UInt8], dropped: Set<[UInt8]>, added: [NewEntry]) -> Bool {
+    guard dropped.count == added.count else { return false }
+    for new in added {
+      guard
+        let old = entries.first(where: { name(of: $0, in: raw).elementsEqual(new.name) }),
+        old.isTree == new.isTree, id(of: old, in: raw) == new.id,
+        raw[old.start..<(old.nameStart - 1)].elementsEqual(Array((new.isTree ? "40000" : "100644").utf8))
+      else { return false }
+    }
+    return true
+  }
+
+  /// git's order of tree entries: names compared as bytes, a tree's as if it ended with `/`.
+  static func precedes(_ a: ArraySlice<UInt8>, _ aIsTree: Bool, _ b: ArraySlice<UInt8>, _ bIsTree: Bool) -> Bool {
+    var i = a.startIndex
+    var j = b.startIndex
+    while i < a.endIndex, j < b.endIndex {
+      if a[i] != b[j] { return a[i] < b[j] }
+      i += 1
+      j += 1
+    }
+    let ca: UInt8 = i < a.endIndex ? a[i] : (aIsTree ? 0x2F : 0)
+    let cb: UInt8 = j < b.endIndex ? b[j] : (bIsTree ? 0x2F : 0)
+    return ca < cb
+  }
+
+  static func append(_ entry: NewEntry, to out: inout [UInt8]) {
+    out.append(contentsOf: (entry.isTree ? "40000 " : "100644 ").utf8)
+    out.append(contentsOf: entry.name)
+    out.append(0)
+    withUnsafeBytes(of: entry.id.raw.id) { out.append(contentsOf: $0) }
+  }
+}
