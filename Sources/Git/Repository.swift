@@ -274,6 +274,51 @@ public final class Repository {
   public func commitBytes(
     tree: ObjectID, parents: [ObjectID], message: String, signature: Signature
   ) throws -> [UInt8] {
+    if let bytes = Self.commitBytes(
+      tree: tree, parents: parents, message: message, signature: signature, time: time(nil))
+    {
+      return bytes
+    }
+    return try commitBytesWithLibgit2(tree: tree, parents: parents, message: message, signature: signature)
+  }
+
+  /// The bytes `git_commit_create_buffer` makes (encoding UTF-8, author and committer both `signature` at
+  /// `time` in the local time zone), composed in Swift: no lookup of the tree and parents, no signature
+  /// object. `nil` for a signature libgit2 would trim or refuse (empty, surrounding white space, `<`, `>`,
+  /// a newline or NUL): ``commitBytesWithLibgit2(tree:parents:message:signature:)`` then decides.
+  static func commitBytes(
+    tree: ObjectID, parents: [ObjectID], message: String, signature: Signature, time: time_t
+  ) -> [UInt8]? {
+    func plain(_ text: String) -> Bool {
+      guard let first = text.utf8.first, let last = text.utf8.last else { return false }
+      let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D]
+      if space.contains(first) || space.contains(last) { return false }
+      return !text.utf8.contains { $0 == 0x3C || $0 == 0x3E || $0 == 0x0A || $0 == 0 }
+    }
+    guard plain(signature.name), plain(signature.email) else { return nil }
+    var now = time
+    var local = tm()
+    guard localtime_r(&now, &local) != nil else { return nil }
+    let offset = Int(local.tm_gmtoff) / 60
+    let magnitude = abs(offset)
+    let zone =
+      (offset < 0 ? "-" : "+") + (magnitude / 60 < 10 ? "0" : "") + String(magnitude / 60)
+      + (magnitude % 60 < 10 ? "0" : "") + String(magnitude % 60)
+    let person = "\(signature.name) <\(signature.email)> \(UInt32(truncatingIfNeeded: time)) \(zone)\n"
+    var out: [UInt8] = []
+    out.reserveCapacity(160 + 48 * parents.count + message.utf8.count)
+    out.append(contentsOf: "tree \(tree.hex)\n".utf8)
+    for parent in parents { out.append(contentsOf: "parent \(parent.hex)\n".utf8) }
+    out.append(contentsOf: "author \(person)committer \(person)encoding UTF-8\n\n".utf8)
+    // libgit2 reads the message as a C string: it ends at the first NUL.
+    out.append(contentsOf: message.utf8.prefix { $0 != 0 })
+    return out
+  }
+
+  /// ``commitBytes(tree:parents:message:signature:)`` through libgit2's `git_commit_create_buffer`, now.
+  public func commitBytesWithLibgit2(
+    tree: ObjectID, parents: [ObjectID], message: String, signature: Signature
+  ) throws -> [UInt8] {
     let treeObject = try self.tree(tree)
     let parentObjects = try parents.map { try commit($0) }
     var sig: UnsafeMutablePointer<git_signature>?

@@ -344,6 +344,50 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
   }
 }
 
+/// Commit bytes are composed in Swift; libgit2's `git_commit_create_buffer` is the reference, for plain
+/// signatures and for those libgit2 trims or refuses (which go to libgit2 itself).
+@Suite struct CommitBytesTests {
+  @Test(arguments: [
+    ("Ada Lovelace", "ada@example.com", "first\n"),
+    ("Zoë Ünïcode 名前", "z@例え.jp", "line\n\nTaskq-Op: add\nTaskq-Task: T-1\n"),
+    ("a", "b", ""),
+    ("Name", "e@x", "cut at\u{0}the NUL"),
+    ("  padded  ", "e@x", "trimmed by libgit2\n"),
+    ("Tab\tinside", "e@x", "kept\n"),
+  ])
+  func swiftBytesAreLibgit2s(name: String, email: String, message: String) throws {
+    let scratch = try ScratchRepository()
+    let repository = try scratch.open()
+    let tree = try repository.emptyTree().id
+    let head = try #require(try repository.referenceTarget("refs/heads/main"))
+    let other = try repository.createCommit(
+      tree: tree, parents: [], message: "other\n", signature: Signature(name: "T", email: "t@x"))
+    let signature = Signature(name: name, email: email)
+    for parents in [[], [head], [head, other]] {
+      // Both stamp the current second: take the pair again if a second boundary fell between them.
+      var pair: ([UInt8], [UInt8]) = ([], [0])
+      for _ in 0..<5 where pair.0 != pair.1 {
+        pair = (
+          try repository.commitBytes(tree: tree, parents: parents, message: message, signature: signature),
+          try repository.commitBytesWithLibgit2(tree: tree, parents: parents, message: message, signature: signature)
+        )
+      }
+      #expect(pair.0 == pair.1, "\(String(decoding: pair.0, as: UTF8.self))")
+    }
+  }
+
+  @Test func aSignatureLibgit2RefusesIsRefused() throws {
+    let scratch = try ScratchRepository()
+    let repository = try scratch.open()
+    let tree = try repository.emptyTree().id
+    for signature in [Signature(name: "a<b", email: "e@x"), Signature(name: "n", email: "e>x")] {
+      #expect(throws: GitError.self) {
+        try repository.commitBytes(tree: tree, parents: [], message: "m\n", signature: signature)
+      }
+    }
+  }
+}
+
 /// A deterministic random source (SplitMix64), so a failing round can be replayed.
 struct SeededGenerator: RandomNumberGenerator {
   var state: UInt64
