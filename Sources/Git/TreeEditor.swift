@@ -77,14 +77,19 @@ struct TreeEditor {
     case removed
     /// Replaced by this entry.
     case entry(NewEntry)
-    /// A directory edited further down, starting from tree `base` (`nil`: empty).
-    case nested(base: ObjectID?, edits: [Edit])
+    /// A directory edited further down (by the edits collected beside it), starting from tree `base`
+    /// (`nil`: empty).
+    case nested(base: ObjectID?)
   }
 
-  /// The state of one name after `edit` (whose first component is that name).
-  static func apply(_ edit: Edit, to state: State, existing: Entry?, raw: [UInt8]) throws -> State {
+  /// The state of one name after `edit` (whose first component is that name); `deeper` collects the
+  /// edits below the name since it last became a directory.
+  static func apply(
+    _ edit: Edit, to state: State, existing: Entry?, raw: [UInt8], deeper: inout [Edit]
+  ) throws -> State {
     let name = edit.components.first ?? []
     if edit.components.count == 1 {
+      deeper = []
       switch edit.action {
       case .remove:
         switch state {
@@ -107,20 +112,38 @@ struct TreeEditor {
       code: .invalid,
       message: "cannot write '\(edit.path)': '\(String(decoding: name, as: UTF8.self))' is a file",
       function: "editTree")
+    deeper.append(rest)
     switch state {
     case .original:
-      guard let existing else { return .nested(base: nil, edits: [rest]) }
+      guard let existing else { return .nested(base: nil) }
       guard existing.isTree else { throw throughFile }
-      return .nested(base: id(of: existing, in: raw), edits: [rest])
+      return .nested(base: id(of: existing, in: raw))
     case .removed:
-      return .nested(base: nil, edits: [rest])
+      return .nested(base: nil)
     case .entry(let new):
       guard new.isTree else { throw throughFile }
-      return .nested(base: new.id, edits: [rest])
-    case .nested(let base, var edits):
-      edits.append(rest)
-      return .nested(base: base, edits: edits)
+      return .nested(base: new.id)
+    case .nested:
+      return state
     }
+  }
+
+  /// Finds an entry's index by name: a scan for a few lookups, a dictionary for many (an import).
+  static func finder(_ entries: [Entry], raw: [UInt8], lookups: Int) -> ([UInt8]) -> Int? {
+    guard lookups > 8, entries.count > 8 else {
+      return { wanted in entries.firstIndex { name(of: $0, in: raw).elementsEqual(wanted) } }
+    }
+    var byName: [ArraySlice<UInt8>: Int] = [:]
+    for (index, entry) in entries.enumerated() where byName[name(of: entry, in: raw)] == nil {
+      byName[name(of: entry, in: raw)] = index
+    }
+    return { wanted in byName[wanted[...]] }
+  }
+
+  /// Whether `old` already is `new` (same kind, id and mode).
+  static func holds(_ old: Entry, raw: [UInt8], _ new: NewEntry) -> Bool {
+    old.isTree == new.isTree && id(of: old, in: raw) == new.id
+      && raw[old.start..<(old.nameStart - 1)].elementsEqual((new.isTree ? "40000" : "100644").utf8)
   }
 
   let repository: Repository
@@ -147,44 +170,61 @@ struct TreeEditor {
   mutating func rewrite(_ id: ObjectID?, _ edits: [Edit], isRoot: Bool) throws -> ObjectID? {
     let raw = try id.map { try read($0) } ?? []
     let entries = try Self.parse(raw, id: id)
-    // Per name, in order of first mention: where its updates leave it, applied in order as libgit2 does.
+    // The updates of each name, in order of first mention (a dictionary's append is in place: an import's
+    // tens of thousands of paths stay linear).
     var order: [[UInt8]] = []
-    var states: [[UInt8]: State] = [:]
+    var groups: [[UInt8]: [Edit]] = [:]
     for edit in edits {
       guard let name = edit.components.first else { continue }
-      let existing = entries.first { Self.name(of: $0, in: raw).elementsEqual(name) }
-      let state = states[name] ?? .original
-      if states[name] == nil { order.append(name) }
-      states[name] = try Self.apply(edit, to: state, existing: existing, raw: raw)
+      if groups[name] == nil { order.append(name) }
+      groups[name, default: []].append(edit)
     }
-    var dropped: Set<[UInt8]> = []
+    let find = Self.finder(entries, raw: raw, lookups: order.count)
+    var dropped = [Bool](repeating: false, count: entries.count)
     var added: [NewEntry] = []
+    var replaced: [(old: Int, new: NewEntry)] = []
     for name in order {
-      switch states[name] ?? .original {
+      let index = find(name)
+      let existing = index.map { entries[$0] }
+      // Where its updates leave the name, applied in order as libgit2 applies them.
+      var state = State.original
+      var deeper: [Edit] = []
+      for edit in groups[name] ?? [] {
+        state = try Self.apply(edit, to: state, existing: existing, raw: raw, deeper: &deeper)
+      }
+      var new: NewEntry?
+      switch state {
       case .original:
         continue
       case .removed:
-        dropped.insert(name)
-      case .entry(let new):
-        dropped.insert(name)
-        added.append(new)
-      case .nested(let base, let deeper):
-        let existing = entries.first { Self.name(of: $0, in: raw).elementsEqual(name) }
+        break
+      case .entry(let entry):
+        new = entry
+      case .nested(let base):
         let updated = try rewrite(base, deeper, isRoot: false)
         if let existing, existing.isTree, let updated, Self.id(of: existing, in: raw) == updated { continue }
-        dropped.insert(name)
-        if let updated { added.append(NewEntry(name: name, isTree: true, id: updated)) }
+        new = updated.map { NewEntry(name: name, isTree: true, id: $0) }
+      }
+      if let index { dropped[index] = true }
+      if let new {
+        added.append(new)
+        if let index { replaced.append((index, new)) }
       }
     }
     // Nothing changed here (every update rewrote an entry with what it held): the same tree.
-    if let id, Self.unchanged(entries, raw: raw, dropped: dropped, added: added) { return id }
+    let droppedCount = dropped.reduce(0) { $0 + ($1 ? 1 : 0) }
+    if let id, droppedCount == added.count,
+      replaced.count == added.count && replaced.allSatisfy({ Self.holds(entries[$0.old], raw: raw, $0.new) })
+    {
+      return id
+    }
     added.sort { Self.precedes($0.name[...], $0.isTree, $1.name[...], $1.isTree) }
     var out: [UInt8] = []
     out.reserveCapacity(raw.count + added.count * 64)
     var next = 0
-    for entry in entries {
+    for (index, entry) in entries.enumerated() {
+      if dropped[index] { continue }
       let name = Self.name(of: entry, in: raw)
-      if dropped.contains(Array(name)) { continue }
       while next < added.count, Self.precedes(added[next].name[...], added[next].isTree, name, entry.isTree) {
         Self.append(added[next], to: &out)
         next += 1
@@ -287,19 +327,6 @@ struct TreeEditor {
       }
     }
     return ObjectID(oid)
-  }
-
-  /// Whether dropping `dropped` and adding `added` gives back the same entries.
-  static func unchanged(_ entries: [Entry], raw: [UInt8], dropped: Set<[UInt8]>, added: [NewEntry]) -> Bool {
-    guard dropped.count == added.count else { return false }
-    for new in added {
-      guard
-        let old = entries.first(where: { name(of: $0, in: raw).elementsEqual(new.name) }),
-        old.isTree == new.isTree, id(of: old, in: raw) == new.id,
-        raw[old.start..<(old.nameStart - 1)].elementsEqual(Array((new.isTree ? "40000" : "100644").utf8))
-      else { return false }
-    }
-    return true
   }
 
   /// git's order of tree entries: names compared as bytes, a tree's as if it ended with `/`.

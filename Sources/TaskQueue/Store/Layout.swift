@@ -13,7 +13,11 @@ public enum Layout {
 
   /// The bucket of a task: the first two hex digits of the SHA-256 of its UTF-8 id.
   public static func bucket(of id: String) -> String {
-    String(SHA256.hex(Array(id.utf8)).prefix(2))
+    let first = SHA256.digest(Array(id.utf8))[0]
+    let digits: StaticString = "0123456789abcdef"
+    return digits.withUTF8Buffer { hex in
+      String(decoding: [hex[Int(first >> 4)], hex[Int(first & 0x0f)]], as: UTF8.self)
+    }
   }
 
   /// `tasks/<bb>/<id>`.

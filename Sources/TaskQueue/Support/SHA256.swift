@@ -25,6 +25,21 @@ enum SHA256 {
       message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
     }
     var w = [UInt32](repeating: 0, count: 64)
+    k.withUnsafeBufferPointer { k in
+      w.withUnsafeMutableBufferPointer { w in
+        message.withUnsafeBufferPointer { message in
+          compress(&h, message, w, k)
+        }
+      }
+    }
+    return h.flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> UInt32(24 - 8 * $0)) } }
+  }
+
+  /// The compression function over every 64-byte chunk of the padded `message`, into `h`.
+  private static func compress(
+    _ h: inout [UInt32], _ message: UnsafeBufferPointer<UInt8>, _ w: UnsafeMutableBufferPointer<UInt32>,
+    _ k: UnsafeBufferPointer<UInt32>
+  ) {
     for chunk in stride(from: 0, to: message.count, by: 64) {
       for i in 0..<16 {
         let j = chunk + i * 4
@@ -55,7 +70,6 @@ enum SHA256 {
       h[6] &+= g
       h[7] &+= hh
     }
-    return h.flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> UInt32(24 - 8 * $0)) } }
   }
 
   static func hex(_ bytes: [UInt8]) -> String {
