@@ -295,6 +295,38 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
     #expect(try scratch.fsck() == (0, ""))
   }
 
+  /// Batches of many paths (an import's): names are then found through an index, not a scan.
+  @Test func largeBatchesGiveLibgit2sTrees() throws {
+    let scratch = try ScratchRepository()
+    let repository = try scratch.open()
+    var generator = SeededGenerator(seed: 42)
+    let blobs = try (0..<3).map { try repository.writeBlob(Array("v\($0)".utf8)) }
+    var ours = try repository.emptyTree()
+    var theirs = try repository.emptyTree()
+    var present: Set<String> = []
+    for round in 0..<12 {
+      var updates: [TreeUpdate] = []
+      var named: Set<String> = []
+      for _ in 0..<120 {
+        let path = "d\(Int.random(in: 0..<20, using: &generator))/f\(Int.random(in: 0..<30, using: &generator))"
+        guard named.insert(path).inserted else { continue }
+        if present.contains(path), Bool.random(using: &generator) {
+          updates.append(.remove(path))
+          present.remove(path)
+        } else {
+          updates.append(.write(path, blob: blobs.randomElement(using: &generator)!))
+          present.insert(path)
+        }
+      }
+      let mine = try repository.createTree(from: ours, applying: updates)
+      let reference = try repository.createTreeWithLibgit2(from: theirs, applying: updates)
+      #expect(mine == reference, "round \(round)")
+      guard mine == reference else { return }
+      ours = try repository.tree(mine)
+      theirs = try repository.tree(reference)
+    }
+  }
+
   /// Every tree an edit wrote is listed, the root first, and each is in the database (read by git).
   @Test func anEditListsTheTreesItWrote() throws {
     let scratch = try ScratchRepository()
