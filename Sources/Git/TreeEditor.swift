@@ -23,6 +23,19 @@ extension Repository {
   /// - Throws: ``GitError`` (function `editTree`) for a missing path to remove, an invalid path component,
   ///   a path through a file, a malformed tree; or the underlying read or write error.
   public func editTree(_ base: ObjectID?, applying updates: [TreeUpdate]) throws -> TreeEdit {
+    do {
+      return try editRawTrees(base, applying: updates)
+    } catch is TreeEditor.NotCanonical {
+      // A tree on the way is not as git writes it (entries out of order or twice, a zero-padded or unknown
+      // mode, bytes that do not parse: it came from elsewhere). libgit2 reads it entry by entry and writes
+      // a canonical tree, or says why it cannot.
+      let root = try createTreeWithLibgit2(from: try base.map { try tree($0) } ?? emptyTree(), applying: updates)
+      recentTrees = [:]
+      return TreeEdit(root: root, written: [root] + (try subtreeIDs(below: root, along: updates)))
+    }
+  }
+
+  private func editRawTrees(_ base: ObjectID?, applying updates: [TreeUpdate]) throws -> TreeEdit {
     var editor = TreeEditor(repository: self)
     defer { editor.close() }
     var edits: [TreeEditor.Edit] = []
@@ -46,8 +59,34 @@ extension Repository {
   }
 }
 
+extension Repository {
+  /// The ids of the trees below `root` on the way to every updated path (`tasks`, `tasks/<bb>`, …).
+  func subtreeIDs(below root: ObjectID, along updates: [TreeUpdate]) throws -> [ObjectID] {
+    var found: [String: ObjectID] = [:]
+    var loaded: [String: Tree] = ["": try tree(root)]
+    for update in updates {
+      let directories = update.path.split(separator: "/").dropLast().map(String.init)
+      var path = ""
+      for (index, name) in directories.enumerated() {
+        guard let current = loaded[path] else { break }
+        let next = path.isEmpty ? name : path + "/" + name
+        if found[next] == nil {
+          guard let entry = current.entry(named: name), entry.kind == .tree else { break }
+          found[next] = entry.id
+        }
+        if index < directories.count - 1, loaded[next] == nil, let id = found[next] { loaded[next] = try tree(id) }
+        path = next
+      }
+    }
+    return Array(found.values)
+  }
+}
+
 /// The raw-bytes tree editing behind ``Repository/editTree(_:applying:)``.
 struct TreeEditor {
+  /// A tree that is not in git's canonical form: the edit goes to libgit2.
+  struct NotCanonical: Error {}
+
   struct Edit {
     var components: ArraySlice<[UInt8]>
     var action: TreeUpdate.Action
@@ -290,32 +329,34 @@ struct TreeEditor {
     odb = nil
   }
 
+  /// The entries of a raw tree; ``NotCanonical`` unless it is exactly as git writes trees: entries in
+  /// git's order, each name once, modes `40000`, `100644`, `100755`, `120000` or `160000`.
   static func parse(_ raw: [UInt8], id: ObjectID?) throws -> [Entry] {
     var entries: [Entry] = []
     var index = 0
     while index < raw.count {
       let start = index
-      var mode = 0
-      while index < raw.count, raw[index] != 0x20 {
-        let digit = Int(raw[index]) - 0x30
-        guard digit >= 0, digit < 8, mode < 0o1_000_000 else { throw malformed(id) }
-        mode = mode * 8 + digit
-        index += 1
+      guard let space = raw[start...].prefix(7).firstIndex(of: 0x20) else { throw NotCanonical() }
+      let mode = raw[start..<space]
+      let isTree = mode.elementsEqual("40000".utf8)
+      guard isTree || canonicalFileModes.contains(where: { mode.elementsEqual($0) }) else { throw NotCanonical() }
+      let nameStart = space + 1
+      guard nameStart < raw.count, let nul = raw[nameStart...].firstIndex(of: 0), nul > nameStart,
+        nul + 21 <= raw.count
+      else { throw NotCanonical() }
+      let entry = Entry(start: start, nameStart: nameStart, nameEnd: nul, isTree: isTree)
+      if let previous = entries.last,
+        !precedes(name(of: previous, in: raw), previous.isTree, name(of: entry, in: raw), entry.isTree)
+      {
+        throw NotCanonical()
       }
-      guard index < raw.count, index > start else { throw malformed(id) }
-      let nameStart = index + 1
-      guard let nul = raw[nameStart...].firstIndex(of: 0), nul > nameStart, nul + 21 <= raw.count else {
-        throw malformed(id)
-      }
-      entries.append(Entry(start: start, nameStart: nameStart, nameEnd: nul, isTree: mode == 0o40000))
+      entries.append(entry)
       index = nul + 21
     }
     return entries
   }
 
-  private static func malformed(_ id: ObjectID?) -> GitError {
-    GitError(code: .invalid, message: "tree \(id?.hex ?? "?") is malformed", function: "editTree")
-  }
+  static let canonicalFileModes: [[UInt8]] = ["100644", "100755", "120000", "160000"].map { Array($0.utf8) }
 
   static func name(of entry: Entry, in raw: [UInt8]) -> ArraySlice<UInt8> { raw[entry.nameStart..<entry.nameEnd] }
 

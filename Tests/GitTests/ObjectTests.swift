@@ -327,6 +327,43 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
     }
   }
 
+  /// A tree not as git writes it (from another machine: entries out of order, a zero-padded mode) is
+  /// edited by libgit2, which writes it canonical: the same result as libgit2 alone, and git accepts it.
+  @Test(arguments: ["unsorted", "zero-padded", "unknown-mode"])
+  func aNonCanonicalTreeIsEditedByLibgit2(kind: String) throws {
+    let scratch = try ScratchRepository()
+    let repository = try scratch.open()
+    let blob = try repository.writeBlob(Array("x".utf8))
+    let inner = try repository.editTree(nil, applying: [.write("f", blob: blob)]).root
+    func entry(_ mode: String, _ name: String, _ id: ObjectID) -> [UInt8] {
+      var bytes = Array("\(mode) \(name)\u{0}".utf8)
+      bytes += stride(from: 0, to: 40, by: 2).map { offset in
+        let hex = id.hex
+        let start = hex.index(hex.startIndex, offsetBy: offset)
+        return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+      }
+      return bytes
+    }
+    let raw: [UInt8]
+    switch kind {
+    case "unsorted": raw = entry("100644", "b", blob) + entry("100644", "a", blob) + entry("40000", "d", inner)
+    case "zero-padded": raw = entry("100644", "a", blob) + entry("040000", "d", inner)
+    default: raw = entry("100664", "a", blob) + entry("40000", "d", inner)
+    }
+    let file = scratch.path + "/odd-tree"
+    try Data(raw).write(to: URL(fileURLWithPath: file))
+    let odd = try #require(ObjectID(hex: try scratch.git("hash-object", "-t", "tree", "--literally", "-w", file)))
+    let updates: [TreeUpdate] = [.write("d/g", blob: blob), .write("c", blob: blob)]
+    let edit = try repository.editTree(odd, applying: updates)
+    let reference = try repository.createTreeWithLibgit2(from: try repository.tree(odd), applying: updates)
+    #expect(edit.root == reference)
+    #expect(edit.written.first == edit.root)
+    #expect(
+      Set(edit.written)
+        == Set([edit.root, try #require(ObjectID(hex: try scratch.git("rev-parse", "\(edit.root.hex):d")))]))
+    #expect(try scratch.git("ls-tree", "--name-only", edit.root.hex) == "a\nc\nd" || kind == "unsorted")
+  }
+
   /// Every tree an edit wrote is listed, the root first, and each is in the database (read by git).
   @Test func anEditListsTheTreesItWrote() throws {
     let scratch = try ScratchRepository()
