@@ -18,10 +18,11 @@ extension Repository {
   /// Trees are edited as their raw bytes: an entry is found by a scan and the rest is copied as it is,
   /// with no object per entry. The trees an edit read and wrote are kept, so the next edit of the same
   /// repository (a worker's next transition) starts from them without reading. Blob ids are taken as
-  /// given; a tree id (``TreeUpdate/writeTree(_:tree:)``) must name a tree in the database.
+  /// given; a tree id (``TreeUpdate/writeTree(_:tree:)``) must name a tree in the database. A tree on the
+  /// way that is not in git's canonical form goes to libgit2 (see ``createTreeWithLibgit2(from:applying:)``).
   ///
   /// - Throws: ``GitError`` (function `editTree`) for a missing path to remove, an invalid path component,
-  ///   a path through a file, a malformed tree; or the underlying read or write error.
+  ///   a path through a file; libgit2's error for a tree it cannot read; or the underlying write error.
   public func editTree(_ base: ObjectID?, applying updates: [TreeUpdate]) throws -> TreeEdit {
     do {
       return try editRawTrees(base, applying: updates)
