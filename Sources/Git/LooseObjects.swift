@@ -18,8 +18,9 @@ import Darwin
 /// like any other loose object; git and libgit2 read them with the same inflate.
 ///
 /// The object's name is still computed by libgit2 (`git_odb_hash`, git's collision-detecting SHA-1).
-/// When the object file exists already, it is freshened (its mtime set to now), as git does, so a
-/// concurrent `git gc` does not prune an object that is about to become reachable.
+/// An object file that exists already is replaced by a new one with the same bytes: that freshens it (a new
+/// mtime), as git freshens an object it would write again, so a concurrent `git gc` does not prune an
+/// object that is about to become reachable.
 struct LooseObjectWriter {
   /// The `objects/` directory, with a trailing `/`.
   let directory: String
@@ -40,7 +41,7 @@ struct LooseObjectWriter {
     return LooseObjectWriter(directory: objects)
   }
 
-  /// Writes the object (or freshens it when it exists) and returns its id.
+  /// Writes the object (again, when it exists: see above) and returns its id.
   func put(_ content: UnsafeRawBufferPointer, kind: Repository.ObjectKind) throws -> ObjectID {
     var oid = git_oid()
     try GitError.check(git_odb_hash(&oid, content.baseAddress, content.count, kind.raw), "git_odb_hash")
@@ -48,8 +49,9 @@ struct LooseObjectWriter {
     let hex = id.hex
     let folder = directory + hex.prefix(2) + "/"
     let path = folder + hex.dropFirst(2)
-    // Already there: freshen it, as git does (one system call, and the common case of an unchanged file).
-    if utimensat(AT_FDCWD, path, nil, 0) == 0 { return id }
+    // No look first: a queue write's objects are new but for rare repeats, and a look is a path walk
+    // through a large directory (on ext4 a tenth of a transition). An object that is there already is
+    // replaced by the same bytes, which also freshens it, as git does for an object it would write again.
     let stream = Self.storedZlib(header: Array("\(kind.name) \(content.count)\0".utf8), content: content)
     try Self.store(stream, folder: folder, path: path)
     return id
