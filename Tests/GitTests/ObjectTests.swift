@@ -256,10 +256,8 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
     let blobs = try (0..<6).map { try repository.writeBlob(Array("blob \($0)\n".utf8)) }
     // Names that sort differently as files and as directories ("a" < "a-b" < "a/"...), and nesting.
     let names = ["a", "a-b", "a.c", "a0", "b", "bb", "tasks", "taskq.json", "Z", "é"]
-    var ours = try repository.emptyTree()
-    var theirs = try repository.emptyTree()
     var paths: Set<String> = []
-    for round in 0..<300 {
+    try Self.checkAgainstLibgit2(repository, rounds: 300) { _ in
       var updates: [TreeUpdate] = []
       // libgit2 refuses a batch that names one path twice (or a path and one inside it).
       func overlaps(_ path: String) -> Bool {
@@ -285,6 +283,20 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
           paths.insert(path)
         }
       }
+      return updates
+    }
+    #expect(try scratch.fsck() == (0, ""))
+  }
+
+  /// Applies each batch of updates `next` makes to two trees, one edited by ``Repository/createTree``
+  /// and one by libgit2, and checks that they stay the same tree.
+  static func checkAgainstLibgit2(
+    _ repository: Repository, rounds: Int, _ next: (Int) throws -> [TreeUpdate]
+  ) throws {
+    var ours = try repository.emptyTree()
+    var theirs = try repository.emptyTree()
+    for round in 0..<rounds {
+      let updates = try next(round)
       let mine = try repository.createTree(from: ours, applying: updates)
       let reference = try repository.createTreeWithLibgit2(from: theirs, applying: updates)
       #expect(mine == reference, "round \(round): \(updates.map(\.path))")
@@ -292,7 +304,6 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
       ours = try repository.tree(mine)
       theirs = try repository.tree(reference)
     }
-    #expect(try scratch.fsck() == (0, ""))
   }
 
   /// Batches of many paths (an import's): names are then found through an index, not a scan.
@@ -301,10 +312,8 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
     let repository = try scratch.open()
     var generator = SeededGenerator(seed: 42)
     let blobs = try (0..<3).map { try repository.writeBlob(Array("v\($0)".utf8)) }
-    var ours = try repository.emptyTree()
-    var theirs = try repository.emptyTree()
     var present: Set<String> = []
-    for round in 0..<12 {
+    try Self.checkAgainstLibgit2(repository, rounds: 12) { _ in
       var updates: [TreeUpdate] = []
       var named: Set<String> = []
       for _ in 0..<120 {
@@ -318,12 +327,7 @@ func gitHashObject(_ bytes: [UInt8], in directory: String) throws -> String {
           present.insert(path)
         }
       }
-      let mine = try repository.createTree(from: ours, applying: updates)
-      let reference = try repository.createTreeWithLibgit2(from: theirs, applying: updates)
-      #expect(mine == reference, "round \(round)")
-      guard mine == reference else { return }
-      ours = try repository.tree(mine)
-      theirs = try repository.tree(reference)
+      return updates
     }
   }
 
