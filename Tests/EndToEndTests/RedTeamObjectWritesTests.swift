@@ -126,4 +126,29 @@ import Testing
     let statuses = try world.records().filter { $0.id == "T-3" }.map(\.status)
     #expect(statuses == [.cancelled], "T-3 is in the queue as \(statuses)")
   }
+  /// `user.name` with a newline in it (`git config user.name $'Line\nBreak'`): git itself drops the newline
+  /// (`git var GIT_AUTHOR_IDENT` says `LineBreak <…>`), but the commit bytes are built with the name as it
+  /// is (the Swift composer hands such a name to `git_commit_create_buffer`, which writes it too). The
+  /// `add` succeeds and prints `added`, and the commit it wrote has an author line split in two: `git fsck`
+  /// says `missingEmail: invalid author/committer line - missing email`, and every later command (status,
+  /// add, fsck, and every clone the queue is synced to) fails with
+  /// `error: git: failed to parse signature - malformed e-mail (git_commit_lookup)` until
+  /// `git taskq fsck --repair` moves the ref back and reports the acknowledged add as lost.
+  ///
+  /// By hand: `git config user.name $'Line\nBreak'; git taskq add --id T-1 --task one; git taskq status`.
+  @Test(.disabled("red team: a user.name with a newline writes a commit nothing can parse, bricking the queue"))
+  func aUserNameWithANewlineLeavesTheQueueReadable() throws {
+    let repo = try ScratchRepository()
+    try repo.git("config", "user.name", "Line\nBreak")
+    let added = try repo.taskq("add", "--id", "T-1", "--task", "one")
+    let status = try repo.taskq("status")
+    #expect(status.status == 0, "after \(added.summary): \(status.summary)")
+    let fsck = try ProcessRunner.run(ProcessSpec("git", ["fsck", "--strict"], directory: repo.path, timeout: 60))
+    #expect(!fsck.stderrText.contains("error in commit"), "\(fsck.summary)")
+    if added.status == 0 {
+      let author = try repo.git("log", "-1", "--format=%an <%ae>", "refs/taskq/queue")
+      let git = try repo.git("var", "GIT_AUTHOR_IDENT")
+      #expect(git.hasPrefix(author + " "), "the queue's author is '\(author)', git's '\(git)'")
+    }
+  }
 }
