@@ -126,6 +126,35 @@ import Testing
     let statuses = try world.records().filter { $0.id == "T-3" }.map(\.status)
     #expect(statuses == [.cancelled], "T-3 is in the queue as \(statuses)")
   }
+  /// A remote queue whose `tasks` tree is sorted and unique but writes its bucket modes zero-padded
+  /// (`040000`, as some tools and `git hash-object --literally` can; git writes `40000`). Every local write
+  /// then copies those entries byte for byte into the trees it writes: `git fsck --strict` reports
+  /// `zeroPaddedFilemode: contains zero-padded file modes` on the `tasks` tree of each of our own commits,
+  /// forever (a remote or mirror with `fsck.zeroPaddedFilemode=error` / `receive.fsck.*` strictness refuses
+  /// the push). Before, the treebuilder wrote every entry's mode as `40000`.
+  ///
+  /// By hand: rewrite `refs/taskq/queue:tasks` with `hash-object -t tree --literally` using mode `040000`
+  /// for each bucket, commit it on the queue, `git taskq add --id T-5 --task five`, then
+  /// `git fsck --strict` (zeroPaddedFilemode in the tree at `refs/taskq/queue:tasks`).
+  @Test(.disabled("red team: zero-padded modes from a remote tree are copied into every tree we write"))
+  func aLocalAddIntoAZeroPaddedRemoteTreeWritesCanonicalModes() throws {
+    let remote = try CraftedRemote()
+    let world = remote.world
+    for id in ["T-1", "T-2", "T-3", "T-4"] { try world.repository.addTask(id) }
+    try remote.sync()
+    try remote.craft(message: "zero-padded modes") { root in
+      let buckets = try Self.entries(remote, "\(root):tasks").map { ("040000", $0.1, $0.2) }
+      return try Self.replacingTasks(remote, root, with: try Self.rawTree(remote, buckets))
+    }
+    try remote.sync()
+
+    let added = try world.taskq("add", "--id", "T-5", "--task", "five")
+    #expect(added.status == 0, "\(added.summary)")
+    let tasks = try world.repository.git("rev-parse", "refs/taskq/queue:tasks")
+    let canonical = try Self.canonical(remote, tasks)
+    #expect(canonical == tasks, "our commit's tasks tree \(tasks) is not written as git writes it (\(canonical))")
+  }
+
   /// `user.name` with a newline in it (`git config user.name $'Line\nBreak'`): git itself drops the newline
   /// (`git var GIT_AUTHOR_IDENT` says `LineBreak <…>`), but the commit bytes are built with the name as it
   /// is (the Swift composer hands such a name to `git_commit_create_buffer`, which writes it too). The
