@@ -180,4 +180,24 @@ import Testing
       #expect(git.hasPrefix(author + " "), "the queue's author is '\(author)', git's '\(git)'")
     }
   }
+  /// `user.name`/`user.email` with `<` or `>` in them (`Ann <x> B`, `<a@b>`): git drops the brackets and
+  /// commits as `Ann x B <e@x.org>` / `… <a@b>` (`git var GIT_AUTHOR_IDENT`), but the queue's commits are
+  /// authored `git-taskq <user@host>`: `git_signature_default` refuses the configured identity and
+  /// `QueueStore.init` silently falls back, so `git log refs/taskq/queue` does not show who made the change.
+  ///
+  /// By hand: `git config user.name 'Ann <x> B'; git taskq add --id T-1 --task one;
+  /// git log -1 --format='%an <%ae>' refs/taskq/queue` (git-taskq <root@host>) vs `git var GIT_AUTHOR_IDENT`.
+  @Test(
+    .disabled("red team: an identity with '<' or '>' is replaced by git-taskq <user@host>, not cleaned as git does"),
+    arguments: [("Ann <x> B", "ann@example.com"), ("Ann", "<ann@example.com>")])
+  func anIdentityWithAngleBracketsIsTheOneGitWouldUse(name: String, email: String) throws {
+    let repo = try ScratchRepository()
+    try repo.git("config", "user.name", name)
+    try repo.git("config", "user.email", email)
+    let added = try repo.taskq("add", "--id", "T-1", "--task", "one")
+    #expect(added.status == 0, "\(added.summary)")
+    let author = try repo.git("log", "-1", "--format=%an <%ae>", "refs/taskq/queue")
+    let git = try repo.git("var", "GIT_AUTHOR_IDENT")
+    #expect(git.hasPrefix(author + " "), "the queue's author is '\(author)', git's '\(git)'")
+  }
 }
