@@ -382,13 +382,13 @@ public final class Repository {
     return git_odb_exists(odb, &raw) == 1
   }
 
-  /// The identity git would use for a commit here (`user.name`/`user.email`), or `nil` when not configured.
+  /// The identity git would use for a commit here (`user.name`/`user.email`, cleaned as git cleans them:
+  /// see ``Signature/cleaned(name:email:)``), or `nil` when either is not configured or nothing is left.
   public func configuredSignature() -> Signature? {
-    var sig: UnsafeMutablePointer<git_signature>?
-    guard git_signature_default(&sig, pointer) == 0, let sig else { return nil }
-    defer { git_signature_free(sig) }
-    guard let name = string(sig.pointee.name), let email = string(sig.pointee.email) else { return nil }
-    return Signature(name: name, email: email)
+    guard let config = try? configuration(), let name = try? config.string("user.name"),
+      let email = try? config.string("user.email")
+    else { return nil }
+    return Signature.cleaned(name: name, email: email)
   }
 
   /// The best common ancestor of two commits, or `nil` when their histories are unrelated.
@@ -476,6 +476,27 @@ public struct Signature: Sendable, Equatable {
   public init(name: String, email: String) {
     self.name = name
     self.email = email
+  }
+
+  /// The identity git writes for a configured `name` and `email` (its ident.c): "crud" (control
+  /// characters, space, `,:;<>"\'`) trimmed from both ends, then `<`, `>` and newlines removed
+  /// everywhere, since they delimit the identity in a commit. `nil` when either is left empty (git
+  /// refuses an empty name).
+  public static func cleaned(name: String, email: String) -> Signature? {
+    func clean(_ text: String) -> String {
+      let crud: Set<UInt8> = [0x2C, 0x3A, 0x3B, 0x3C, 0x3E, 0x22, 0x5C, 0x27]
+      let bytes = Array(text.utf8)
+      var start = 0
+      var end = bytes.count
+      while start < end, bytes[start] <= 0x20 || crud.contains(bytes[start]) { start += 1 }
+      while end > start, bytes[end - 1] <= 0x20 || crud.contains(bytes[end - 1]) { end -= 1 }
+      let kept = bytes[start..<end].filter { $0 != 0x0A && $0 != 0x3C && $0 != 0x3E }
+      return String(decoding: kept, as: UTF8.self)
+    }
+    let cleanName = clean(name)
+    let cleanEmail = clean(email)
+    guard !cleanName.isEmpty, !cleanEmail.isEmpty else { return nil }
+    return Signature(name: cleanName, email: cleanEmail)
   }
 }
 

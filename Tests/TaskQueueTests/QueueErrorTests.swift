@@ -28,6 +28,10 @@ import Testing
       "cannot open the queue's writer lock '/r/.git/taskq/writer.lock': it is a symbolic link (it must be a regular file: remove it)"
     ),
     (
+      QueueError.writerLockUnusable(path: "/r/w.lock", problem: .notWritable(reason: "Read-only file system")),
+      "cannot open the queue's writer lock '/r/w.lock': Read-only file system (changing the queue needs write access to the repository's git directory)"
+    ),
+    (
       QueueError.writerLockUnusable(path: "/r/w.lock", problem: .notARegularFile),
       "the queue's writer lock '/r/w.lock' is not a regular file (remove it)"
     ),

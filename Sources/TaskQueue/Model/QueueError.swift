@@ -93,6 +93,9 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
         "cannot write the reflog of \(Layout.refName) ('\(path)'): \(reason.isEmpty ? "libgit2 refused" : reason) (it must be a writable file)"
     case .writerLockUnusable(let path, .cannotOpen(let reason)):
       return "cannot open the queue's writer lock '\(path)': \(reason) (it must be a regular file: remove it)"
+    case .writerLockUnusable(let path, .notWritable(let reason)):
+      return
+        "cannot open the queue's writer lock '\(path)': \(reason) (changing the queue needs write access to the repository's git directory)"
     case .writerLockUnusable(let path, .notARegularFile):
       return "the queue's writer lock '\(path)' is not a regular file (remove it)"
     case .writerLockUnusable(let path, .cannotLock(let reason)):
@@ -150,6 +153,8 @@ public enum QueueError: Error, Equatable, LocalizedError, CustomStringConvertibl
   public enum WriterLockProblem: Equatable, Sendable {
     /// `open` failed (`reason`: the system's words, or "it is a symbolic link").
     case cannotOpen(reason: String)
+    /// `open` was refused for want of write access (a read-only file system, another user's repository).
+    case notWritable(reason: String)
     case notARegularFile
     /// `flock` failed for another reason than another holder.
     case cannotLock(reason: String)

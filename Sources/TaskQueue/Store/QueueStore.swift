@@ -100,7 +100,8 @@ public final class QueueStore {
       let commit: WrittenCommit
       do {
         updates = try transaction.treeUpdates(repository: repository)
-        edit = try repository.editTree(baseTree, applying: updates)
+        // A tree of the tip missing from the database is the unreadable tip that `fsck --repair` mends.
+        edit = try base.readable { try repository.editTree(baseTree, applying: updates) }
         commit = try writeCommit(
           tree: edit.root, parents: base.commit.map { [$0] } ?? [], message: operation.message,
           signature: signature)

@@ -71,7 +71,11 @@ final class WriterLock {
       fd = open(path, flags, 0o644)
     }
     guard fd >= 0 else {
-      let reason = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
+      let code = errno
+      if [EACCES, EROFS, EPERM].contains(code) {
+        throw QueueError.writerLockUnusable(path: path, problem: .notWritable(reason: String(cString: strerror(code))))
+      }
+      let reason = code == ELOOP ? "it is a symbolic link" : String(cString: strerror(code))
       throw QueueError.writerLockUnusable(path: path, problem: .cannotOpen(reason: reason))
     }
     var info = stat()
