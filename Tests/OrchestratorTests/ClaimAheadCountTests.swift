@@ -53,6 +53,21 @@ import Testing
     #expect(aheadAfter == 17 - 2 * 2)
   }
 
+  /// A later round's claims with nothing after them count at most as many as the fewest claims a round of
+  /// that worker made: a machine of one worker whose first round claimed one task and whose second claimed
+  /// five (one and four ahead) counts as its started task plus one, not six.
+  @Test func aLaterRoundCountsAtMostAsManyAsTheSmallestRound() throws {
+    let bench = try PipelineBench()
+    for i in 1...20 { try bench.add(String(format: "T-%02d", i)) }
+    let other = try bench.store(worker: "other:9")
+    let first = try #require(try other.claimNext(leaseSeconds: 600))
+    _ = try other.renewLease(first.id, seconds: 600)
+    for _ in 0..<5 { _ = try #require(try other.claimNext(leaseSeconds: 600)) }
+    let (ahead, seen) = try TaskRunner.claimAhead(store: try bench.store(worker: "mine:1"), slots: 1)
+    #expect(seen == 3)
+    #expect(ahead == 14 - 2 * 3)
+  }
+
   /// The desk claims ``ClaimDesk/aheadLimit`` ahead while tasks take seconds, and more, up to
   /// ``ClaimDesk/quickAheadLimit``, when they finish quickly; never in the first round.
   @Test func theDeskClaimsFurtherAheadWhenTasksAreQuick() throws {

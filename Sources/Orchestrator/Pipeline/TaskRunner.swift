@@ -280,12 +280,25 @@ public final class TaskRunner: @unchecked Sendable {
         active[owner, default: 0] += 1
       }
     }
-    // Active tasks whose newest step in the recent commits is their claim: claimed ahead, not started.
+    // Active tasks whose newest step in the recent commits is their claim: claimed ahead (their worker
+    // recorded a step of another task since), or not known (only claims since, e.g. its last round's).
     var notStarted: [String: Int] = [:]
+    var unknown: [String: Int] = [:]
     var looked = Set<String>()
     var wroteSince = Set<String>()
+    // The fewest claims one round of each worker made (a run of its claims, adjacent in the history, that
+    // the walk saw whole): at most as many as it had free workers, plus those it claimed ahead.
+    var fewestPerRound: [String: Int] = [:]
+    var run: (worker: String, length: Int)?
     var idleElsewhere = Set<String>()
-    let busyElsewhere = { active.reduce(0) { $0 + max(1, $1.value - notStarted[$1.key, default: 0]) } }
+    let busyElsewhere = {
+      active.reduce(0) { total, entry in
+        let (owner, count) = entry
+        let open = unknown[owner, default: 0]
+        let started = count - notStarted[owner, default: 0] - open
+        return total + max(1, started + min(open, fewestPerRound[owner] ?? open))
+      }
+    }
     let seen = { max(1, slots) + busyElsewhere() + idleElsewhere.count }
     // What the walk can lower the count to: one worker per other machine holding tasks.
     guard claimable > 2 * (max(1, slots) + active.count) else { return (0, seen()) }
@@ -297,11 +310,23 @@ public final class TaskRunner: @unchecked Sendable {
         idleElsewhere.insert(operation.worker)
       }
       if let owner = ownerOf[operation.task], looked.insert(operation.task).inserted, operation.kind == .claim,
-        operation.worker == owner, wroteSince.contains(owner)
+        operation.worker == owner
       {
-        notStarted[owner, default: 0] += 1
+        if wroteSince.contains(owner) {
+          notStarted[owner, default: 0] += 1
+        } else {
+          unknown[owner, default: 0] += 1
+        }
       }
       if operation.kind != .claim { wroteSince.insert(operation.worker) }
+      if operation.kind == .claim, run?.worker == operation.worker {
+        run?.length += 1
+      } else {
+        if let ended = run, active[ended.worker] != nil {
+          fewestPerRound[ended.worker] = min(fewestPerRound[ended.worker] ?? ended.length, ended.length)
+        }
+        run = operation.kind == .claim ? (operation.worker, 1) : nil
+      }
       return read < recentCommits && claimable > 2 * (max(1, slots) + active.count + idleElsewhere.count)
     }
     return (max(0, claimable - 2 * seen()), seen())
