@@ -466,6 +466,8 @@ public final class TaskRunner: @unchecked Sendable {
     // Whether the remote moved since this machine's last contact, as this round finds out.
     var moved = false
     while races < 20 && !Interrupts.isRequested {
+      // The other processes seen claiming pace this one's attempts after a refused push.
+      sync.contenders = max(1, workersSeen.load(ordering: .relaxed) - desk.slots + 1)
       if mustFetch {
         do {
           let report = try sync.refresh(remote: remote)
