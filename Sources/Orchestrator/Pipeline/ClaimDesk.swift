@@ -19,11 +19,23 @@ import Foundation
 /// renewed and a `cancel` from elsewhere takes them off the desk (``held()``, ``replace(_:)``,
 /// ``remove(_:)``, driven by the run's keeper); a run that ends or is interrupted gives them back
 /// (``drain()``).
+///
+/// How many may be held depends on how long this run's tasks take: ``aheadLimit`` while they take seconds
+/// or more (or none has finished yet), up to ``quickAheadLimit`` when they finish in a fraction of a second,
+/// so that what is held is about ``heldSeconds`` of work (see ``aheadAllowed``).
 final class ClaimDesk: @unchecked Sendable {
   /// Workers of the pool: a round claims for every one that is not running a task.
   let slots: Int
-  /// The most tasks a round may claim beyond the free workers.
+  /// The most tasks a round may claim beyond the free workers, whatever the tasks' duration (0: never).
   let aheadLimit: Int
+  /// The most tasks a round may claim beyond the free workers when the tasks are quick.
+  let quickAheadLimit: Int
+  /// Seconds of work (at the pace this run's tasks have gone so far) that the held tasks may add up to.
+  static let heldSeconds = 2.0
+  /// When the task each busy worker was handed began, by task id.
+  private var startedAt: [String: Date] = [:]
+  /// A moving average of how long this run's tasks took, in seconds (`nil` before the first finished).
+  private var averageDuration: Double?
   private let condition = Condition()
   /// Workers running a task (given one by ``next(_:)``, not yet ``done()``).
   private var busy = 0
@@ -34,13 +46,34 @@ final class ClaimDesk: @unchecked Sendable {
   private var rounds = 0
   private var lastRoundEmpty = false
 
-  init(slots: Int, aheadLimit: Int = 0) {
+  /// The time (tests give their own).
+  private let now: () -> Date
+
+  init(slots: Int, aheadLimit: Int = 0, quickAheadLimit: Int? = nil, now: @escaping () -> Date = { Date() }) {
+    self.now = now
     self.slots = max(1, slots)
     self.aheadLimit = max(0, aheadLimit)
+    self.quickAheadLimit = self.aheadLimit == 0 ? 0 : max(self.aheadLimit, quickAheadLimit ?? 0)
   }
 
-  /// The worker given a task by ``next(_:)`` has finished it.
-  func done() { condition.withLock { busy -= 1 } }
+  /// The worker given task `id` by ``next(_:)`` has finished it.
+  func done(_ id: String) {
+    condition.withLock {
+      busy -= 1
+      guard let start = startedAt.removeValue(forKey: id) else { return }
+      let seconds = max(0, now().timeIntervalSince(start))
+      averageDuration = averageDuration.map { 0.7 * $0 + 0.3 * seconds } ?? seconds
+    }
+  }
+
+  /// The most tasks a round may claim beyond the free workers now: ``aheadLimit``, or more when this run's
+  /// tasks are quick, as many as the pool runs in ``heldSeconds`` (at most ``quickAheadLimit``).
+  /// Called with the lock held.
+  private var aheadAllowed: Int {
+    guard quickAheadLimit > aheadLimit, let average = averageDuration else { return aheadLimit }
+    let pace = Double(slots) * Self.heldSeconds / max(average, 0.01)
+    return min(quickAheadLimit, max(aheadLimit, Int(pace)))
+  }
 
   /// A task for the calling worker, or `nil` when a round that finished after this call began found
   /// nothing to claim (or the run was interrupted: held tasks then stay on the desk, for ``drain()``).
@@ -56,7 +89,9 @@ final class ClaimDesk: @unchecked Sendable {
       if Interrupts.isRequested { return nil }
       if !ready.isEmpty {
         busy += 1
-        return ready.removeFirst()
+        let record = ready.removeFirst()
+        startedAt[record.id] = now()
+        return record
       }
       if rounds > start && lastRoundEmpty { return nil }
       if claiming {
@@ -67,7 +102,7 @@ final class ClaimDesk: @unchecked Sendable {
       // Every free worker, including those still finishing their task's last steps: they come next.
       let want = max(1, slots - busy - ready.count)
       // Not in the first round: it has not seen yet who else claims (see TaskRunner.claimAhead).
-      let ahead = rounds == 0 ? 0 : max(0, aheadLimit - ready.count)
+      let ahead = rounds == 0 ? 0 : max(0, aheadAllowed - ready.count)
       condition.unlock()
       var won: [TaskRecord] = []
       var failure: (any Error)?

@@ -36,9 +36,10 @@ public final class TaskRunner: @unchecked Sendable {
     self.options = options
     self.events = events
     self.worker = worker
+    let claimsAhead = options.remote != nil && options.onlyID == nil
     self.desk = ClaimDesk(
-      slots: options.maxParallel,
-      aheadLimit: options.remote == nil || options.onlyID != nil ? 0 : Self.aheadPerSlot * max(1, options.maxParallel))
+      slots: options.maxParallel, aheadLimit: claimsAhead ? Self.aheadPerSlot * max(1, options.maxParallel) : 0,
+      quickAheadLimit: claimsAhead ? Self.quickAheadPerSlot * max(1, options.maxParallel) : 0)
     self.environment = environment ?? .live(settings: settings)
   }
 
@@ -208,7 +209,7 @@ public final class TaskRunner: @unchecked Sendable {
           process(claimed)
           continue
         }
-        defer { desk.done() }
+        defer { desk.done(claimed.id) }
         // A task claimed ahead may have been cancelled (or recovered) elsewhere while it waited; a local
         // queue that cannot be read now is the pipeline's to report, at its first step.
         let current: TaskRecord?
@@ -228,57 +229,107 @@ public final class TaskRunner: @unchecked Sendable {
   }
 
   /// How many of the first claimable tasks (of the highest priority) a claim through a remote picks from
-  /// at random, so that machines do not all go for the same task.
-  static func claimSpread(count: Int) -> Int { max(8, 2 * count) }
+  /// at random, so that machines do not all go for the same task: twice the claims that all the workers
+  /// seen would make in such a round (`count` per worker, `seen` workers), at least 8.
+  static func claimSpread(count: Int, seen: Int = 1) -> Int { max(8, 2 * count * max(1, seen)) }
 
   /// How many tasks a claim round may claim beyond its free workers, per worker of this process: one landed
   /// push then carries up to `1 + aheadPerSlot` claims per worker (see ``claimAhead(store:slots:)``).
   static let aheadPerSlot = 2
 
+  /// As ``aheadPerSlot``, when this run's tasks finish in well under a second (see ``ClaimDesk``): a landed
+  /// push then carries up to `1 + quickAheadPerSlot` claims per worker.
+  static let quickAheadPerSlot = 6
+
   /// How many tasks a round may claim ahead (beyond its free workers) on the local queue, taken after the
   /// round's claims for its free workers: as many as leave at least twice as many claimable tasks as there
-  /// are workers seen: this process's `slots`, one for each active task another worker holds (a worker name
-  /// is a whole process, which may run several), and each other worker that claimed a task in the queue's
-  /// last ``recentCommits`` commits and holds none now (an idle machine that polls leaves no other trace).
+  /// are workers seen: this process's `slots`; for each other worker holding active tasks, one per task it
+  /// has started (a worker name is a whole process, which may run several), at least one; and each other
+  /// worker that claimed a task in the queue's last ``recentCommits`` commits and holds none now (an idle
+  /// machine that polls leaves no other trace). A task another worker claimed ahead and has not started is
+  /// no worker (counting it as one made the machines that claimed ahead stop each other from claiming ahead
+  /// again): its newest step among those commits is its claim, and that worker recorded a step of another
+  /// task after it (a worker publishes its whole history each time, so a task it had started would show a
+  /// step by then). Claims with only claims after them (one round's, a machine of several workers starting
+  /// them right now, their first steps not fetched yet) count.
   ///
   /// So a queue that is deep compared with the workers sharing it lets each landing carry several claims,
   /// and a shallow one is not held here while a worker seen elsewhere could run it: every worker seen still
   /// finds two claimable tasks after this round. A machine that has never claimed cannot be seen; the
   /// factor of two is its margin, and a run's first round never claims ahead (see ``ClaimDesk``).
-  static func claimAhead(store: QueueStore, slots: Int) throws -> Int {
-    guard let tip = try store.tip() else { return 0 }
+  ///
+  /// Also returns the workers seen (at least those that decided the count: the walk through the recent
+  /// commits stops once the queue is too shallow to claim ahead anyway).
+  static func claimAhead(store: QueueStore, slots: Int) throws -> (ahead: Int, seen: Int) {
+    guard let tip = try store.tip() else { return (0, max(1, slots)) }
     let listing = try store.snapshot().listing()
     var statusByID: [String: TaskStatus] = [:]
     statusByID.reserveCapacity(listing.count)
     for i in 0..<listing.count where statusByID[listing.id(i)] == nil { statusByID[listing.id(i)] = listing.status(i) }
     var claimable = 0
-    // Another machine's busy workers count one per active task (a worker name is a whole process, which
-    // may run several); an idle one, seen by its recent claims only, counts once.
-    var busyElsewhere = 0
-    var owners = Set<String>()
+    // Another machine's busy workers count one per active task it started (a worker name is a whole
+    // process, which may run several), at least one; an idle one, seen by its recent claims only, once.
+    var ownerOf: [String: String] = [:]
+    var active: [String: Int] = [:]
     for i in 0..<listing.count {
       let status = listing.status(i)
       if status == .todo, listing.dependsOn(i).allSatisfy({ statusByID[$0] == .done }) {
         claimable += 1
       } else if status.isActive, let owner = try listing.record(i).worker, owner != store.worker {
-        busyElsewhere += 1
-        owners.insert(owner)
+        ownerOf[listing.id(i)] = owner
+        active[owner, default: 0] += 1
       }
     }
+    // Active tasks whose newest step in the recent commits is their claim: claimed ahead (their worker
+    // recorded a step of another task since), or not known (only claims since, e.g. its last round's).
+    var notStarted: [String: Int] = [:]
+    var unknown: [String: Int] = [:]
+    var looked = Set<String>()
+    var wroteSince = Set<String>()
+    // The fewest claims one round of each worker made (a run of its claims, adjacent in the history, that
+    // the walk saw whole): at most as many as it had free workers, plus those it claimed ahead.
+    var fewestPerRound: [String: Int] = [:]
+    var run: (worker: String, length: Int)?
     var idleElsewhere = Set<String>()
-    let threshold = { 2 * (max(1, slots) + busyElsewhere + idleElsewhere.count) }
-    guard claimable > threshold() else { return 0 }
+    let busyElsewhere = {
+      active.reduce(0) { total, entry in
+        let (owner, count) = entry
+        let open = unknown[owner, default: 0]
+        let started = count - notStarted[owner, default: 0] - open
+        return total + max(1, started + min(open, fewestPerRound[owner] ?? open))
+      }
+    }
+    let seen = { max(1, slots) + busyElsewhere() + idleElsewhere.count }
+    // What the walk can lower the count to: one worker per other machine holding tasks.
+    guard claimable > 2 * (max(1, slots) + active.count) else { return (0, seen()) }
     var read = 0
     try store.repository.walk(from: tip, firstParent: true) { commit in
       read += 1
-      if let operation = Operation.parse(message: commit.message), operation.kind == .claim,
-        operation.worker != store.worker, !owners.contains(operation.worker)
-      {
+      guard let operation = Operation.parse(message: commit.message) else { return read < recentCommits }
+      if operation.kind == .claim, operation.worker != store.worker, active[operation.worker] == nil {
         idleElsewhere.insert(operation.worker)
       }
-      return read < recentCommits && claimable > threshold()
+      if let owner = ownerOf[operation.task], looked.insert(operation.task).inserted, operation.kind == .claim,
+        operation.worker == owner
+      {
+        if wroteSince.contains(owner) {
+          notStarted[owner, default: 0] += 1
+        } else {
+          unknown[owner, default: 0] += 1
+        }
+      }
+      if operation.kind != .claim { wroteSince.insert(operation.worker) }
+      if operation.kind == .claim, run?.worker == operation.worker {
+        run?.length += 1
+      } else {
+        if let ended = run, active[ended.worker] != nil {
+          fewestPerRound[ended.worker] = min(fewestPerRound[ended.worker] ?? ended.length, ended.length)
+        }
+        run = operation.kind == .claim ? (operation.worker, 1) : nil
+      }
+      return read < recentCommits && claimable > 2 * (max(1, slots) + active.count + idleElsewhere.count)
     }
-    return max(0, claimable - threshold())
+    return (max(0, claimable - 2 * seen()), seen())
   }
 
   /// How far back ``claimAhead(store:slots:)`` looks for other machines' claims.
@@ -385,7 +436,7 @@ public final class TaskRunner: @unchecked Sendable {
   /// Claims up to `count` tasks and returns those this worker won. With a remote, a claim counts only once
   /// its push succeeded, and the round costs one push for all its claims (and for whatever else the local
   /// queue holds unpublished: the previous task's last steps): the tasks are claimed on the local queue
-  /// (one commit each, picked at random among the first claimable, see ``claimSpread(count:)``) and pushed
+  /// (one commit each, picked at random among the first claimable, see ``claimSpread(count:seen:)``) and pushed
   /// together, optimistically, without a fetch first. When the push is refused (the remote moved), the sync
   /// fetches and replays: claims of tasks another machine took first are dropped, the others pushed.
   ///
@@ -415,6 +466,8 @@ public final class TaskRunner: @unchecked Sendable {
     // Whether the remote moved since this machine's last contact, as this round finds out.
     var moved = false
     while races < 20 && !Interrupts.isRequested {
+      // The other processes seen claiming pace this one's attempts after a refused push.
+      sync.contenders = max(1, workersSeen.load(ordering: .relaxed) - desk.slots + 1)
       if mustFetch {
         do {
           let report = try sync.refresh(remote: remote)
@@ -436,14 +489,18 @@ public final class TaskRunner: @unchecked Sendable {
       var claimed: [TaskRecord] = []
       let before = try store.tip()
       do {
-        let spread = id == nil ? Self.claimSpread(count: count + ahead) : 1
+        // Spread over what every worker seen (by the last round that looked) would claim in such a round.
+        var spread = id == nil ? Self.claimSpread(count: count + ahead, seen: workersSeen.load(ordering: .relaxed)) : 1
         while claimed.count < (id == nil ? count : 1),
           let record = try store.claimNext(only: id, leaseSeconds: options.leaseSeconds, spread: spread)
         {
           claimed.append(record)
         }
         if id == nil, ahead > 0, claimed.count == count {
-          var extra = min(ahead, try Self.claimAhead(store: store, slots: desk.slots))
+          let (allowed, seen) = try Self.claimAhead(store: store, slots: desk.slots)
+          workersSeen.store(seen, ordering: .relaxed)
+          spread = Self.claimSpread(count: count + ahead, seen: seen)
+          var extra = min(ahead, allowed)
           while extra > 0, let record = try store.claimNext(leaseSeconds: options.leaseSeconds, spread: spread) {
             claimed.append(record)
             extra -= 1
@@ -517,6 +574,10 @@ public final class TaskRunner: @unchecked Sendable {
   /// Whether the last claim round found the remote moved since this machine's contact before: the next round
   /// then fetches before it claims (see ``claimRound(store:sync:count:only:)``).
   private let remoteIsBusy = Atomic<Bool>(false)
+
+  /// The workers sharing the remote that the last round claiming ahead saw (see
+  /// ``claimAhead(store:slots:)``), this process's included: they size the claims' spread.
+  private let workersSeen = Atomic<Int>(1)
 
   /// Seconds of outage after which a single pass (no `--poll`) stops claiming.
   var outagePatience: Double = 120

@@ -87,6 +87,24 @@ public final class QueueSync {
     self.transport = transport
   }
 
+  /// How many writers (machines' workers) share the remote, as the caller sees them: after a refused push
+  /// the pause before the next attempt grows with them (see ``retryPause(attempt:)``). 1 by default.
+  public var contenders = 1
+
+  /// How long the last attempt (fetch, replay, push) took, in seconds.
+  var lastAttemptSeconds = 0.0
+
+  /// The longest pause before an attempt after a refused push, in seconds: 40 ms per attempt so far (at
+  /// most 0.4 s), or, when more writers than one share the remote, half an attempt's time for each other
+  /// writer (at most 1 s): every refusal means another writer landed, and the others are trying too; all
+  /// of them fetching and pushing again at once would have most of them refused again, and on one busy
+  /// machine (or server) that costs the winner its time.
+  func retryPause(attempt: Int) -> Double {
+    let base = min(0.4, 0.04 * Double(attempt))
+    guard contenders > 1 else { return base }
+    return min(1, max(base, 0.5 * Double(contenders - 1) * lastAttemptSeconds))
+  }
+
   /// Consecutive pushes refused because of the same lock file on the remote.
   private var lockedRejections = 0
   private var lastLockFile: String?
@@ -185,7 +203,10 @@ public final class QueueSync {
     lockedRejections = 0
     while true {
       attempt += 1
-      if var report = try syncOnce(remote: remote, pushing: pushing).completed {
+      let started = Date()
+      let outcome = try syncOnce(remote: remote, pushing: pushing)
+      lastAttemptSeconds = Date().timeIntervalSince(started)
+      if var report = outcome.completed {
         ShareHint.markKnown(repository: store.repository)
         report.attempts = attempt
         return report
@@ -196,7 +217,7 @@ public final class QueueSync {
       guard attempt < maximumAttempts else {
         throw QueueError.contention(attempts: attempt)
       }
-      usleep(UInt32(Int.random(in: 10_000...min(400_000, 40_000 * attempt))))
+      usleep(UInt32(Int.random(in: 10_000...max(10_000, Int(retryPause(attempt: attempt) * 1_000_000)))))
     }
   }
 
