@@ -85,7 +85,6 @@ static __typeof__(git_revwalk_next) *taskq_real_git_revwalk_next;
 static __typeof__(git_revwalk_push) *taskq_real_git_revwalk_push;
 static __typeof__(git_revwalk_simplify_first_parent) *taskq_real_git_revwalk_simplify_first_parent;
 static __typeof__(git_revwalk_sorting) *taskq_real_git_revwalk_sorting;
-static __typeof__(git_signature_default) *taskq_real_git_signature_default;
 static __typeof__(git_signature_free) *taskq_real_git_signature_free;
 static __typeof__(git_signature_now) *taskq_real_git_signature_now;
 static __typeof__(git_status_byindex) *taskq_real_git_status_byindex;
@@ -203,7 +202,6 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_revwalk_push = (__typeof__(git_revwalk_push) *)dlsym(handle, "git_revwalk_push"))) return "git_revwalk_push";
   if (!(taskq_real_git_revwalk_simplify_first_parent = (__typeof__(git_revwalk_simplify_first_parent) *)dlsym(handle, "git_revwalk_simplify_first_parent"))) return "git_revwalk_simplify_first_parent";
   if (!(taskq_real_git_revwalk_sorting = (__typeof__(git_revwalk_sorting) *)dlsym(handle, "git_revwalk_sorting"))) return "git_revwalk_sorting";
-  if (!(taskq_real_git_signature_default = (__typeof__(git_signature_default) *)dlsym(handle, "git_signature_default"))) return "git_signature_default";
   if (!(taskq_real_git_signature_free = (__typeof__(git_signature_free) *)dlsym(handle, "git_signature_free"))) return "git_signature_free";
   if (!(taskq_real_git_signature_now = (__typeof__(git_signature_now) *)dlsym(handle, "git_signature_now"))) return "git_signature_now";
   if (!(taskq_real_git_status_byindex = (__typeof__(git_status_byindex) *)dlsym(handle, "git_status_byindex"))) return "git_status_byindex";
@@ -644,11 +642,6 @@ int git_revwalk_simplify_first_parent(git_revwalk *walk) {
 int git_revwalk_sorting(git_revwalk *walk, unsigned int sort_mode) {
   taskq_libgit2_require();
   return taskq_real_git_revwalk_sorting(walk, sort_mode);
-}
-
-int git_signature_default(git_signature **out, git_repository *repo) {
-  taskq_libgit2_require();
-  return taskq_real_git_signature_default(out, repo);
 }
 
 void git_signature_free(git_signature *sig) {

@@ -198,4 +198,43 @@ import Testing
     let git = try repo.git("var", "GIT_AUTHOR_IDENT")
     #expect(git.hasPrefix(author + " "), "the queue's author is '\(author)', git's '\(git)'")
   }
+
+  /// A tree at the tip that does not parse (written elsewhere with `hash-object --literally`, fetched or
+  /// pushed here) stopped every command with libgit2's raw `failed to parse tree: can't parse OID
+  /// (git_tree_lookup)`. Now reads and writes stop with one line naming the repair and change nothing, and
+  /// `fsck --repair` moves the ref back.
+  @Test func aMalformedTreeAtTheTipNamesTheRepair() throws {
+    let repo = try ScratchRepository()
+    try repo.taskqOK("add", "--id", "T-1", "--task", "one")
+    let good = try repo.git("rev-parse", "refs/taskq/queue")
+    func binary(_ hex: String) -> [UInt8] {
+      stride(from: 0, to: 40, by: 2).map { offset in
+        let start = hex.index(hex.startIndex, offsetBy: offset)
+        return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16) ?? 0
+      }
+    }
+    func object(_ bytes: [UInt8]) throws -> String {
+      let file = repo.directory.path + "/object-\(bytes.count)"
+      try Data(bytes).write(to: URL(fileURLWithPath: file))
+      return try repo.git("hash-object", "-t", "tree", "--literally", "-w", file)
+    }
+    let truncated = try object(Array("40000 ab\u{0}abc".utf8))
+    let meta = try repo.git("rev-parse", "refs/taskq/queue:taskq.json")
+    let root = try object(
+      Array("100644 taskq.json\u{0}".utf8) + binary(meta) + Array("40000 tasks\u{0}".utf8) + binary(truncated))
+    let bad = try repo.git("commit-tree", root, "-p", good, "-m", "crafted")
+    try repo.git("update-ref", "refs/taskq/queue", bad, good)
+    for arguments in [["status"], ["add", "--id", "T-2", "--task", "two"], ["cancel", "--id", "T-1"]] {
+      let result = try repo.taskq(arguments)
+      #expect(result.status != 0, "\(arguments)")
+      let lines = result.stderrText.split(separator: "\n").filter { !$0.hasPrefix("warning:") }
+      #expect(lines.count == 1, "\(arguments): \(result.stderrText)")
+      #expect(result.stderrText.contains("fsck --repair"), "\(arguments): \(result.stderrText)")
+      #expect(!result.stderrText.contains("git_tree_lookup"), "\(arguments): \(result.stderrText)")
+      #expect(try repo.queueTip() == bad)
+    }
+    try repo.taskqOK("fsck", "--repair")
+    #expect(try repo.queueTip() == good)
+    #expect(try repo.taskqOK("status").stdoutText.contains("T-1"))
+  }
 }

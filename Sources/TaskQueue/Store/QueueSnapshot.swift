@@ -145,14 +145,18 @@ public final class QueueSnapshot {
   }
 
   /// `body`, with an object missing from the database (a tree or blob of this commit pruned by a
-  /// `git gc --prune=now` that raced its writer) reported as ``QueueError/unreadableTip(commit:detail:)``,
-  /// which names the repair, instead of libgit2's raw message.
+  /// `git gc --prune=now` that raced its writer), or one that does not parse (a malformed tree from
+  /// another machine), reported as ``QueueError/unreadableTip(commit:detail:)``, which names the repair,
+  /// instead of libgit2's raw message.
   func readable<T>(_ body: () throws -> T) throws -> T {
     do {
       return try body()
     } catch let error as GitError where error.code == .notFound {
       throw QueueError.unreadableTip(
         commit: String(commit?.hex.prefix(12) ?? "?"), detail: "an object of its tree is missing")
+    } catch let error as GitError where error.message.hasPrefix("failed to parse") {
+      throw QueueError.unreadableTip(
+        commit: String(commit?.hex.prefix(12) ?? "?"), detail: "an object of its tree is malformed: \(error.message)")
     }
   }
 
