@@ -4,7 +4,6 @@
 #include <git2.h>
 #include "LoaderInternal.h"
 
-static __typeof__(git_blob_create_from_buffer) *taskq_real_git_blob_create_from_buffer;
 static __typeof__(git_blob_free) *taskq_real_git_blob_free;
 static __typeof__(git_blob_lookup) *taskq_real_git_blob_lookup;
 static __typeof__(git_blob_rawcontent) *taskq_real_git_blob_rawcontent;
@@ -121,7 +120,6 @@ static __typeof__(git_worktree_prune) *taskq_real_git_worktree_prune;
 static __typeof__(git_worktree_prune_options_init) *taskq_real_git_worktree_prune_options_init;
 
 const char *taskq_libgit2_resolve(void *handle) {
-  if (!(taskq_real_git_blob_create_from_buffer = (__typeof__(git_blob_create_from_buffer) *)dlsym(handle, "git_blob_create_from_buffer"))) return "git_blob_create_from_buffer";
   if (!(taskq_real_git_blob_free = (__typeof__(git_blob_free) *)dlsym(handle, "git_blob_free"))) return "git_blob_free";
   if (!(taskq_real_git_blob_lookup = (__typeof__(git_blob_lookup) *)dlsym(handle, "git_blob_lookup"))) return "git_blob_lookup";
   if (!(taskq_real_git_blob_rawcontent = (__typeof__(git_blob_rawcontent) *)dlsym(handle, "git_blob_rawcontent"))) return "git_blob_rawcontent";
@@ -237,11 +235,6 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_worktree_prune = (__typeof__(git_worktree_prune) *)dlsym(handle, "git_worktree_prune"))) return "git_worktree_prune";
   if (!(taskq_real_git_worktree_prune_options_init = (__typeof__(git_worktree_prune_options_init) *)dlsym(handle, "git_worktree_prune_options_init"))) return "git_worktree_prune_options_init";
   return 0;
-}
-
-int git_blob_create_from_buffer(git_oid *id, git_repository *repo, const void *buffer, size_t len) {
-  taskq_libgit2_require();
-  return taskq_real_git_blob_create_from_buffer(id, repo, buffer, len);
 }
 
 void git_blob_free(git_blob *blob) {

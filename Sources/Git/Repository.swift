@@ -176,14 +176,7 @@ public final class Repository {
 
   /// Writes a blob into the object database.
   public func writeBlob(_ bytes: [UInt8]) throws -> ObjectID {
-    if looseObjects != nil { return try writeObject(bytes, kind: .blob) }
-    var oid = git_oid()
-    _ = try bytes.withUnsafeBufferPointer { buffer in
-      try GitError.check(
-        git_blob_create_from_buffer(&oid, pointer, buffer.baseAddress, buffer.count),
-        "git_blob_create_from_buffer")
-    }
-    return ObjectID(oid)
+    try writeObject(bytes, kind: .blob)
   }
 
   /// The content of a blob.

@@ -139,7 +139,7 @@ public final class QueueStore {
   /// Whether writing an object failed because a concurrent `git gc` pruned the directory it was going to
   /// (libgit2: "failed to rename lockfile to objects/xx/…: No such file or directory").
   static func isRacedByGitGC(_ error: GitError) -> Bool {
-    ["git_blob_create_from_buffer", "git_tree_create_updated", "git_odb_write", "editTree"].contains(error.function)
+    ["git_tree_create_updated", "git_odb_write"].contains(error.function)
       && (error.message.contains("rename") || error.message.contains("No such file or directory"))
   }
 
