@@ -10,6 +10,8 @@ static __typeof__(git_blob_rawcontent) *taskq_real_git_blob_rawcontent;
 static __typeof__(git_blob_rawsize) *taskq_real_git_blob_rawsize;
 static __typeof__(git_branch_create) *taskq_real_git_branch_create;
 static __typeof__(git_buf_dispose) *taskq_real_git_buf_dispose;
+static __typeof__(git_checkout_head) *taskq_real_git_checkout_head;
+static __typeof__(git_checkout_options_init) *taskq_real_git_checkout_options_init;
 static __typeof__(git_commit_committer) *taskq_real_git_commit_committer;
 static __typeof__(git_commit_create_buffer) *taskq_real_git_commit_create_buffer;
 static __typeof__(git_commit_free) *taskq_real_git_commit_free;
@@ -73,6 +75,7 @@ static __typeof__(git_repository_init) *taskq_real_git_repository_init;
 static __typeof__(git_repository_is_bare) *taskq_real_git_repository_is_bare;
 static __typeof__(git_repository_is_worktree) *taskq_real_git_repository_is_worktree;
 static __typeof__(git_repository_odb) *taskq_real_git_repository_odb;
+static __typeof__(git_repository_open) *taskq_real_git_repository_open;
 static __typeof__(git_repository_open_ext) *taskq_real_git_repository_open_ext;
 static __typeof__(git_repository_path) *taskq_real_git_repository_path;
 static __typeof__(git_repository_workdir) *taskq_real_git_repository_workdir;
@@ -111,7 +114,6 @@ static __typeof__(git_treebuilder_new) *taskq_real_git_treebuilder_new;
 static __typeof__(git_treebuilder_remove) *taskq_real_git_treebuilder_remove;
 static __typeof__(git_treebuilder_write) *taskq_real_git_treebuilder_write;
 static __typeof__(git_worktree_add) *taskq_real_git_worktree_add;
-static __typeof__(git_worktree_add_options_init) *taskq_real_git_worktree_add_options_init;
 static __typeof__(git_worktree_free) *taskq_real_git_worktree_free;
 static __typeof__(git_worktree_list) *taskq_real_git_worktree_list;
 static __typeof__(git_worktree_lookup) *taskq_real_git_worktree_lookup;
@@ -126,6 +128,8 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_blob_rawsize = (__typeof__(git_blob_rawsize) *)dlsym(handle, "git_blob_rawsize"))) return "git_blob_rawsize";
   if (!(taskq_real_git_branch_create = (__typeof__(git_branch_create) *)dlsym(handle, "git_branch_create"))) return "git_branch_create";
   if (!(taskq_real_git_buf_dispose = (__typeof__(git_buf_dispose) *)dlsym(handle, "git_buf_dispose"))) return "git_buf_dispose";
+  if (!(taskq_real_git_checkout_head = (__typeof__(git_checkout_head) *)dlsym(handle, "git_checkout_head"))) return "git_checkout_head";
+  if (!(taskq_real_git_checkout_options_init = (__typeof__(git_checkout_options_init) *)dlsym(handle, "git_checkout_options_init"))) return "git_checkout_options_init";
   if (!(taskq_real_git_commit_committer = (__typeof__(git_commit_committer) *)dlsym(handle, "git_commit_committer"))) return "git_commit_committer";
   if (!(taskq_real_git_commit_create_buffer = (__typeof__(git_commit_create_buffer) *)dlsym(handle, "git_commit_create_buffer"))) return "git_commit_create_buffer";
   if (!(taskq_real_git_commit_free = (__typeof__(git_commit_free) *)dlsym(handle, "git_commit_free"))) return "git_commit_free";
@@ -189,6 +193,7 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_repository_is_bare = (__typeof__(git_repository_is_bare) *)dlsym(handle, "git_repository_is_bare"))) return "git_repository_is_bare";
   if (!(taskq_real_git_repository_is_worktree = (__typeof__(git_repository_is_worktree) *)dlsym(handle, "git_repository_is_worktree"))) return "git_repository_is_worktree";
   if (!(taskq_real_git_repository_odb = (__typeof__(git_repository_odb) *)dlsym(handle, "git_repository_odb"))) return "git_repository_odb";
+  if (!(taskq_real_git_repository_open = (__typeof__(git_repository_open) *)dlsym(handle, "git_repository_open"))) return "git_repository_open";
   if (!(taskq_real_git_repository_open_ext = (__typeof__(git_repository_open_ext) *)dlsym(handle, "git_repository_open_ext"))) return "git_repository_open_ext";
   if (!(taskq_real_git_repository_path = (__typeof__(git_repository_path) *)dlsym(handle, "git_repository_path"))) return "git_repository_path";
   if (!(taskq_real_git_repository_workdir = (__typeof__(git_repository_workdir) *)dlsym(handle, "git_repository_workdir"))) return "git_repository_workdir";
@@ -227,7 +232,6 @@ const char *taskq_libgit2_resolve(void *handle) {
   if (!(taskq_real_git_treebuilder_remove = (__typeof__(git_treebuilder_remove) *)dlsym(handle, "git_treebuilder_remove"))) return "git_treebuilder_remove";
   if (!(taskq_real_git_treebuilder_write = (__typeof__(git_treebuilder_write) *)dlsym(handle, "git_treebuilder_write"))) return "git_treebuilder_write";
   if (!(taskq_real_git_worktree_add = (__typeof__(git_worktree_add) *)dlsym(handle, "git_worktree_add"))) return "git_worktree_add";
-  if (!(taskq_real_git_worktree_add_options_init = (__typeof__(git_worktree_add_options_init) *)dlsym(handle, "git_worktree_add_options_init"))) return "git_worktree_add_options_init";
   if (!(taskq_real_git_worktree_free = (__typeof__(git_worktree_free) *)dlsym(handle, "git_worktree_free"))) return "git_worktree_free";
   if (!(taskq_real_git_worktree_list = (__typeof__(git_worktree_list) *)dlsym(handle, "git_worktree_list"))) return "git_worktree_list";
   if (!(taskq_real_git_worktree_lookup = (__typeof__(git_worktree_lookup) *)dlsym(handle, "git_worktree_lookup"))) return "git_worktree_lookup";
@@ -265,6 +269,16 @@ int git_branch_create(git_reference **out, git_repository *repo, const char *bra
 void git_buf_dispose(git_buf *buffer) {
   taskq_libgit2_require();
   taskq_real_git_buf_dispose(buffer);
+}
+
+int git_checkout_head(git_repository *repo, const git_checkout_options *opts) {
+  taskq_libgit2_require();
+  return taskq_real_git_checkout_head(repo, opts);
+}
+
+int git_checkout_options_init(git_checkout_options *opts, unsigned int version) {
+  taskq_libgit2_require();
+  return taskq_real_git_checkout_options_init(opts, version);
 }
 
 const git_signature * git_commit_committer(const git_commit *commit) {
@@ -582,6 +596,11 @@ int git_repository_odb(git_odb **out, git_repository *repo) {
   return taskq_real_git_repository_odb(out, repo);
 }
 
+int git_repository_open(git_repository **out, const char *path) {
+  taskq_libgit2_require();
+  return taskq_real_git_repository_open(out, path);
+}
+
 int git_repository_open_ext(git_repository **out, const char *path, unsigned int flags, const char *ceiling_dirs) {
   taskq_libgit2_require();
   return taskq_real_git_repository_open_ext(out, path, flags, ceiling_dirs);
@@ -770,11 +789,6 @@ int git_treebuilder_write(git_oid *id, git_treebuilder *bld) {
 int git_worktree_add(git_worktree **out, git_repository *repo, const char *name, const char *path, const git_worktree_add_options *opts) {
   taskq_libgit2_require();
   return taskq_real_git_worktree_add(out, repo, name, path, opts);
-}
-
-int git_worktree_add_options_init(git_worktree_add_options *opts, unsigned int version) {
-  taskq_libgit2_require();
-  return taskq_real_git_worktree_add_options_init(opts, version);
 }
 
 void git_worktree_free(git_worktree *wt) {

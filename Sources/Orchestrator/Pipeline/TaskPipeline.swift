@@ -174,7 +174,7 @@ final class TaskPipeline {
     }
     // A registration half-written by a worker killed inside libgit2 (or a full disk) holds no work: start
     // again, and drop the directory libgit2 may have made if nothing but its `.git` file is in it.
-    if try repository.halfMadeWorktreeNames().contains(record.id) {
+    if repository.isHalfMadeWorktree(named: record.id) {
       try repository.removeHalfMadeWorktree(named: record.id)
       events.event(record.id, "removed a half-made worktree registration", stage: Stage.setup.rawValue)
       Self.removeIfEmptyCheckout(path)
