@@ -68,6 +68,24 @@ import Testing
     #expect(ahead == 14 - 2 * 3)
   }
 
+  /// Quick tasks (no reserve): a round may take the tasks the reserve would have left to others.
+  @Test func withoutAReserveARoundMayTakeWhatIsLeft() throws {
+    let bench = try PipelineBench()
+    for i in 1...20 { try bench.add(String(format: "T-%02d", i)) }
+    let other = try bench.store(worker: "other:9")
+    let started = try #require(try other.claimNext(leaseSeconds: 600))
+    _ = try other.renewLease(started.id, seconds: 600)
+    let mine = try bench.store(worker: "mine:1")
+
+    // 19 claimable, 2 workers seen.
+    #expect(try TaskRunner.claimAhead(store: mine, slots: 1) == (19 - 2 * 2, 2))
+    #expect(try TaskRunner.claimAhead(store: mine, slots: 1, reserve: 0) == (19, 2))
+    // A shallow queue: 3 claimable. With the reserve nothing ahead.
+    for _ in 0..<16 { _ = try #require(try other.claimNext(leaseSeconds: 600)) }
+    #expect(try TaskRunner.claimAhead(store: mine, slots: 1).ahead == 0)
+    #expect(try TaskRunner.claimAhead(store: mine, slots: 1, reserve: 0).ahead == 3)
+  }
+
   /// The desk claims ``ClaimDesk/aheadLimit`` ahead while tasks take seconds, and more, up to
   /// ``ClaimDesk/quickAheadLimit``, when they finish quickly; never in the first round.
   @Test func theDeskClaimsFurtherAheadWhenTasksAreQuick() throws {
@@ -95,6 +113,57 @@ import Testing
     for _ in 0..<12 { try take(lasting: 0.01) }
     #expect(asked.last == 6, "\(asked)")
     #expect(asked.allSatisfy { $0 <= 6 })
+  }
+}
+
+extension ClaimAheadCountTests {
+  /// Quick tasks only once ``ClaimDesk/quickEvidence`` have finished; then the desk holds more, and when
+  /// a task turns out slow (it has run longer than the held tasks may add up to), what it holds beyond
+  /// ``ClaimDesk/aheadLimit`` comes off the desk (``ClaimDesk/excess()``), the last claimed first.
+  @Test func aSlowTaskAfterQuickOnesReleasesWhatTheDeskHeldForThem() throws {
+    let bench = try PipelineBench()
+    var records: [TaskRecord] = []
+    for i in 1...40 { records.append(try bench.add(String(format: "T-%02d", i))) }
+    let clock = DeskClock()
+    let desk = ClaimDesk(slots: 1, aheadLimit: 2, quickAheadLimit: 6, now: { clock.date })
+    var asked: [Int] = []
+    var next = 0
+    func take() throws -> TaskRecord {
+      try #require(
+        try desk.next { free, ahead in
+          asked.append(ahead)
+          defer { next += free + ahead }
+          return Array(records[next..<(next + free + ahead)])
+        })
+    }
+    // Quick tasks, one after another, until a round asks for the quick limit.
+    var finished = 0
+    var slow: TaskRecord?
+    while finished < 20 {
+      #expect(desk.tasksAreQuick == (finished >= ClaimDesk.quickEvidence))
+      let record = try take()
+      if asked.last == 6 {
+        slow = record
+        break
+      }
+      clock.date += 0.01
+      desk.done(record.id)
+      finished += 1
+    }
+    // Not before the evidence: the first round asked nothing ahead, the next ones the base limit.
+    #expect(finished >= ClaimDesk.quickEvidence, "\(asked)")
+    #expect(Array(asked.prefix(2)) == [0, 2], "\(asked)")
+    let running = try #require(slow, "\(asked)")
+    #expect(desk.excess().isEmpty)
+    let held = desk.held().map(\.id)
+    #expect(held.count >= 3)
+    // The task taken has run 5 s: the desk may hold the base limit only.
+    clock.date += 5
+    #expect(!desk.tasksAreQuick)
+    let excess = desk.excess().map(\.id)
+    #expect(excess == Array(held.dropFirst(2)))
+    #expect(desk.held().map(\.id) == Array(held.prefix(2)))
+    desk.done(running.id)
   }
 }
 

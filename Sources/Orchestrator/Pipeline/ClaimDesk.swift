@@ -36,6 +36,11 @@ final class ClaimDesk: @unchecked Sendable {
   private var startedAt: [String: Date] = [:]
   /// A moving average of how long this run's tasks took, in seconds (`nil` before the first finished).
   private var averageDuration: Double?
+  /// Tasks of this run finished so far.
+  private var finished = 0
+  /// How many tasks must have finished before the desk takes this run's tasks for quick ones: one quick
+  /// task (an agent that failed at once) says little about the next.
+  static let quickEvidence = 3
   private let condition = Condition()
   /// Workers running a task (given one by ``next(_:)``, not yet ``done()``).
   private var busy = 0
@@ -63,17 +68,44 @@ final class ClaimDesk: @unchecked Sendable {
       guard let start = startedAt.removeValue(forKey: id) else { return }
       let seconds = max(0, now().timeIntervalSince(start))
       averageDuration = averageDuration.map { 0.7 * $0 + 0.3 * seconds } ?? seconds
+      finished += 1
     }
   }
 
   /// The most tasks a round may claim beyond the free workers now: ``aheadLimit``, or more when this run's
   /// tasks are quick, as many as the pool runs in ``heldSeconds`` (at most ``quickAheadLimit``).
   /// Called with the lock held.
+  ///
+  /// A task running now counts with the time it has run so far, when that is longer than the average: a
+  /// run of quick tasks followed by a slow one stops claiming far ahead while the slow one still runs.
   private var aheadAllowed: Int {
-    guard quickAheadLimit > aheadLimit, let average = averageDuration else { return aheadLimit }
+    guard quickAheadLimit > aheadLimit, finished >= Self.quickEvidence, var average = averageDuration else {
+      return aheadLimit
+    }
+    let date = now()
+    for start in startedAt.values { average = max(average, date.timeIntervalSince(start)) }
     let pace = Double(slots) * Self.heldSeconds / max(average, 0.01)
     return min(quickAheadLimit, max(aheadLimit, Int(pace)))
   }
+
+  /// Takes off the desk the waiting tasks beyond ``aheadLimit`` once a running task has taken longer than
+  /// ``heldSeconds`` (this run's tasks are not quick after all), the last claimed first, for the caller to
+  /// give back: tasks claimed ahead for quick work do not wait behind a slow one while other machines could
+  /// run them.
+  func excess() -> [TaskRecord] {
+    condition.withLock {
+      let date = now()
+      guard ready.count > aheadLimit, startedAt.values.contains(where: { date.timeIntervalSince($0) > Self.heldSeconds })
+      else { return [] }
+      let keep = aheadLimit
+      defer { ready.removeLast(ready.count - keep) }
+      return Array(ready[keep...])
+    }
+  }
+
+  /// Whether this run's tasks finish so quickly that the desk may hold more than ``aheadLimit``: the tasks
+  /// it holds then add up to at most ``heldSeconds`` of work.
+  var tasksAreQuick: Bool { condition.withLock { aheadAllowed > aheadLimit } }
 
   /// A task for the calling worker, or `nil` when a round that finished after this call began found
   /// nothing to claim (or the run was interrupted: held tasks then stay on the desk, for ``drain()``).

@@ -75,7 +75,7 @@ public struct RunSession {
   /// Runs the pool until nothing is claimable (or until interrupted, with `--poll`).
   ///
   /// With a remote: the first sync fails early on a missing or unreachable remote and starts from the
-  /// shared state; a recovery of lost workers is published at once; the last sync publishes what the last
+  /// shared state; a recovery of lost workers is published at once; a last publish pushes what the last
   /// transitions left behind (a worker's own push may have lost a race), and only warns when it fails,
   /// since the work itself is done and recorded here.
   ///
@@ -102,7 +102,9 @@ public struct RunSession {
     let outcomes = try runner.run()
     if let remote = options.remote {
       do {
-        try sync.sync(remote: remote).lines.forEach(note)
+        // A publish, not a whole sync: what the workers recorded goes out (with a fetch and a replay only if
+        // the push is refused); when the workers' pushes already carried everything, no network at all.
+        try sync.publish(remote: remote).lines.forEach(note)
       } catch {
         note("warning: the last transitions are not published yet: \(error) (run 'git taskq sync')")
       }

@@ -239,11 +239,11 @@ public final class TaskRunner: @unchecked Sendable {
 
   /// As ``aheadPerSlot``, when this run's tasks finish in well under a second (see ``ClaimDesk``): a landed
   /// push then carries up to `1 + quickAheadPerSlot` claims per worker.
-  static let quickAheadPerSlot = 6
+  static let quickAheadPerSlot = 24
 
   /// How many tasks a round may claim ahead (beyond its free workers) on the local queue, taken after the
-  /// round's claims for its free workers: as many as leave at least twice as many claimable tasks as there
-  /// are workers seen: this process's `slots`; for each other worker holding active tasks, one per task it
+  /// round's claims for its free workers: as many as leave at least `reserve` (two by default) claimable
+  /// tasks for each worker seen: this process's `slots`; for each other worker holding active tasks, one per task it
   /// has started (a worker name is a whole process, which may run several), at least one; and each other
   /// worker that claimed a task in the queue's last ``recentCommits`` commits and holds none now (an idle
   /// machine that polls leaves no other trace). A task another worker claimed ahead and has not started is
@@ -260,7 +260,13 @@ public final class TaskRunner: @unchecked Sendable {
   ///
   /// Also returns the workers seen (at least those that decided the count: the walk through the recent
   /// commits stops once the queue is too shallow to claim ahead anyway).
-  static func claimAhead(store: QueueStore, slots: Int) throws -> (ahead: Int, seen: Int) {
+  ///
+  /// `reserve` is how many claimable tasks each worker seen must still find (2 by default). The desk asks
+  /// for none while this run's tasks are quick (see ``ClaimDesk/tasksAreQuick``): what it may hold then
+  /// adds up to seconds of work, less than the landings it would take to leave those tasks to others. (A
+  /// fair share, the claimable tasks divided by the machines seen, was tried: smaller landings cost more
+  /// than the claims that collide, docs/performance.md.)
+  static func claimAhead(store: QueueStore, slots: Int, reserve: Int = 2) throws -> (ahead: Int, seen: Int) {
     guard let tip = try store.tip() else { return (0, max(1, slots)) }
     let listing = try store.snapshot().listing()
     var statusByID: [String: TaskStatus] = [:]
@@ -301,7 +307,7 @@ public final class TaskRunner: @unchecked Sendable {
     }
     let seen = { max(1, slots) + busyElsewhere() + idleElsewhere.count }
     // What the walk can lower the count to: one worker per other machine holding tasks.
-    guard claimable > 2 * (max(1, slots) + active.count) else { return (0, seen()) }
+    guard claimable > reserve * (max(1, slots) + active.count) else { return (0, seen()) }
     var read = 0
     try store.repository.walk(from: tip, firstParent: true) { commit in
       read += 1
@@ -327,9 +333,10 @@ public final class TaskRunner: @unchecked Sendable {
         }
         run = operation.kind == .claim ? (operation.worker, 1) : nil
       }
-      return read < recentCommits && claimable > 2 * (max(1, slots) + active.count + idleElsewhere.count)
+      return read < recentCommits && claimable > reserve * (max(1, slots) + active.count + idleElsewhere.count)
     }
-    return (max(0, claimable - 2 * seen()), seen())
+    let workers = seen()
+    return (max(0, claimable - reserve * workers), workers)
   }
 
   /// How far back ``claimAhead(store:slots:)`` looks for other machines' claims.
@@ -383,6 +390,11 @@ public final class TaskRunner: @unchecked Sendable {
   /// desk those that were moved elsewhere meanwhile (a `cancel` fetched by the publisher's poll). Called
   /// every half second by the run's ``HeldClaimsKeeper``.
   func maintainHeld(store: QueueStore) throws {
+    // Held for quick tasks, while a task now turns out slow: given back for other machines to run.
+    let excess = desk.excess()
+    if !excess.isEmpty {
+      giveBack(excess, store: store, detail: "claimed ahead, not started: a task of this run turned out slow")
+    }
     let held = desk.held()
     guard !held.isEmpty else { return }
     let snapshot = try store.snapshot()
@@ -412,10 +424,15 @@ public final class TaskRunner: @unchecked Sendable {
   func giveBackHeld() {
     let held = desk.drain()
     guard !held.isEmpty, let store = try? openStore() else { return }
+    giveBack(held, store: store, detail: "claimed ahead, not started")
+  }
+
+  /// Gives back `held` (taken off the desk), each with `detail`, and asks the publisher to push.
+  private func giveBack(_ held: [TaskRecord], store: QueueStore, detail: String) {
     for record in held {
       do {
-        _ = try store.releaseClaim(record.id, detail: "claimed ahead, not started")
-        events.event(record.id, "given back: claimed ahead, not started", from: .planning, to: .todo)
+        _ = try store.releaseClaim(record.id, detail: detail)
+        events.event(record.id, "given back: \(detail)", from: .planning, to: .todo)
       } catch QueueError.lostClaim {
         continue
       } catch {
@@ -497,7 +514,8 @@ public final class TaskRunner: @unchecked Sendable {
           claimed.append(record)
         }
         if id == nil, ahead > 0, claimed.count == count {
-          let (allowed, seen) = try Self.claimAhead(store: store, slots: desk.slots)
+          let (allowed, seen) = try Self.claimAhead(
+            store: store, slots: desk.slots, reserve: desk.tasksAreQuick ? 0 : 2)
           workersSeen.store(seen, ordering: .relaxed)
           spread = Self.claimSpread(count: count + ahead, seen: seen)
           var extra = min(ahead, allowed)
@@ -512,7 +530,10 @@ public final class TaskRunner: @unchecked Sendable {
       }
       if claimed.isEmpty {
         // Nothing claimable here: only a fresh look at the remote can say there is nothing at all.
-        if isFresh { return [] }
+        if isFresh {
+          publishLastSteps(sync: sync, remote: remote)
+          return []
+        }
         mustFetch = true
         continue
       }
@@ -569,6 +590,22 @@ public final class TaskRunner: @unchecked Sendable {
       usleep(UInt32.random(in: 10_000...UInt32(min(400_000, 50_000 * races))))
     }
     return []
+  }
+
+  /// Pushes what this machine recorded and has not published, right after a claim round's fresh fetch found
+  /// nothing to claim: the remote is where that fetch left it, so the push most likely lands at once, where
+  /// the publisher's push (or the run's closing one) would come later and, when every machine runs out of
+  /// tasks at the same moment, race the others' last pushes. Nothing new: no network. A failure is left to
+  /// the publisher (asked again) and the run's closing publish.
+  private func publishLastSteps(sync: QueueSync, remote: String) {
+    let mark = publisher?.requestMark()
+    do {
+      let report = try sync.publish(remote: remote)
+      if let mark { publisher?.published(through: mark) }
+      for drop in report.dropped { events.note("warning: \(drop)") }
+    } catch {
+      publisher?.request()
+    }
   }
 
   /// Whether the last claim round found the remote moved since this machine's contact before: the next round
