@@ -105,10 +105,10 @@ extension Repository {
     let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw Self.systemError("cannot create '\(path)'", function: "open") }
     defer { Glibc.close(fd) }
-    var bytes = Array(text.utf8)
+    let bytes = Array(text.utf8)
     var done = 0
     while done < bytes.count {
-      let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+      let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
       if n < 0 && errno == EINTR { continue }
       guard n > 0 else { throw Self.systemError("cannot write '\(path)'", function: "write") }
       done += n

@@ -95,8 +95,8 @@ final class ClaimDesk: @unchecked Sendable {
   func excess() -> [TaskRecord] {
     condition.withLock {
       let date = now()
-      guard ready.count > aheadLimit, startedAt.values.contains(where: { date.timeIntervalSince($0) > Self.heldSeconds })
-      else { return [] }
+      let slow = startedAt.values.contains { date.timeIntervalSince($0) > Self.heldSeconds }
+      guard ready.count > aheadLimit, slow else { return [] }
       let keep = aheadLimit
       defer { ready.removeLast(ready.count - keep) }
       return Array(ready[keep...])
