@@ -10,7 +10,7 @@ import Glibc
 
 /// Red team (round 4): attacks on the claims made ahead by `run --remote` and on `status --json`/`--all`
 /// written from the snapshot cache's bytes. Each test failed on the code it was written against (the symptom
-/// is in its doc comment); the one still disabled is a documented limit (docs/sharing.md, claims ahead).
+/// is in its doc comment).
 @Suite struct RedTeamClaimAheadTests {
   // The world, the local runtime and the tasks: as ClaimAheadTests makes them.
   let base = ClaimAheadTests()
@@ -62,18 +62,16 @@ import Glibc
   }
 
   /// SIGTERM while the remote is unreachable: the tasks claimed ahead are given back on the local queue
-  /// only; nothing publishes that later unless this clone runs again. Once the leases expire, another
-  /// machine's `run --remote` recovers them as "worker lost" (`failed`), although no worker ever started
-  /// them, and this clone's later `sync` drops its give-backs: tasks never run end up failed and need a
-  /// `retry` by hand (docs/sharing.md promises they are "given back and published").
+  /// only. Once the leases expire, another machine's `run --remote` recovers them as "worker lost"
+  /// (`failed`), although no worker ever started them; this clone's later `sync` replays its give-backs
+  /// over that recovery (a give-back ends the attempt as a finished step does), so they are `todo` again.
   ///
-  /// Symptom (seen): "T-2 was never started and is now failed" (B's run: "T-2: lease expired: worker
-  /// lost"), the same for the other task held; A's `sync` afterwards does not undo it.
+  /// Symptom (seen before the fix): "T-2 was never started and is now failed" (B's run: "T-2: lease
+  /// expired: worker lost"), the same for the other task held; A's `sync` afterwards did not undo it.
   /// By hand: A `run --remote origin --max-parallel 1` (lease 4 s) with 6 tasks, first task quick, the
   /// others sleep 120 s; once 3 are planning on the remote, stop the git daemon, `kill -TERM` A, start
   /// the daemon again, wait 5 s, B `run --remote origin`, then A `sync`.
-  @Test(.disabled("red team: give-back after SIGTERM with the remote down is never published; the tasks end failed"))
-  func aGiveBackThatCannotBePushedEndsAsWorkerLost() throws {
+  @Test func aGiveBackThatCannotBePushedEndsAsWorkerLost() throws {
     let (shared, daemon, machines) = try base.world(["A", "B"])
     defer { daemon.stop() }
     let (a, b) = (machines[0], machines[1])

@@ -543,12 +543,14 @@ public final class QueueSync {
   }
 
   /// The attempts whose worker's steps among `commits` end them: a step of that worker to `review` or to
-  /// `failed` (a recovery is another process's step, not the worker's).
+  /// `failed` (a recovery is another process's step, not the worker's), or its give-back of the task
+  /// (`release`: claimed ahead and not started, or a claim that could not be published), which ends the
+  /// attempt as cleanly: a task its worker gave back is `todo` again, not failed as "worker lost".
   private func attemptsFinished(in commits: some Sequence<Commit>) throws -> Set<AttemptKey> {
     var finished: Set<AttemptKey> = []
     for commit in commits {
       guard let operation = Operation.parse(message: commit.message), operation.kind != .recover,
-        operation.to == .review || operation.to == .failed,
+        operation.to == .review || operation.to == .failed || operation.kind == .release,
         let record = try store.snapshot(at: commit.id).record(operation.task)
       else { continue }
       finished.insert(AttemptKey(task: operation.task, worker: operation.worker, attempt: record.attempt))
