@@ -38,8 +38,9 @@ final class ClaimDesk: @unchecked Sendable {
   private var averageDuration: Double?
   /// Tasks of this run finished so far.
   private var finished = 0
-  /// How many tasks must have finished before the desk takes this run's tasks for quick ones: one quick
-  /// task (an agent that failed at once) says little about the next.
+  /// How many tasks must have finished before the desk takes this run's tasks for quick ones, leaving no
+  /// reserve for other machines (``tasksAreQuick``): one quick task (an agent that failed at once) says
+  /// little about the next. Holding more ahead needs one (the reserve still applies then).
   static let quickEvidence = 3
   private let condition = Condition()
   /// Workers running a task (given one by ``next(_:)``, not yet ``done()``).
@@ -79,9 +80,7 @@ final class ClaimDesk: @unchecked Sendable {
   /// A task running now counts with the time it has run so far, when that is longer than the average: a
   /// run of quick tasks followed by a slow one stops claiming far ahead while the slow one still runs.
   private var aheadAllowed: Int {
-    guard quickAheadLimit > aheadLimit, finished >= Self.quickEvidence, var average = averageDuration else {
-      return aheadLimit
-    }
+    guard quickAheadLimit > aheadLimit, var average = averageDuration else { return aheadLimit }
     let date = now()
     for start in startedAt.values { average = max(average, date.timeIntervalSince(start)) }
     let pace = Double(slots) * Self.heldSeconds / max(average, 0.01)
@@ -103,9 +102,10 @@ final class ClaimDesk: @unchecked Sendable {
     }
   }
 
-  /// Whether this run's tasks finish so quickly that the desk may hold more than ``aheadLimit``: the tasks
-  /// it holds then add up to at most ``heldSeconds`` of work.
-  var tasksAreQuick: Bool { condition.withLock { aheadAllowed > aheadLimit } }
+  /// Whether this run's tasks are known to finish so quickly (``quickEvidence`` of them have) that the desk
+  /// may hold more than ``aheadLimit``: the tasks it holds then add up to at most ``heldSeconds`` of work, and
+  /// a round need not leave tasks for the workers seen elsewhere (see ``TaskRunner/claimAhead``).
+  var tasksAreQuick: Bool { condition.withLock { finished >= Self.quickEvidence && aheadAllowed > aheadLimit } }
 
   /// A task for the calling worker, or `nil` when a round that finished after this call began found
   /// nothing to claim (or the run was interrupted: held tasks then stay on the desk, for ``drain()``).
