@@ -41,6 +41,10 @@ extension Repository {
     }
     var madeCheckout = false
     do {
+      // Until the checkout is complete, the registration says it is being made, and where: a process
+      // killed before the end leaves a half-made registration (``isHalfMadeWorktree(named:)``) whose repair
+      // knows which directory is its unfinished checkout (``removeHalfMadeWorktree(named:)``).
+      try Self.writeFile(admin + "/" + Self.addingMarker, path + "\n")
       guard mkdir(path, 0o755) == 0 else {
         throw Self.systemError("failed to make directory '\(path)'", function: "git_worktree_add")
       }
@@ -59,12 +63,17 @@ extension Repository {
       try GitError.check(
         git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "git_checkout_options_init")
       try GitError.check(git_checkout_head(worktree, &options), "git_checkout_head")
+      unlink(admin + "/" + Self.addingMarker)
     } catch {
       removeTree(admin)
       if madeCheckout { removeTree(path) }
       throw error
     }
   }
+
+  /// The file in `<common dir>/worktrees/<name>/` that says the worktree is being added, holding the
+  /// checkout's path: removed once the checkout is complete. git ignores it.
+  static let addingMarker = "taskq-adding"
 
   /// Whether local branch `branch` is the `HEAD` of the main working tree or of a linked worktree, read
   /// from their `HEAD` files (a registration without one is skipped: it checks nothing out).

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -11,7 +15,8 @@ extension Repository {
   public func halfMadeWorktreeNames() throws -> [String] {
     var names = Set(try brokenWorktreeNames())
     let root = commonDirectory + "worktrees/"
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where hasMissingFiles(name) {
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+    where hasMissingFiles(name) || unfinishedCheckout(name) != nil {
       names.insert(name)
     }
     return names.sorted()
@@ -20,9 +25,50 @@ extension Repository {
   /// Whether the registration of worktree `name` is half-made (see ``halfMadeWorktreeNames()``), looking at
   /// that one only: for a worker about to add it, in a repository that may hold hundreds.
   public func isHalfMadeWorktree(named name: String) -> Bool {
-    if hasMissingFiles(name) { return true }
+    if hasMissingFiles(name) || unfinishedCheckout(name) != nil { return true }
     guard isRegisteredWorktree(name) else { return false }
     return !isReadableWorktreeHead(name)
+  }
+
+  /// The checkout path that ``addWorktree(named:at:branch:)`` was making for `name` when it was stopped
+  /// (its marker is still in the registration), or `nil`.
+  private func unfinishedCheckout(_ name: String) -> String? {
+    guard !name.hasPrefix("."), !name.isEmpty, !name.contains("/") else { return nil }
+    let marker = commonDirectory + "worktrees/" + name + "/" + Self.addingMarker
+    guard let data = FileManager.default.contents(atPath: marker) else { return nil }
+    var path = String(decoding: data, as: UTF8.self)
+    while path.last == "\n" { path.removeLast() }
+    return path.isEmpty ? "" : path
+  }
+
+  /// Removes `path` when it is what an unfinished add of worktree `name` left: a directory whose `.git` is a
+  /// file naming this repository's registration `name` (the checkout half made, no work in it: nothing ran
+  /// there), or, when `orEmpty` (the add's own marker named it), an empty directory. Anything else there is
+  /// someone's and stays.
+  public func removeLeftoverCheckout(at path: String, named name: String, orEmpty: Bool = false) {
+    guard !name.isEmpty, !name.contains("/"),
+      let entries = try? FileManager.default.contentsOfDirectory(atPath: path)
+    else { return }
+    if entries.isEmpty {
+      if orEmpty { rmdir(path) }
+      return
+    }
+    var info = stat()
+    guard lstat(path + "/.git", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+      let data = FileManager.default.contents(atPath: path + "/.git"), data.count < 4096
+    else { return }
+    var text = String(decoding: data, as: UTF8.self)
+    while let last = text.last, last.isWhitespace { text.removeLast() }
+    guard text.hasPrefix("gitdir: ") else { return }
+    var named = String(text.dropFirst("gitdir: ".count))
+    while named.count > 1 && named.hasSuffix("/") { named.removeLast() }
+    var admin = commonDirectory + "worktrees/" + name
+    if let resolved = realpath(commonDirectory, nil) {
+      admin = String(cString: resolved) + "/worktrees/" + name
+      free(resolved)
+    }
+    guard named == admin || named == commonDirectory + "worktrees/" + name else { return }
+    removeTree(path)
   }
 
   /// Whether `<common dir>/worktrees/<name>` is a directory in which `commondir`, `gitdir` or `HEAD` is
@@ -42,6 +88,11 @@ extension Repository {
   /// directory is not touched.
   public func removeHalfMadeWorktree(named name: String) throws {
     guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return }
+    // An add stopped before its end names its unfinished checkout: that goes too when it is only that.
+    let unfinished = unfinishedCheckout(name)
+    defer {
+      if let unfinished, !unfinished.isEmpty { removeLeftoverCheckout(at: unfinished, named: name, orEmpty: true) }
+    }
     if isRegisteredWorktree(name), (try? removeWorktree(named: name)) != nil { return }
     let path = commonDirectory + "worktrees/" + name
     if FileManager.default.fileExists(atPath: path) { removeTree(path) }

@@ -252,7 +252,7 @@ public struct Cleaner: Sendable {
     guard let checkout = try? Repository.open(at: path),
       let repository = try? Repository.open(at: checkout.commonDirectory),
       let registered = try? repository.worktreePath(named: record.id),
-      TaskPipeline.normalize(registered) == TaskPipeline.normalize(path)
+      TaskPipeline.resolved(registered) == TaskPipeline.resolved(path)
     else {
       result.worktreeKept = true
       result.messages.append("kept \(path): it is not a registered worktree of task '\(record.id)'")

@@ -179,13 +179,18 @@ final class TaskPipeline {
       events.event(record.id, "removed a half-made worktree registration", stage: Stage.setup.rawValue)
       Self.removeIfEmptyCheckout(path)
     }
-    let registered = try repository.worktreePath(named: record.id).map(Self.normalize)
+    let registered = try repository.worktreePath(named: record.id).map(Self.resolved)
+    if registered == nil, FileManager.default.fileExists(atPath: path) {
+      // What an add stopped before its registration was complete left here: a checkout whose `.git` names
+      // this task's registration (see Repository.removeLeftoverCheckout). An empty directory stays taken.
+      repository.removeLeftoverCheckout(at: path, named: record.id)
+    }
     if FileManager.default.fileExists(atPath: path) {
       // The queue records this worktree as this task's (an earlier attempt made it, `retry` kept it): it is
       // the task's own, so it is reused with its branch. `--dirty-run` reuses one the queue does not record.
       let isOwn =
-        registered == Self.normalize(path)
-        && (record.worktreePath.map(Self.normalize) == Self.normalize(path) || options.dirtyRun)
+        registered == Self.resolved(path)
+        && (record.worktreePath.map(Self.resolved) == Self.resolved(path) || options.dirtyRun)
       if isOwn {
         if let pid = AgentProcesses.running(taskID: record.id, worktree: path).first {
           throw StageFailure(
@@ -196,7 +201,7 @@ final class TaskPipeline {
       }
       throw StageFailure(
         .setup, summary: "worktree path '\(path)' already exists",
-        detail: registered == Self.normalize(path)
+        detail: registered == Self.resolved(path)
           ? "It is this task's worktree from an earlier attempt: reuse it with 'git taskq run --id \(record.id) --dirty-run', or remove it with 'git taskq cleanup --id \(record.id)'."
           : "It is not a worktree of '\(repositoryPath)'; move it away or give the task another worktree_path.")
     }
@@ -509,4 +514,13 @@ final class TaskPipeline {
   }
 
   static func normalize(_ path: String) -> String { Paths.trimmingTrailingSlashes(path) }
+
+  /// `path` with its symbolic links resolved when it exists, else ``normalize(_:)``: a worktree is
+  /// registered under its resolved path, and a record keeps the configured one (a `worktreesRoot` reached
+  /// through a symbolic link).
+  static func resolved(_ path: String) -> String {
+    guard let resolved = realpath(path, nil) else { return normalize(path) }
+    defer { free(resolved) }
+    return String(cString: resolved)
+  }
 }
