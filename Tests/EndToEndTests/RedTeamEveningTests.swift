@@ -14,47 +14,8 @@ import Glibc
 /// from before that change too: a kill inside the add or the checkout, and a worktree root through a
 /// symlink).
 @Suite struct RedTeamEveningTests {
-  func world(_ names: [String]) throws -> (SharedRemote, GitDaemon, [Machine]) {
-    let shared = try SharedRemote()
-    let daemon = try GitDaemon(basePath: shared.scratch.path)
-    let url = daemon.url(String(shared.bare.dropFirst(shared.scratch.path.count + 1)))
-    let machines = try names.map { try shared.machine($0) }
-    for machine in machines { try machine.git("remote", "set-url", "origin", url) }
-    return (shared, daemon, machines)
-  }
-
-  func useLocalRuntime(_ machine: Machine, agent: String) throws {
-    try machine.git("config", "taskq.runtime", "local")
-    try machine.git("config", "taskq.agentProgram", agent)
-    try machine.git("config", "taskq.worktreesRoot", machine.root + "/worktrees")
-  }
-
-  func addTasks(_ ids: [String], on machine: Machine, _ shared: SharedRemote) throws {
-    for id in ids {
-      try machine.taskqOK(
-        "add", "--id", id, "--repo", shared.target, "--worktree-path", shared.scratch.path + "/worktrees/" + id,
-        "--task", "Task \(id)")
-    }
-    try machine.taskqOK("sync")
-  }
-
-  /// An agent that exits at once for its first `quick` runs, then appends its working directory to `log`
-  /// and sleeps `seconds`.
-  func agent(_ shared: SharedRemote, log: String, seconds: Double, quick: Int) throws -> String {
-    let count = log + ".count"
-    return try shared.scratch.write(
-      "agent-\(UUID().uuidString)",
-      """
-      #!/bin/sh
-      n=$(cat '\(count)' 2>/dev/null || echo 0)
-      n=$((n + 1))
-      echo $n > '\(count)'
-      [ $n -le \(quick) ] && exit 0
-      pwd >> '\(log)'
-      exec sleep \(seconds)
-
-      """, executable: true)
-  }
+  // The world, the local runtime, the tasks and the agent: as ClaimAheadTests makes them.
+  let base = ClaimAheadTests()
 
   static let slowDetail = "claimed ahead, not started: a task of this run turned out slow"
 
@@ -62,13 +23,13 @@ import Glibc
   /// tasks held beyond two are given back and must reach the remote while the slow task still runs, so
   /// that machine B can run them; none is started twice, none is left `planning`.
   @Test func tasksGivenBackWhenATaskTurnsSlowReachTheOtherMachine() throws {
-    let (shared, daemon, machines) = try world(["A", "B"])
+    let (shared, daemon, machines) = try base.world(["A", "B"])
     defer { daemon.stop() }
     let (a, b) = (machines[0], machines[1])
     let log = a.root + "/agent.log"
-    try useLocalRuntime(a, agent: try agent(shared, log: log, seconds: 25, quick: 8))
+    try base.useLocalRuntime(a, agent: try base.loggingAgent(shared, log: log, seconds: 25, quick: 8))
     let tasks = (1...20).map { "T-\($0)" }
-    try addTasks(tasks, on: a, shared)
+    try base.addTasks(tasks, on: a, shared)
     let run = try a.start("run", "--remote", "origin", "--max-parallel", "1", timeout: 180)
     defer { run.killNow() }
     try waitUntil("A's slow agent to start", timeout: 60) { FileManager.default.fileExists(atPath: log) }
@@ -79,7 +40,7 @@ import Glibc
     let planningOnRemote = try shared.records().filter { $0.status == .planning }.map(\.id)
     #expect(planningOnRemote.count <= 3, "A still holds on the remote: \(planningOnRemote)")
 
-    try useLocalRuntime(b, agent: "/bin/true")
+    try base.useLocalRuntime(b, agent: "/bin/true")
     try b.taskqOK("sync")
     let other = try b.taskq("run", "--remote", "origin", "--max-parallel", "2", timeout: 120)
     #expect(other.status == 0, "\(other.summary)")
@@ -104,13 +65,13 @@ import Glibc
   /// exited, every task's last transition is on the remote (each task in review, no worker), and each
   /// machine's local queue holds nothing unpublished.
   @Test func twoMachinesFinishingTogetherLeaveEverythingOnTheRemote() throws {
-    let (shared, daemon, machines) = try world(["A", "B"])
+    let (shared, daemon, machines) = try base.world(["A", "B"])
     defer { daemon.stop() }
     let (a, b) = (machines[0], machines[1])
-    try useLocalRuntime(a, agent: "/bin/true")
-    try useLocalRuntime(b, agent: "/bin/true")
+    try base.useLocalRuntime(a, agent: "/bin/true")
+    try base.useLocalRuntime(b, agent: "/bin/true")
     let tasks = (1...30).map { "T-\($0)" }
-    try addTasks(tasks, on: a, shared)
+    try base.addTasks(tasks, on: a, shared)
     try b.taskqOK("sync")
     let runA = try a.start("run", "--remote", "origin", "--max-parallel", "2", timeout: 180)
     let runB = try b.start("run", "--remote", "origin", "--max-parallel", "2", timeout: 180)
@@ -148,10 +109,10 @@ import Glibc
   @Test func aRunKilledDuringTheCheckoutCanBeRetried() throws {
     let shared = try SharedRemote()
     let a = try shared.machine("A")
-    try useLocalRuntime(a, agent: "/bin/true")
+    try base.useLocalRuntime(a, agent: "/bin/true")
     // A checkout that takes long enough to be killed in the middle of.
     try FileManager.default.createDirectory(atPath: shared.target + "/d", withIntermediateDirectories: true)
-    for n in 0..<30000 { FileManager.default.createFile(atPath: shared.target + "/d/f\(n)", contents: Data()) }
+    for n in 0..<30000 { _ = FileManager.default.createFile(atPath: shared.target + "/d/f\(n)", contents: Data()) }
     try Git.run(["add", "d"], in: shared.target)
     try Git.run(["commit", "-q", "-m", "many files"], in: shared.target)
     try a.taskqOK("add", "--id", "T-1", "--repo", shared.target, "--task", "Task T-1")
@@ -193,7 +154,7 @@ import Glibc
   @Test func cleanupRemovesAWorktreeUnderASymlinkedRoot() throws {
     let shared = try SharedRemote()
     let a = try shared.machine("A")
-    try useLocalRuntime(a, agent: "/bin/true")
+    try base.useLocalRuntime(a, agent: "/bin/true")
     let real = a.root + "/real-worktrees"
     try FileManager.default.createDirectory(atPath: real, withIntermediateDirectories: true)
     try FileManager.default.createSymbolicLink(atPath: a.root + "/worktrees", withDestinationPath: real)
@@ -219,7 +180,7 @@ import Glibc
   @Test func aWorktreeAddKilledBeforeItsFilesIsRepairedByTheNextRun() throws {
     let shared = try SharedRemote()
     let a = try shared.machine("A")
-    try useLocalRuntime(a, agent: "/bin/true")
+    try base.useLocalRuntime(a, agent: "/bin/true")
     for id in ["T-1", "T-2"] { try a.taskqOK("add", "--id", id, "--repo", shared.target, "--task", "Task \(id)") }
     let admin = shared.target + "/.git/worktrees/"
     let checkouts = a.root + "/worktrees/target/"
