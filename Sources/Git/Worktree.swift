@@ -32,10 +32,9 @@ extension Repository {
       throw GitError(code: .generic, message: "reference is already checked out", function: "git_worktree_add")
     }
     try createDirectories(parentOf: path)
-    let common = commonDirectory.hasSuffix("/") ? commonDirectory : commonDirectory + "/"
     // Made here: two workers adding the first worktrees at once both find it missing.
-    mkdir(common + "worktrees", 0o755)
-    let admin = common + "worktrees/" + name
+    mkdir(worktreesDirectory, 0o755)
+    let admin = worktreesDirectory + name
     guard mkdir(admin, 0o755) == 0 else {
       throw Self.systemError("failed to make directory '\(admin)'", function: "git_worktree_add")
     }
@@ -53,7 +52,7 @@ extension Repository {
       let adminPath = try Self.resolvedDirectory(admin)
       let checkoutPath = try Self.resolvedDirectory(path)
       try Self.writeFile(checkoutPath + ".git", "gitdir: \(adminPath)\n")
-      try Self.writeFile(adminPath + "commondir", try Self.resolvedDirectory(common) + "\n")
+      try Self.writeFile(adminPath + "commondir", try Self.resolvedDirectory(commonDirectory) + "\n")
       try Self.writeFile(adminPath + "gitdir", checkoutPath + ".git\n")
       try Self.writeFile(adminPath + "HEAD", "ref: \(refName)\n")
       var worktree: OpaquePointer?
@@ -79,11 +78,10 @@ extension Repository {
   /// from their `HEAD` files (a registration without one is skipped: it checks nothing out).
   public func isCheckedOut(branch: String) throws -> Bool {
     let wanted = "ref: refs/heads/\(branch)"
-    let common = commonDirectory.hasSuffix("/") ? commonDirectory : commonDirectory + "/"
-    var heads = isBare ? [] : [common + "HEAD"]
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: common + "worktrees")) ?? []
+    var heads = isBare ? [] : [String(worktreesDirectory.dropLast("worktrees/".count)) + "HEAD"]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: worktreesDirectory)) ?? []
     where !name.hasPrefix(".") {
-      heads.append(common + "worktrees/" + name + "/HEAD")
+      heads.append(worktreesDirectory + name + "/HEAD")
     }
     return heads.contains { head in
       guard let data = FileManager.default.contents(atPath: head) else { return false }
@@ -93,6 +91,11 @@ extension Repository {
     }
   }
 
+  /// Where the registrations of linked worktrees live: `<common dir>/worktrees/`.
+  var worktreesDirectory: String {
+    (commonDirectory.hasSuffix("/") ? commonDirectory : commonDirectory + "/") + "worktrees/"
+  }
+
   /// The error of a system call that just failed: `what`, then the system's reason.
   private static func systemError(_ what: String, function: String) -> GitError {
     let reason = errno == EEXIST ? "directory exists" : String(cString: strerror(errno))
@@ -100,7 +103,7 @@ extension Repository {
   }
 
   /// `path` resolved (symbolic links, `.` and `..`), with a trailing slash.
-  private static func resolvedDirectory(_ path: String) throws -> String {
+  static func resolvedDirectory(_ path: String) throws -> String {
     guard let resolved = realpath(path, nil) else {
       throw Self.systemError("cannot resolve '\(path)'", function: "realpath")
     }
@@ -129,8 +132,7 @@ extension Repository {
   /// where listing them all costs a look at every worktree.
   func isRegisteredWorktree(_ name: String) -> Bool {
     guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return false }
-    let common = commonDirectory.hasSuffix("/") ? commonDirectory : commonDirectory + "/"
-    let root = common + "worktrees/" + name + "/"
+    let root = worktreesDirectory + name + "/"
     var info = stat()
     return ["commondir", "gitdir", "HEAD"].allSatisfy { stat(root + $0, &info) == 0 }
   }
@@ -195,7 +197,7 @@ extension Repository {
 
   /// Whether linked worktree `name`'s `HEAD` names a branch, or a commit that can be read.
   func isReadableWorktreeHead(_ name: String) -> Bool {
-    let head = commonDirectory + "worktrees/" + name + "/HEAD"
+    let head = worktreesDirectory + name + "/HEAD"
     guard let data = FileManager.default.contents(atPath: head),
       let text = String(data: data, encoding: .utf8)?.split(whereSeparator: \.isNewline).first.map(String.init),
       !text.isEmpty

@@ -14,8 +14,7 @@ extension Repository {
   /// `gitdir`, `HEAD`) is missing or empty, as `git_worktree_add` leaves them when the disk fills up.
   public func halfMadeWorktreeNames() throws -> [String] {
     var names = Set(try brokenWorktreeNames())
-    let root = commonDirectory + "worktrees/"
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: worktreesDirectory)) ?? []
     where hasMissingFiles(name) || unfinishedCheckout(name) != nil {
       names.insert(name)
     }
@@ -34,7 +33,7 @@ extension Repository {
   /// (its marker is still in the registration), or `nil`.
   private func unfinishedCheckout(_ name: String) -> String? {
     guard !name.hasPrefix("."), !name.isEmpty, !name.contains("/") else { return nil }
-    let marker = commonDirectory + "worktrees/" + name + "/" + Self.addingMarker
+    let marker = worktreesDirectory + name + "/" + Self.addingMarker
     guard let data = FileManager.default.contents(atPath: marker) else { return nil }
     var path = String(decoding: data, as: UTF8.self)
     while path.last == "\n" { path.removeLast() }
@@ -62,12 +61,9 @@ extension Repository {
     guard text.hasPrefix("gitdir: ") else { return }
     var named = String(text.dropFirst("gitdir: ".count))
     while named.count > 1 && named.hasSuffix("/") { named.removeLast() }
-    var admin = commonDirectory + "worktrees/" + name
-    if let resolved = realpath(commonDirectory, nil) {
-      admin = String(cString: resolved) + "/worktrees/" + name
-      free(resolved)
-    }
-    guard named == admin || named == commonDirectory + "worktrees/" + name else { return }
+    let admin = worktreesDirectory + name
+    let resolved = (try? Self.resolvedDirectory(commonDirectory)).map { $0 + "worktrees/" + name }
+    guard named == admin || named == resolved else { return }
     removeTree(path)
   }
 
@@ -75,7 +71,7 @@ extension Repository {
   /// missing or empty.
   private func hasMissingFiles(_ name: String) -> Bool {
     guard !name.hasPrefix("."), !name.isEmpty, !name.contains("/") else { return false }
-    let path = commonDirectory + "worktrees/" + name
+    let path = worktreesDirectory + name
     guard (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType == .typeDirectory
     else { return false }
     return ["commondir", "gitdir", "HEAD"].contains { file in
@@ -94,7 +90,7 @@ extension Repository {
       if let unfinished, !unfinished.isEmpty { removeLeftoverCheckout(at: unfinished, named: name, orEmpty: true) }
     }
     if isRegisteredWorktree(name), (try? removeWorktree(named: name)) != nil { return }
-    let path = commonDirectory + "worktrees/" + name
+    let path = worktreesDirectory + name
     if FileManager.default.fileExists(atPath: path) { removeTree(path) }
   }
 }
