@@ -84,7 +84,10 @@ import Glibc
     kill(server, SIGCONT)
     #expect(silent.contains("does not answer on 127.0.0.1:"), "\(silent)")
     #expect(silent.contains("docker logs \(container)"))
-    #expect(try world.taskq("review", "--id", "T-001", "--print").status == 0)  // fine again
+    // Fine again once the resumed server answers (it may need a moment on a loaded machine).
+    try world.waitUntil("the resumed server to answer review", timeout: 30) {
+      try world.taskq("review", "--id", "T-001", "--print").status == 0
+    }
     // The container stopped: say how to start it.
     let stop = try world.execute("docker", ["stop", container])
     #expect(stop.succeeded, "\(stop.summary)")
