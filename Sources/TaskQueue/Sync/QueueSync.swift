@@ -98,11 +98,37 @@ public final class QueueSync {
   /// most 0.4 s), or, when more writers than one share the remote, half an attempt's time for each other
   /// writer (at most 1 s): every refusal means another writer landed, and the others are trying too; all
   /// of them fetching and pushing again at once would have most of them refused again, and on one busy
-  /// machine (or server) that costs the winner its time.
+  /// machine (or server) that costs the winner its time. The writers are ``contenders`` (as the caller
+  /// counts them) or those the last fetch saw landing (``writersSeenLanding``), whichever is more. An
+  /// optimistic push that is refused pauses too before its fetch.
   func retryPause(attempt: Int) -> Double {
     let base = min(0.4, 0.04 * Double(attempt))
+    let contenders = max(contenders, writersSeenLanding + 1)
     guard contenders > 1 else { return base }
     return min(1, max(base, 0.5 * Double(contenders - 1) * lastAttemptSeconds))
+  }
+
+  /// How many other writers landed commits on the remote between this instance's last two looks at it (the
+  /// workers named by the commits a fetch brought that were not there before): the contention as the remote
+  /// shows it, which a caller that cannot count its peers (a publisher, a first claim) does not know.
+  private(set) var writersSeenLanding = 0
+
+  /// Notes the writers of the remote's commits from `tip` back to `before` (at most 64 commits).
+  private func noteWritersLanding(tip: ObjectID, before: ObjectID?) {
+    guard let before, before != tip else {
+      writersSeenLanding = 0
+      return
+    }
+    var writers = Set<String>()
+    var read = 0
+    try? store.repository.walk(from: tip, hiding: before) { commit in
+      read += 1
+      if let operation = Operation.parse(message: commit.message), operation.worker != store.worker {
+        writers.insert(operation.worker)
+      }
+      return read < 64
+    }
+    writersSeenLanding = writers.count
   }
 
   /// Consecutive pushes refused because of the same lock file on the remote.
@@ -178,6 +204,8 @@ public final class QueueSync {
           if let done = try publish(local, remote: remote, tracking: tracking, report: report).completed {
             return done
           }
+          // Refused: another writer landed just now, and those refused with it fetch at once too.
+          pauseAfterRefusal(attempt: 1)
         }
       }
       return try syncLocked(remote: remote)
@@ -217,8 +245,13 @@ public final class QueueSync {
       guard attempt < maximumAttempts else {
         throw QueueError.contention(attempts: attempt)
       }
-      usleep(UInt32(Int.random(in: 10_000...max(10_000, Int(retryPause(attempt: attempt) * 1_000_000)))))
+      pauseAfterRefusal(attempt: attempt)
     }
+  }
+
+  /// Sleeps a random time up to ``retryPause(attempt:)`` (at least 10 ms) after a refused push.
+  private func pauseAfterRefusal(attempt: Int) {
+    usleep(UInt32(Int.random(in: 10_000...max(10_000, Int(retryPause(attempt: attempt) * 1_000_000)))))
   }
 
   /// The remote-tracking tip, if fetched before.
@@ -263,6 +296,7 @@ public final class QueueSync {
       throw QueueError.remoteNotAQueue(remote: remote, problem: problem)
     }
     if let remoteTip { _ = try store.snapshot(at: remoteTip) }  // refuses a newer format
+    if let remoteTip { noteWritersLanding(tip: remoteTip, before: trackedBefore) }
     let localTip = try store.tip()
     var report = SyncReport(remote: remote, action: .upToDate)
 
